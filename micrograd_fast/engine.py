@@ -1,0 +1,22 @@
+"""Selects the engine: the compiled core, or the pure twin when
+``MICROGRAD_FAST_NO_EXTENSIONS`` is set to a non-empty value other than 0."""
+
+import os
+
+NO_EXTENSIONS = os.environ.get("MICROGRAD_FAST_NO_EXTENSIONS", "") not in ("", "0")
+
+if NO_EXTENSIONS:
+    from micrograd_fast._engine_py import *  # noqa: F401,F403
+    from micrograd_fast._engine_py import COMPILED, Value
+else:
+    try:
+        from micrograd_fast._engine import *  # noqa: F401,F403
+        from micrograd_fast._engine import COMPILED, Value
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        raise ImportError(
+            "micrograd_fast's compiled core (micrograd_fast._engine) is not built: "
+            f"{exc}. Install the package with pip so the extension is compiled, "
+            "or set MICROGRAD_FAST_NO_EXTENSIONS=1 to use the pure-Python engine."
+        ) from exc
+
+__all__ = ["Value", "COMPILED"]

@@ -1,0 +1,49 @@
+"""Build of the compiled core.  Metadata lives in pyproject.toml."""
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("MICROGRAD_FAST_DEBUG_BUILD", "") not in ("", "0")
+
+define_macros = [
+    # arena memory goes through Python's raw allocator, so tracemalloc sees it
+    ("MGF_REALLOC", "PyMem_RawRealloc"),
+    ("MGF_FREE", "PyMem_RawFree"),
+]
+if DEBUG:
+    define_macros.append(("MGF_DEBUG", "1"))
+    extra_compile_args = ["-O0", "-g3", "-UNDEBUG"]
+elif os.name == "nt":
+    extra_compile_args = ["/O2"]
+else:
+    extra_compile_args = ["-O3"]
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": False,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        "micrograd_fast._engine",
+        ["micrograd_fast/_engine.pyx"],
+        include_dirs=["csrc"],
+        define_macros=define_macros,
+        extra_compile_args=extra_compile_args,
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        include_path=["src"],
+        compiler_directives=directives,
+        force=DEBUG,
+    ),
+)
