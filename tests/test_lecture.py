@@ -218,6 +218,11 @@ def test_exception_in_a_custom_backward_propagates(Value):
     with pytest.raises(Boom):
         loss.backward()
 
+    # a leaf of the failed graph is still usable
+    x.grad = 0.0
+    (x * 2).backward()
+    assert x.grad == 2.0
+
     # the engine still works: a fresh graph backprops fine
     a, b = Value(2.0), Value(-3.0)
     out = (a * b + a).tanh() + custom_sin(Value, b)

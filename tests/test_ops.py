@@ -389,3 +389,60 @@ def test_equality_and_hash_are_identity(Value):
     d = {a: "a", b: "b"}
     assert d[a] == "a" and d[b] == "b"
     assert (a == 1.0) is False
+
+
+# --- backward entry points ------------------------------------------------------
+
+
+def test_builtin_sum_starts_from_int_zero(Value):
+    xs = [Value(float(k)) for k in range(1, 5)]
+    total = sum(xs)
+    assert isinstance(total, Value) and total.data == 10.0
+    total.backward()
+    assert [x.grad for x in xs] == [1.0] * 4
+
+
+def test_in_place_operators_rebind(Value):
+    a = Value(2.0)
+    b = a
+    b += 1
+    b *= 3
+    b -= a
+    b /= 2
+    b **= 2
+    assert a.data == 2.0 and b is not a
+    b.backward()
+    # b = ((3(a+1) - a) / 2)^2 = (a + 1.5)^2
+    assert b.data == pytest.approx(12.25)
+    assert a.grad == pytest.approx(7.0)
+
+
+def test_backward_on_a_leaf(Value):
+    v = Value(3.0)
+    v.backward()
+    assert v.grad == 1.0
+
+
+def test_backward_from_an_inner_node_touches_only_its_subgraph(Value):
+    a, b, c = Value(2.0), Value(3.0), Value(4.0)
+    inner = a * b
+    outer = inner + c
+    inner.backward()
+    assert (a.grad, b.grad) == (3.0, 2.0)
+    assert c.grad == 0.0 and outer.grad == 0.0
+
+
+def test_grads_accumulate_over_separate_graphs_sharing_a_leaf(Value):
+    w = Value(2.0)
+    (w * 3).backward()
+    (w * w).backward()
+    assert w.grad == 7.0
+
+
+def test_nan_and_inf_data_pass_through(Value):
+    nan, inf = float("nan"), float("inf")
+    assert math.isnan((Value(nan) + 1).data)
+    assert math.isnan(Value(nan).log().data)
+    assert (Value(inf) * 2).data == inf
+    assert Value(inf).tanh().data == 1.0
+    assert Value(-inf).exp().data == 0.0
