@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
+import weakref
 
 import micrograd_fast
 import pytest
@@ -188,3 +189,34 @@ def test_leaves_outlive_their_graphs(Value):
     assert [p.data for p in params] != first
     assert all(p.grad == 0.0 for p in params)
     assert all(type(p.data) is float for p in params)
+
+
+class Payload:
+    """Something a user hangs on a node; weakref-able so we can watch it."""
+
+
+def test_attributes_of_a_dropped_graph_are_released(engine, request):
+    if engine.COMPILED:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="compiled core: a node with Python state (label, "
+                "attributes) used as a child is pinned by the arena until the "
+                "next compaction, not released when its graph is dropped",
+            )
+        )
+    Value = engine.Value
+    p = Value(1.0)
+
+    def build():
+        t = p * 2.0
+        t.label = "t"
+        t.payload = Payload()
+        return weakref.ref(t.payload), t + 1.0
+
+    ref, out = build()
+    assert ref() is not None  # alive while its graph is
+    out.backward()
+    del out
+    gc.collect()
+    assert ref() is None

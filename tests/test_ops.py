@@ -274,14 +274,60 @@ def test_div_is_mul_by_a_power_minus_one(Value):
     assert out.data == 0.5
 
 
-def test_div_by_a_number_makes_the_number_a_leaf(Value):
+def test_div_by_a_number_multiplies_by_its_reciprocal_leaf(Value):
+    # upstream computes other**-1 on the plain number, so a / 2 is a * 0.5
+    # with 0.5 a leaf; there is no **-1 node in the graph
     a = Value(3.0)
     out = a / 2
     assert out._op == "*"
-    (inv,) = [c for c in out._prev if c is not a]
-    assert inv._op == "**-1"
-    (two,) = inv._prev
-    assert two.data == 2.0 and two._op == ""
+    assert a in out._prev
+    (half,) = [c for c in out._prev if c is not a]
+    assert half._op == "" and half._prev == set()
+    assert half.data == 0.5
+    assert out.data == 1.5
+
+
+def test_div_by_a_number_has_upstream_shape(Value):
+    upstream = pytest.importorskip("micrograd.engine")
+
+    def shape(v):
+        return (v._op, float(v.data), sorted(shape(c) for c in v._prev))
+
+    for divisor in (2, 4.0, -8, 0.25):
+        ours = Value(3.0) / divisor
+        theirs = upstream.Value(3.0) / divisor
+        assert shape(ours) == shape(theirs)
+
+
+UPSTREAM_SHAPED = {
+    "a+b": lambda a, b: a + b,
+    "a-b": lambda a, b: a - b,
+    "a*b": lambda a, b: a * b,
+    "a/b": lambda a, b: a / b,
+    "-a": lambda a, b: -a,
+    "a+2": lambda a, b: a + 2,
+    "2+a": lambda a, b: 2 + a,
+    "a-2": lambda a, b: a - 2,
+    "2-a": lambda a, b: 2 - a,
+    "2*a": lambda a, b: 2 * a,
+    "a*2": lambda a, b: a * 2,
+    "2/a": lambda a, b: 2 / a,
+    "a**3": lambda a, b: a**3,
+    "relu": lambda a, b: (a * b).relu(),
+}
+
+
+@pytest.mark.parametrize("name", list(UPSTREAM_SHAPED))
+def test_graph_shape_matches_upstream(Value, name):
+    upstream = pytest.importorskip("micrograd.engine")
+
+    def shape(v):
+        return (v._op, float(v.data), sorted(shape(c) for c in v._prev))
+
+    fn = UPSTREAM_SHAPED[name]
+    ours = fn(Value(1.5), Value(-4.0))
+    theirs = fn(upstream.Value(1.5), upstream.Value(-4.0))
+    assert shape(ours) == shape(theirs)
 
 
 def test_scalar_on_either_side_becomes_a_leaf(Value):
