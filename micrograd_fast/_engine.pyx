@@ -347,6 +347,8 @@ cdef inline Value _new_handle():
 
 cdef Value _binary(uint8_t op, Value x, Value y, double data):
     """A node with two Value children (op_add / op_mul / op_pow_value)."""
+    if x.idx == 0 or y.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -363,6 +365,8 @@ cdef Value _binary(uint8_t op, Value x, Value y, double data):
 cdef Value _binary_const(uint8_t op, Value x, double c, double data):
     """A node whose second child is a new leaf holding the number c, as
     micrograd does with `Value(other)`."""
+    if x.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(2, 0)
     cdef int64_t k = mgf_push(&A, MGF_LEAF, c)
@@ -377,6 +381,8 @@ cdef Value _binary_const(uint8_t op, Value x, double c, double data):
 
 
 cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags):
+    if x.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -503,13 +509,17 @@ cdef class Value:
         cdef Py_ssize_t n = len(kids), t
         cdef Value c
         for k in kids:
-            if not isinstance(k, Value):
-                raise TypeError(f"Value children must be Values, not {type(k).__name__}")
+            _as_value(k, "Value children")
         if n > 0xFFFFFFF:
             raise ValueError("too many children")
         op_name = str(_op)
         if self.idx > 0 and A.handles[self.idx] == <void *>self:
-            A.handles[self.idx] = NULL  # __init__ called again: a fresh node
+            # __init__ called again: the handle moves to a fresh node
+            A.handles[self.idx] = NULL
+            if A.nodes[self.idx].flags & MGF_F_PINNED:
+                A.nodes[self.idx].flags &= ~MGF_F_PINNED
+                Py_DECREF(self)  # the caller still holds a reference
+            A.nodes[self.idx].flags &= ~MGF_F_PYBW
         _reserve(1, n if n > 2 else 0)
         cdef int64_t i = mgf_push(&A, MGF_CUSTOM if n else MGF_LEAF, x)
         cdef mgf_node *o = &A.nodes[i]
@@ -801,6 +811,8 @@ _ACT_CODES = {"linear": MGF_ACT_LINEAR, "relu": MGF_ACT_RELU,
 cdef inline Value _as_value(object v, str what):
     if not isinstance(v, Value):
         raise TypeError(f"{what} must be a Value, not {type(v).__name__}")
+    if (<Value>v).idx == 0:
+        _uninitialized()
     return <Value>v
 
 
@@ -814,14 +826,14 @@ def vsum(values, start=0.0):
     cdef double acc
     cdef object item
     if isinstance(start, Value):
-        acc = _data(<Value>start)
+        acc = _data(_as_value(start, "start"))
         k = 1
     else:
         acc = _as_double(start, "start")
     for t in range(n):
         item = items[t]
         if isinstance(item, Value):
-            acc = acc + _data(<Value>item)
+            acc = acc + _data(_as_value(item, "sum item"))
             k += 1
         else:
             acc = acc + _as_double(item, "sum item")
