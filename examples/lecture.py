@@ -151,7 +151,7 @@ def topological_order(root):
         for child in v._prev:
             if id(child) not in done:
                 stack.append((child, False))
-    return order, done
+    return order
 
 
 def backward_written_out():
@@ -159,7 +159,7 @@ def backward_written_out():
     o, inputs = neuron(spelled_out=False)
     for v in inputs:  # forget what neuron() computed; do it again by hand
         v.grad = 0.0
-    order, _ = topological_order(o)
+    order = topological_order(o)
     for v in order:
         v.grad = 0.0
     print("   topological order: " + " -> ".join(

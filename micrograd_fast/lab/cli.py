@@ -93,7 +93,7 @@ def main(argv=None):
         try:
             run_demo(steps=args.steps, plot=None if args.no_plot else args.plot,
                      seed=args.seed)
-        except ImportError as exc:
+        except (ImportError, OSError) as exc:
             print(f"micrograd-fast: {exc}", file=sys.stderr)
             return 2
         return 0
@@ -103,7 +103,7 @@ def main(argv=None):
 
         try:
             ok = walkthrough(engine.Value, graph=args.graph)
-        except (ImportError, RuntimeError, ValueError) as exc:
+        except (ImportError, OSError, RuntimeError, ValueError) as exc:
             print(f"micrograd-fast: {exc}", file=sys.stderr)
             return 2
         return 0 if ok else 1
