@@ -651,6 +651,12 @@ cdef class Value:
     def __repr__(self):
         return f"Value(data={self.data!r}, grad={self.grad!r})"
 
+    def _repr_svg_(self):
+        """Jupyter shows a Value as its graph (None when Graphviz is absent
+        or the graph is too large to draw)."""
+        from micrograd_fast.viz import value_svg
+        return value_svg(self)
+
     def __reduce__(self):
         attrs = dict(<object>self._dict) if mgf_has_attrs(self) else None
         return (_restore, (self.data, self.grad, self.label, attrs))
