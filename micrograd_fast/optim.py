@@ -48,8 +48,13 @@ class Optimizer:
             if not self.params:
                 raise ValueError("optimizer got an empty parameter list")
             engine = sys.modules[type(self.params[0]).__module__]
+        V = getattr(engine, "Value", None)
+        if V is None or not hasattr(engine, "adam_update"):
+            what = type(self.params[0]).__name__ if self.params else "nothing"
+            raise TypeError(
+                f"parameters must be Values of a micrograd_fast engine, not {what}"
+            )
         self.engine = engine
-        V = engine.Value
         for p in self.params:
             if not isinstance(p, V):
                 raise TypeError(
