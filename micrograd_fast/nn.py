@@ -168,7 +168,13 @@ class Module:
     # -- engine ---------------------------------------------------------------
     @property
     def engine(self):
-        return self._engine
+        """The engine module this module's Values belong to (for a user's
+        own Module subclass: the engine of its first parameter)."""
+        eng = self.__dict__.get("_engine")
+        if eng is not None:
+            return eng
+        params = self.parameters()
+        return _engine_of_value(params[0]) if params else _default_engine()
 
     def __getstate__(self):
         state = self.__dict__.copy()

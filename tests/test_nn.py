@@ -493,3 +493,21 @@ def test_from_torch_relu_and_identity(engine):
         nn.MLP.from_torch(
             torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(2, 1)), engine=engine
         )
+
+
+def test_user_module_subclass_gets_the_helpers(engine):
+    class Pair(nn.Module):
+        def __init__(self):
+            self.a = engine.Value(1.5)
+            self.b = engine.Value(-2.0)
+
+        def parameters(self):
+            return [self.a, self.b]
+
+    m = Pair()
+    assert m.engine is engine
+    m.a.grad = 3.0
+    m.zero_grad()
+    assert m.a.grad == 0.0
+    m.load_parameters([0.5, 0.25])
+    assert m.parameters_array().tolist() == [0.5, 0.25]
