@@ -2,6 +2,8 @@
 
     python -m benchmarks._worker ENGINE WORKLOAD --size quick --out FILE
 
+(``WORKLOAD`` may be ``probe``: only check that the engine imports.)
+
 The runner starts one such process per (engine, workload) pair, so each
 measurement starts from a fresh interpreter: no garbage, arena or GC
 generation left over from another engine or workload.  The output file holds
@@ -44,7 +46,7 @@ def run(engine, workload, size_name):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks._worker")
     parser.add_argument("engine", choices=engines.ENGINE_NAMES)
-    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("workload", choices=sorted(WORKLOADS) + ["probe"])
     parser.add_argument("--size", choices=sorted(SIZES), default="quick")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
@@ -52,7 +54,10 @@ def main(argv=None):
     status = 0
     try:
         engine = engines.load(args.engine)
-        result = {"records": run(engine, args.workload, args.size)}
+        if args.workload == "probe":  # is the engine importable here?
+            result = {"records": [{"engine": engine.name, "engine_version": engine.version}]}
+        else:
+            result = {"records": run(engine, args.workload, args.size)}
     except (engines.EngineUnavailable, Skip) as exc:
         result = {"skipped": str(exc)}
     except Exception as exc:  # reported by the runner, never hidden
