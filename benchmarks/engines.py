@@ -116,7 +116,8 @@ def load(name):
     try:
         module = importlib.import_module(modname)
     except ImportError as exc:
-        raise EngineUnavailable(f"cannot import {modname}: {exc}") from exc
+        reason = str(exc).split(". ")[0]
+        raise EngineUnavailable(f"cannot import {modname}: {reason}") from exc
     if name == "torch":
         version = getattr(module, "__version__", None)
     elif name == "micrograd":

@@ -47,7 +47,7 @@ SIZES = {
         graph_nodes=60_000, graph_repeats=3,
         scaling=[1_000, 10_000, 100_000], scaling_budget_s=10.0, scaling_repeats=3,
         chain_depths=[100, 1_000, 10_000, 100_000], bisect_steps=7,
-        demo_sizes=[16, 16, 1], demo_points=100, demo_steps=5, demo_warmup=1,
+        demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=1,
         memory_nodes=30_000,
     ),
     # the numbers for the README
@@ -573,13 +573,21 @@ def _require_traced(engine):
         raise Skip("tracemalloc does not see torch's allocator")
 
 
+def _trace_start():
+    """Start tracemalloc unless it already runs; True if we started it."""
+    if tracemalloc.is_tracing():
+        return False
+    tracemalloc.start()
+    return True
+
+
 def memory_per_node(engine, size):
     """Bytes held per node by a built graph of N nodes (tracemalloc)."""
     _require_traced(engine)
     Value, n = engine.Value, size["memory_nodes"]
     build_graph(Value, 3_000)
     _collect()
-    tracemalloc.start()
+    started = _trace_start()
     try:
         base = tracemalloc.get_traced_memory()[0]
         root, nodes = build_graph(Value, n)
@@ -588,7 +596,8 @@ def memory_per_node(engine, size):
         _collect()
         left = tracemalloc.get_traced_memory()[0] - base
     finally:
-        tracemalloc.stop()
+        if started:
+            tracemalloc.stop()
     return [_record(None, nodes, held / nodes, "bytes/node",
                     bytes=held, bytes_after_free=left)]
 
@@ -607,7 +616,7 @@ def demo_peak_memory(engine, size):
     _load_weights(model, flat)
     hinge_step(model, Value, xs, ys, 0)
     _collect()
-    tracemalloc.start()
+    started = _trace_start()
     try:
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
@@ -616,7 +625,8 @@ def demo_peak_memory(engine, size):
         nodes = count_nodes(root)
         del root
     finally:
-        tracemalloc.stop()
+        if started:
+            tracemalloc.stop()
     return [_record(None, nodes, peak / 2**20, "MiB peak", peak_bytes=peak,
                     bytes_per_node=peak / nodes if nodes else None)]
 
