@@ -77,9 +77,10 @@ def _rows(records):
     for w in order:
         recs = by[w]
         if w == "free":
-            rows.append(("free: del", {e: (r["del_s"] / r["nodes"] * 1e9, "ns/node")
-                                       for e, r in recs.items()}))
-            rows.append(("free: del + gc.collect()",
+            rows.append(("free: del (+ arena compact)",
+                         {e: ((r["del_s"] + (r.get("compact_s") or 0.0)) / r["nodes"] * 1e9,
+                              "ns/node") for e, r in recs.items()}))
+            rows.append(("free: del + gc.collect() (+ compact)",
                          {e: (r["headline"], r["unit"]) for e, r in recs.items()}))
         elif w == "deep_chain":
             cells = {}

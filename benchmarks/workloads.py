@@ -48,7 +48,7 @@ SIZES = {
         scaling=[1_000, 10_000, 100_000], scaling_budget_s=10.0, scaling_repeats=3,
         chain_depths=[100, 1_000, 10_000, 100_000], bisect_steps=7,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=1,
-        memory_nodes=30_000,
+        memory_nodes=150_000,
     ),
     # the numbers for the README
     "full": dict(
@@ -58,7 +58,7 @@ SIZES = {
         scaling_budget_s=60.0, scaling_repeats=5,
         chain_depths=[100, 1_000, 10_000, 100_000, 1_000_000], bisect_steps=10,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=20, demo_warmup=2,
-        memory_nodes=200_000,
+        memory_nodes=1_000_000,
     ),
 }
 
@@ -122,13 +122,15 @@ def count_nodes(root):
     """Nodes reachable from ``root`` through ``_prev`` (None if not exposed)."""
     if not hasattr(root, "_prev"):
         return None
-    seen = {id(root)}
+    # keep every node object alive while counting: an engine may hand out
+    # short-lived handles whose id() could otherwise be reused
+    seen = {id(root): root}
     stack = [root]
     while stack:
         v = stack.pop()
         for c in v._prev:
             if id(c) not in seen:
-                seen.add(id(c))
+                seen[id(c)] = c
                 stack.append(c)
     return len(seen)
 
@@ -220,26 +222,36 @@ def free(engine, size):
     ``del_s`` is the time of the ``del`` alone (what reference counting frees
     at once), ``collect_s`` the full collection after it (what only the cyclic
     GC frees: all of an upstream graph, whose nodes sit in reference cycles
-    through their backward closures).  ``median_s`` is their sum.
+    through their backward closures).  An engine with a node arena that is
+    reclaimed lazily (the compiled core's ``compact()``) also gets
+    ``compact_s``, the reclamation forced at once, which would otherwise be
+    paid at a later allocation.  ``median_s`` is the sum.
     """
     _require_scalar(engine)
     Value, n = engine.Value, size["graph_nodes"]
-    total, dels, collects = Samples(), [], []
+    compact = getattr(engine.module, "compact", None)
+    total, parts = Samples(), []
     nodes = None
     for _ in range(size["graph_repeats"]):
         root, nodes = build_graph(Value, n)
         _collect()
+        if compact is not None:
+            compact()
         t0 = time.perf_counter()
         del root
         t1 = time.perf_counter()
         gc.collect()
         t2 = time.perf_counter()
-        dels.append(t1 - t0)
-        collects.append(t2 - t1)
-        total.add(t2 - t0, t2 - t1)
-    med = sorted(range(len(dels)), key=lambda i: total.times[i])[len(dels) // 2]
+        if compact is not None:
+            compact()
+        t3 = time.perf_counter()
+        parts.append((t1 - t0, t2 - t1, t3 - t2))
+        total.add(t3 - t0, t2 - t1)
+    med = sorted(range(len(parts)), key=lambda i: total.times[i])[len(parts) // 2]
+    del_s, collect_s, compact_s = parts[med]
     return [_record(total, nodes, total.median / nodes * 1e9, "ns/node",
-                    del_s=dels[med], collect_s=collects[med])]
+                    del_s=del_s, collect_s=collect_s,
+                    compact_s=compact_s if compact is not None else None)]
 
 
 # --------------------------------------------------------------------------
@@ -573,6 +585,36 @@ def _require_traced(engine):
         raise Skip("tracemalloc does not see torch's allocator")
 
 
+class _Arena:
+    """The compiled core's arena account (``arena_stats``/``compact``), or
+    nothing for engines without an arena."""
+
+    def __init__(self, engine):
+        self._stats = getattr(engine.module, "arena_stats", None)
+        self._compact = getattr(engine.module, "compact", None)
+
+    def compact(self):
+        if self._compact is not None:
+            self._compact()
+
+    def stats(self):
+        return self._stats() if self._stats is not None else None
+
+    def prefilled_bytes(self, before):
+        """Bytes of capacity reserved before ``before`` was taken (so not in
+        a tracemalloc delta) that nodes created since then occupy."""
+        if before is None:
+            return 0
+        after = self._stats()
+        new_nodes = max(0, after["nodes"] - before["nodes"])
+        if after["compactions"] != before["compactions"]:
+            # slots were reclaimed on the way: count every new node
+            # (an upper bound) rather than guess which slots were reused
+            new_nodes = after["nodes"]
+        free_before = before["capacity"] - before["nodes"]
+        return min(new_nodes, free_before) * before["node_bytes"]
+
+
 def _trace_start():
     """Start tracemalloc unless it already runs; True if we started it."""
     if tracemalloc.is_tracing():
@@ -582,29 +624,44 @@ def _trace_start():
 
 
 def memory_per_node(engine, size):
-    """Bytes held per node by a built graph of N nodes (tracemalloc)."""
+    """Bytes held per node by a built graph of N nodes (tracemalloc).
+
+    Everything allocated counts, spare capacity included (an arena that
+    doubles may hold up to twice what it uses).  For the compiled core,
+    whose arena reserves room before it is needed (so tracemalloc saw it
+    earlier), the reserved slots the graph filled are added:
+    ``bytes = traced_bytes + arena_prefilled_bytes``.
+    """
     _require_traced(engine)
     Value, n = engine.Value, size["memory_nodes"]
+    arena = _Arena(engine)
     build_graph(Value, 3_000)
     _collect()
+    arena.compact()
     started = _trace_start()
     try:
         base = tracemalloc.get_traced_memory()[0]
+        before = arena.stats()
         root, nodes = build_graph(Value, n)
-        held = tracemalloc.get_traced_memory()[0] - base
+        traced = tracemalloc.get_traced_memory()[0] - base
+        prefilled = arena.prefilled_bytes(before)
         del root
         _collect()
+        arena.compact()
         left = tracemalloc.get_traced_memory()[0] - base
     finally:
         if started:
             tracemalloc.stop()
-    return [_record(None, nodes, held / nodes, "bytes/node",
-                    bytes=held, bytes_after_free=left)]
+    held = traced + prefilled
+    return [_record(None, nodes, held / nodes, "bytes/node", bytes=held,
+                    traced_bytes=traced, arena_prefilled_bytes=prefilled,
+                    bytes_after_free=left)]
 
 
 def demo_peak_memory(engine, size):
     """Peak traced memory of one demo step (upstream nn.py), above the
-    model and data already in memory."""
+    model and data already in memory (plus, for the compiled core, the
+    reserved arena slots the step filled, as in memory_per_node)."""
     _require_traced(engine)
     try:
         nn = upstream_nn(engine.Value, engine.name)
@@ -615,19 +672,25 @@ def demo_peak_memory(engine, size):
     model = nn.MLP(sizes[0], sizes[1:])
     _load_weights(model, flat)
     hinge_step(model, Value, xs, ys, 0)
+    arena = _Arena(engine)
     _collect()
+    arena.compact()
     started = _trace_start()
     try:
         base = tracemalloc.get_traced_memory()[0]
+        before = arena.stats()
         tracemalloc.reset_peak()
         _, _, root = hinge_step(model, Value, xs, ys, 1)
-        peak = tracemalloc.get_traced_memory()[1] - base
+        traced = tracemalloc.get_traced_memory()[1] - base
+        prefilled = arena.prefilled_bytes(before)
         nodes = count_nodes(root)
         del root
     finally:
         if started:
             tracemalloc.stop()
+    peak = traced + prefilled
     return [_record(None, nodes, peak / 2**20, "MiB peak", peak_bytes=peak,
+                    traced_peak_bytes=traced, arena_prefilled_bytes=prefilled,
                     bytes_per_node=peak / nodes if nodes else None)]
 
 
