@@ -34,6 +34,8 @@ def _fmt_value(value, unit):
     if unit == "ms/step":
         if value < 1:
             return f"{_fmt_num(value * 1000)} µs/step"
+        if value >= 1000:
+            return f"{_fmt_num(value / 1000)} s/step"
         return f"{_fmt_num(value)} ms/step"
     if unit == "bytes/node":
         return f"{_fmt_num(value)} B/node"

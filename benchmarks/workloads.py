@@ -47,7 +47,7 @@ SIZES = {
         graph_nodes=60_000, graph_repeats=3,
         scaling=[1_000, 10_000, 100_000], scaling_budget_s=10.0, scaling_repeats=3,
         chain_depths=[100, 1_000, 10_000, 100_000], bisect_steps=7,
-        demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=1,
+        demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=0,
         memory_nodes=150_000,
     ),
     # the numbers for the README
@@ -57,7 +57,7 @@ SIZES = {
         scaling=[1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000],
         scaling_budget_s=60.0, scaling_repeats=5,
         chain_depths=[100, 1_000, 10_000, 100_000, 1_000_000], bisect_steps=10,
-        demo_sizes=[16, 16, 1], demo_points=100, demo_steps=20, demo_warmup=2,
+        demo_sizes=[16, 16, 1], demo_points=100, demo_steps=10, demo_warmup=1,
         memory_nodes=1_000_000,
     ),
 }
@@ -533,12 +533,12 @@ def demo_step_native(engine, size):
 
 
 def gc_share(engine, size):
-    """The demo step (upstream nn.py) with the cyclic GC on, then off.
+    """The demo step (upstream nn.py) with the cyclic GC on and off, alternately.
 
     ``gc_s`` is the time spent in collections per step with the GC on (timed
     through ``gc.callbacks``), ``gc_share`` its fraction of the step,
     ``median_s_gc_off`` the step with ``gc.disable()``.  Garbage is collected
-    between steps, outside the clock, in both runs.
+    before every step, outside the clock, in both settings, which alternate.
     """
     _require_scalar(engine)
     try:
@@ -551,26 +551,19 @@ def gc_share(engine, size):
     _load_weights(model, flat)
     gc_clock()
     hinge_step(model, Value, xs, ys, 0)
-    results = {}
+    on, off = Samples(), Samples()
     k = 1
-    for enabled in (True, False):
-        samples = Samples()
-        if not enabled:
-            gc.disable()
-        try:
-            for _ in range(max(1, size["demo_steps"])):
+    # alternate the two settings so a drift in machine load hits both alike
+    for _ in range(max(1, size["demo_steps"])):
+        for samples in (on, off):
+            _collect()
+            if samples is off:
+                gc.disable()
+            try:
                 samples.time(hinge_step, model, Value, xs, ys, k)
-                k += 1
-                if enabled:
-                    _collect()
-                else:
-                    gc.enable()
-                    _collect()
-                    gc.disable()
-        finally:
-            gc.enable()
-        results[enabled] = samples
-    on, off = results[True], results[False]
+            finally:
+                gc.enable()
+            k += 1
     share = on.summary()["gc_s"] / on.median
     return [_record(on, None, 100.0 * share, "% in GC",
                     gc_share=share, median_s_gc_off=off.median,
