@@ -33,10 +33,10 @@ The node arena: invariants
   and the capacity is reset to twice the live size (at least ``MIN_CAP``).
   No reclamation happens while a backward pass runs (``_busy``): the
   arena grows instead, because Python ``_backward`` functions may allocate.
-* **Backward order.**  ``backward()`` marks the root in a bitmap and sweeps
-  indices downward, visiting only marked nodes (64 unmarked nodes skipped
-  per word); each visited node marks its children and applies its local
-  rule.  That is reverse creation order over the reachable nodes, the order
+* **Backward order.**  ``backward()`` marks the root in a byte map and
+  sweeps indices downward, visiting only marked nodes (unmarked stretches
+  skipped eight at a time); each visited node marks its children and
+  applies its local rule.  That is reverse creation order over the reachable nodes, the order
   the pure engine uses.  A node whose handle has a Python ``_backward``
   hands control back to Python for that node, then the sweep resumes.
 * **Ordering of a new node.**  Anything that can run Python code (allocating
@@ -52,6 +52,7 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
 
 from mgf_core cimport *
 
@@ -106,7 +107,10 @@ cdef extern from *:
     bint mgf_has_attrs(object o)
     void mgf_drop_dict(object o)
 
-__all__ = ["Value", "COMPILED", "compact", "arena_stats"]
+__all__ = [
+    "Value", "COMPILED", "vsum", "layer", "mlp", "sgd_update", "adam_update",
+    "gather", "scatter", "zero_grad", "compact", "arena_stats",
+]
 
 COMPILED = True
 
@@ -413,38 +417,48 @@ cdef int _uninitialized() except -1:
 
 
 # the backward sweep -------------------------------------------------------------
-cdef int64_t _sweep(uint64_t *bits, int64_t i) noexcept nogil:
+cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
     """Visit marked nodes from index i downward (Value.backward's loop).
 
-    Each visited node marks its children and applies its local rule.
-    Returns the index of a node whose rule is Python code (its children
-    already marked; the caller runs the rule and resumes below it), or -1
-    when the sweep is done."""
-    cdef int64_t w, c
-    cdef uint64_t word
-    cdef uint32_t t
+    seen[k] is 1 once a visited parent has marked node k.  Each visited
+    node marks its children and applies its local rule.  Returns the index
+    of a node whose rule is Python code (its children already marked; the
+    caller runs the rule and resumes below it), or 0 when the sweep is done
+    (node 0 is the sentinel, never marked).  Unmarked stretches are skipped
+    eight bytes at a time."""
+    cdef mgf_node *nodes = A.nodes
+    cdef int32_t *edges = A.edges
     cdef mgf_node *o
     cdef int32_t *ch
+    cdef uint32_t t, n
+    cdef uint64_t chunk
     while True:
-        w = i >> 6
-        word = bits[w] & (((<uint64_t>2) << (i & 63)) - 1)
-        while word == 0:
-            if w == 0:
-                return -1
-            w -= 1
-            word = bits[w]
-        i = (w << 6) + 63 - __builtin_clzll(word)
-        o = &A.nodes[i]
-        ch = mgf_children(&A, o)
-        for t in range(o.n):
-            c = ch[t]
-            bits[c >> 6] |= (<uint64_t>1) << (c & 63)
+        while not seen[i]:
+            if i >= 8:
+                memcpy(&chunk, seen + i - 8, 8)
+                if chunk == 0:
+                    i -= 8
+                    continue
+            i -= 1
+            if i <= 0:
+                return 0
+        o = &nodes[i]
+        n = o.n
+        if n <= 2:
+            if n >= 1:
+                seen[o.k.c[0]] = 1
+                if n == 2:
+                    seen[o.k.c[1]] = 1
+        else:
+            ch = edges + o.k.off
+            for t in range(n):
+                seen[ch[t]] = 1
         if o.flags & MGF_F_PYBW:
             return i
-        mgf_local_backward(&A, i)
-        if i == 0:
-            return -1
+        mgf_rule(nodes, edges, o)
         i -= 1
+        if i <= 0:
+            return 0
 
 
 cdef extern from *:
@@ -749,32 +763,340 @@ cdef class Value:
         if self.idx == 0:
             _uninitialized()
         cdef int64_t root = self.idx, i
-        cdef uint64_t *bits = <uint64_t *>calloc((root >> 6) + 1, sizeof(uint64_t))
+        cdef uint8_t *seen = <uint8_t *>calloc(root + 1, 1)
         cdef void *h
-        if bits == NULL:
+        if seen == NULL:
             raise MemoryError("micrograd_fast: no memory for the backward pass")
-        bits[root >> 6] |= (<uint64_t>1) << (root & 63)
+        seen[root] = 1
         A.nodes[root].grad = 1.0
         _busy += 1
         try:
             i = root
             while True:
-                i = _sweep(bits, i)
-                if i < 0:
+                i = _sweep(seen, i)
+                if i <= 0:
                     break
                 h = A.handles[i]
                 if h != NULL and (<Value>h)._bw is not None:
                     (<Value>h)._bw()
-                if i == 0:
+                i -= 1  # resume below the node just handled
+                if i <= 0:
                     break
-                i -= 1
         finally:
             _busy -= 1
-            free(bits)
+            free(seen)
 
 
 cdef extern from "math.h" nogil:
     double _tanh "tanh"(double)
+    double pow(double, double)
+    double sqrt(double)
+
+
+# building blocks for nn: n-ary sum, fused neurons, optimizer updates -------------
+_ACT_CODES = {"linear": MGF_ACT_LINEAR, "relu": MGF_ACT_RELU,
+              "tanh": MGF_ACT_TANH, "sigmoid": MGF_ACT_SIGMOID}
+
+
+cdef inline Value _as_value(object v, str what):
+    if not isinstance(v, Value):
+        raise TypeError(f"{what} must be a Value, not {type(v).__name__}")
+    return <Value>v
+
+
+def vsum(values, start=0.0):
+    """One n-ary sum node (_op 'sum'): start + values[0] + values[1] + ...
+
+    Adds in order, like the builtin sum, so the data is the same; plain
+    numbers are folded into the data and make no node (mirrors vsum)."""
+    items = values if isinstance(values, (list, tuple)) else list(values)
+    cdef Py_ssize_t n = len(items), t, k = 0
+    cdef double acc
+    cdef object item
+    if isinstance(start, Value):
+        acc = _data(<Value>start)
+        k = 1
+    else:
+        acc = _as_double(start, "start")
+    for t in range(n):
+        item = items[t]
+        if isinstance(item, Value):
+            acc = acc + _data(<Value>item)
+            k += 1
+        else:
+            acc = acc + _as_double(item, "sum item")
+    cdef Value out = _new_handle()
+    _reserve(1, k if k > 2 else 0)
+    cdef int64_t i = mgf_push(&A, MGF_SUM, acc)
+    cdef mgf_node *o = &A.nodes[i]
+    cdef int32_t *ch
+    o.n = <uint32_t>k
+    if k > 2:
+        o.k.off = A.ne
+        A.ne += k
+    ch = mgf_children(&A, o)
+    k = 0
+    if isinstance(start, Value):
+        ch[0] = <int32_t>(<Value>start).idx
+        k = 1
+    for t in range(n):
+        item = items[t]
+        if isinstance(item, Value):
+            ch[k] = <int32_t>(<Value>item).idx
+            k += 1
+    _register(out, i)
+    if isinstance(start, Value):
+        _pin(<Value>start)
+    for t in range(n):
+        item = items[t]
+        if isinstance(item, Value):
+            _pin(<Value>item)
+    return out
+
+
+cdef int _act_code(object act) except -1:
+    try:
+        return _ACT_CODES[act]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {act!r}: expected one of {sorted(_ACT_CODES)}") from None
+
+
+cdef tuple _check_layer(object W, object B, Py_ssize_t nin):
+    """Validate one layer's weights: returns (W as tuple of tuples, B tuple)."""
+    Wt = tuple(W)
+    Bt = tuple(B)
+    if len(Wt) != len(Bt):
+        raise ValueError(f"layer has {len(Wt)} weight rows but {len(Bt)} biases")
+    rows = []
+    for j, row in enumerate(Wt):
+        r = tuple(row)
+        if len(r) != nin:
+            raise ValueError(f"neuron {j} has {len(r)} weights, expected {nin} (one per input)")
+        for w in r:
+            _as_value(w, "a weight")
+        rows.append(r)
+    for b in Bt:
+        _as_value(b, "a bias")
+    return tuple(rows), Bt
+
+
+cdef void _emit_neurons(tuple W, tuple B, int32_t *xin, Py_ssize_t nin, int act,
+                        int32_t *out) noexcept:
+    """Push one fused node per neuron (room already reserved); their indices
+    go to out.  Children: w_0..w_{nin-1}, x_0..x_{nin-1}, b (mirrors layer)."""
+    cdef Py_ssize_t j, t, nout = len(W)
+    cdef uint32_t m = <uint32_t>(2 * nin + 1)
+    cdef int32_t *ch
+    cdef mgf_node *o
+    cdef int64_t i
+    cdef tuple row
+    for j in range(nout):
+        row = <tuple>W[j]
+        i = mgf_push(&A, MGF_NEURON, 0.0)
+        o = &A.nodes[i]
+        o.n = m
+        o.aux = <uint16_t>act
+        if m > 2:
+            o.k.off = A.ne
+            A.ne += m
+        ch = mgf_children(&A, o)
+        for t in range(nin):
+            ch[t] = <int32_t>(<Value>row[t]).idx
+            ch[nin + t] = xin[t]
+        ch[2 * nin] = <int32_t>(<Value>B[j]).idx
+        o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>nin, act)
+        out[j] = <int32_t>i
+
+
+cdef void _pin_layer(tuple W, tuple B) noexcept:
+    cdef tuple row
+    for row in W:
+        for w in row:
+            _pin(<Value>w)
+    for b in B:
+        _pin(<Value>b)
+
+
+def mlp(spec, x):
+    """Fused forward pass of a stack of layers (mirrors mlp).
+
+    spec: sequence of (W, B, act) with W a sequence of weight rows (Values),
+    B the biases (Values) and act one of 'relu', 'tanh', 'sigmoid',
+    'linear'.  x: the inputs, Values or numbers (numbers become leaves).
+    Returns the last layer's outputs as a list of Values; the hidden
+    layers' nodes get no Python objects."""
+    layers = []
+    cdef Py_ssize_t nin = len(x), t, l, nl, n_const = 0, nodes = 0, edges = 0
+    cdef Py_ssize_t width = nin, maxw = nin
+    for item in spec:
+        W, B, act = item
+        Wt, Bt = _check_layer(W, B, width)
+        layers.append((Wt, Bt, _act_code(act)))
+        width = len(Bt)
+        if width > maxw:
+            maxw = width
+        nodes += width
+        edges += width * (2 * (len(Wt[0]) if Wt else 0) + 1)
+    nl = len(layers)
+    if nl == 0:
+        raise ValueError("mlp needs at least one layer")
+    xs = list(x)
+    consts = []
+    for t in range(nin):
+        if not isinstance(xs[t], Value):
+            consts.append(_as_double(xs[t], "input"))
+            n_const += 1
+    outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
+    cdef int32_t *cur = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
+    cdef int32_t *nxt = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
+    cdef int32_t *tmp
+    if cur == NULL or nxt == NULL:
+        free(cur)
+        free(nxt)
+        raise MemoryError("micrograd_fast: no memory for mlp")
+    cdef Py_ssize_t c = 0
+    cdef Value h
+    try:
+        _reserve(n_const + nodes, edges)
+        for t in range(nin):
+            if isinstance(xs[t], Value):
+                cur[t] = <int32_t>(<Value>xs[t]).idx
+            else:
+                cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, <double>consts[c])
+                c += 1
+        width = nin
+        for l in range(nl):
+            Wt, Bt, act = layers[l]
+            _emit_neurons(Wt, Bt, cur, width, act, nxt)
+            width = len(Bt)
+            tmp = cur
+            cur = nxt
+            nxt = tmp
+        for t in range(width):
+            h = <Value>outs[t]
+            _register(h, cur[t])
+    finally:
+        free(cur)
+        free(nxt)
+    for t in range(nin):
+        if isinstance(xs[t], Value):
+            _pin(<Value>xs[t])
+    for l in range(nl):
+        Wt, Bt, act = layers[l]
+        _pin_layer(Wt, Bt)
+    return outs
+
+
+def layer(W, B, x, act):
+    """Fused neurons: one node per neuron, act(b + w_0*x_0 + w_1*x_1 + ...).
+
+    W: nout rows of nin weight Values, B: nout bias Values, x: nin inputs
+    (Values or numbers), act: 'relu', 'tanh', 'sigmoid' or 'linear'.
+    Returns the nout outputs (mirrors layer)."""
+    return mlp(((W, B, act),), x)
+
+
+cdef inline Py_ssize_t _check_state(params, double[::1] buf, str name) except -1:
+    cdef Py_ssize_t n = len(params)
+    if buf.shape[0] != n:
+        raise ValueError(f"{name} has {buf.shape[0]} entries for {n} parameters")
+    return n
+
+
+def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
+    """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
+    momentum buf = momentum * buf + g (buf = g on the first step)."""
+    cdef Py_ssize_t i, n = _check_state(params, buf, "momentum buffer")
+    cdef Value p
+    cdef mgf_node *o
+    cdef double g
+    for i in range(n):
+        p = _as_value(params[i], "a parameter")
+        o = &A.nodes[p.idx]
+        g = o.grad
+        if momentum == 0.0:
+            o.data = o.data - lr * g
+        else:
+            buf[i] = g if first else momentum * buf[i] + g
+            o.data = o.data - lr * buf[i]
+
+
+def adam_update(params, double[::1] m, double[::1] v, long t, double lr,
+                double beta1, double beta2, double eps, double weight_decay,
+                bint decoupled):
+    """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
+    step number."""
+    cdef Py_ssize_t i, n = _check_state(params, m, "first moment")
+    _check_state(params, v, "second moment")
+    if t < 1:
+        raise ValueError("adam step number must be >= 1")
+    cdef double bc1 = 1.0 - pow(beta1, <double>t), bc2 = 1.0 - pow(beta2, <double>t)
+    cdef double g, mhat, vhat, upd
+    cdef Value p
+    cdef mgf_node *o
+    for i in range(n):
+        p = _as_value(params[i], "a parameter")
+        o = &A.nodes[p.idx]
+        g = o.grad
+        if not decoupled and weight_decay != 0.0:
+            g = g + weight_decay * o.data
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g
+        v[i] = beta2 * v[i] + (1.0 - beta2) * (g * g)
+        mhat = m[i] / bc1
+        vhat = v[i] / bc2
+        upd = mhat / (sqrt(vhat) + eps)
+        if decoupled:
+            upd = upd + weight_decay * o.data
+        o.data = o.data - lr * upd
+
+
+def gather(values, which="data"):
+    """The data (or grads) of values as a float64 NumPy array."""
+    import numpy
+    cdef Py_ssize_t i, n = len(values)
+    cdef bint grad = _which(which)
+    out = numpy.empty(n, dtype=numpy.float64)
+    cdef double[::1] dst = out
+    cdef Value p
+    for i in range(n):
+        p = _as_value(values[i], "each item")
+        dst[i] = A.nodes[p.idx].grad if grad else A.nodes[p.idx].data
+    return out
+
+
+def scatter(values, array, which="data"):
+    """Write array into the data (or grads) of values."""
+    import numpy
+    cdef Py_ssize_t i, n = len(values)
+    cdef bint grad = _which(which)
+    src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64).reshape(-1)
+    cdef double[::1] src = src_arr
+    if src.shape[0] != n:
+        raise ValueError(f"got {src.shape[0]} numbers for {n} values")
+    cdef Value p
+    for i in range(n):
+        p = _as_value(values[i], "each item")
+        if grad:
+            A.nodes[p.idx].grad = src[i]
+        else:
+            A.nodes[p.idx].data = src[i]
+
+
+def zero_grad(values):
+    """Set every grad to 0.0."""
+    cdef Value p
+    for v in values:
+        p = _as_value(v, "each item")
+        A.nodes[p.idx].grad = 0.0
+
+
+cdef bint _which(object which) except -1:
+    if which == "data":
+        return False
+    if which == "grad":
+        return True
+    raise ValueError(f"which must be 'data' or 'grad', not {which!r}")
 
 
 # module set-up: the lazily created attribute dict, and the sentinel node 0
