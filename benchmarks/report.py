@@ -11,7 +11,7 @@ __all__ = ["main_table", "scaling_table", "render_text", "render_markdown", "plo
 ENGINE_ORDER = ("micrograd_fast", "reference", "micrograd", "torch")
 
 # rows of the main table: (label, workload, how to read the record)
-LOWER_IS_BETTER = {"ns/op", "ns/node", "ms/step", "bytes/node", "MiB peak"}
+LOWER_IS_BETTER = {"ns/op", "ns/node", "ns/term", "ms/step", "bytes/node", "MiB peak"}
 
 
 def _fmt_num(x, digits=3):
@@ -27,7 +27,7 @@ def _fmt_num(x, digits=3):
 def _fmt_value(value, unit):
     if value is None:
         return "-"
-    if unit == "ns/op" or unit == "ns/node":
+    if unit in ("ns/op", "ns/node", "ns/term"):
         if value >= 10_000:
             return f"{_fmt_num(value / 1000)} µs{unit[2:]}"
         return f"{_fmt_num(value)} {unit}"
@@ -106,6 +106,8 @@ def _rows(records):
                 "op_mul": "a * b",
                 "build": "build graph",
                 "backward": "backward",
+                "sum_builtin": "sum(xs) + backward",
+                "vsum": "vsum(xs) + backward",
                 "demo_step": "demo step (upstream nn.py)",
                 "demo_step_native": "demo step (micrograd_fast.nn)",
                 "memory_per_node": "memory per node",
@@ -114,6 +116,9 @@ def _rows(records):
             nodes = next((r.get("nodes") for r in recs.values() if r.get("nodes")), None)
             if w in ("build", "backward", "free") and nodes:
                 label = f"{label} ({nodes:,} nodes)"
+            terms = next((r.get("terms") for r in recs.values() if r.get("terms")), None)
+            if terms:
+                label = f"{label}, {terms:,} terms"
             rows.append((label, {e: (r["headline"], r["unit"]) for e, r in recs.items()}))
     return rows
 

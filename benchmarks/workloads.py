@@ -35,7 +35,7 @@ SIZES = {
     # tiny: exercises every code path in well under a second per workload
     "smoke": dict(
         ops=2_000, torch_ops=500, op_repeats=1,
-        graph_nodes=600, graph_repeats=1,
+        graph_nodes=600, graph_repeats=1, sum_terms=100, sum_repeats=1,
         scaling=[300, 1_000], scaling_budget_s=5.0, scaling_repeats=1,
         chain_depths=[100, 3_000], bisect_steps=4,
         demo_sizes=[4, 1], demo_points=10, demo_steps=1, demo_warmup=0,
@@ -44,7 +44,7 @@ SIZES = {
     # under two minutes for the whole suite on two cores
     "quick": dict(
         ops=200_000, torch_ops=20_000, op_repeats=5,
-        graph_nodes=60_000, graph_repeats=3,
+        graph_nodes=60_000, graph_repeats=3, sum_terms=900, sum_repeats=200,
         scaling=[1_000, 10_000, 100_000], scaling_budget_s=10.0, scaling_repeats=3,
         chain_depths=[100, 1_000, 10_000, 100_000], bisect_steps=7,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=0,
@@ -53,7 +53,7 @@ SIZES = {
     # the numbers for the README
     "full": dict(
         ops=1_000_000, torch_ops=100_000, op_repeats=7,
-        graph_nodes=300_000, graph_repeats=5,
+        graph_nodes=300_000, graph_repeats=5, sum_terms=900, sum_repeats=1_000,
         scaling=[1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000],
         scaling_budget_s=60.0, scaling_repeats=5,
         chain_depths=[100, 1_000, 10_000, 100_000, 1_000_000], bisect_steps=10,
@@ -290,6 +290,41 @@ def scaling(engine, size):
     for rec in records:
         rec["skipped_n"] = skipped
     return records
+
+
+# --------------------------------------------------------------------------
+# sums of many Values
+# --------------------------------------------------------------------------
+def _sum_workload(engine, size, summer):
+    Value, n = engine.Value, size["sum_terms"]
+    xs = [Value(0.001 * i) for i in range(n)]
+
+    def run():
+        s = summer(xs)
+        s.backward()
+
+    run()  # warm-up
+    samples = Samples()
+    for _ in range(size["sum_repeats"]):
+        samples.time(run)
+    return [_record(samples, None, samples.median / n * 1e9, "ns/term", terms=n)]
+
+
+def sum_builtin(engine, size):
+    """``sum(xs)`` of n existing Values, then backward: ns per term.
+
+    A chain of n additions; n stays under 1000 so upstream's recursive sort
+    copes."""
+    _require_scalar(engine)
+    return _sum_workload(engine, size, sum)
+
+
+def vsum(engine, size):
+    """The engine's n-ary ``vsum(xs)`` on the same terms, then backward."""
+    _require_scalar(engine)
+    if engine.vsum is None:
+        raise Skip("the engine has no vsum")
+    return _sum_workload(engine, size, engine.vsum)
 
 
 # --------------------------------------------------------------------------
@@ -696,6 +731,8 @@ WORKLOADS = {
     "build": build,
     "backward": backward,
     "free": free,
+    "sum_builtin": sum_builtin,
+    "vsum": vsum,
     "deep_chain": deep_chain,
     "demo_step": demo_step,
     "demo_step_native": demo_step_native,
@@ -715,6 +752,6 @@ def applies(workload, engine_name):
     """Whether ``workload`` is meant to run on ``engine_name`` at all."""
     if engine_name == "torch":
         return workload in TORCH_WORKLOADS
-    if engine_name == "micrograd" and workload == "demo_step_native":
+    if engine_name == "micrograd" and workload in ("demo_step_native", "vsum"):
         return False
     return True
