@@ -235,6 +235,11 @@ def render_markdown(records):
         f"Ratios are each engine's time (or memory) divided by `{base}`'s, "
         "from the same run; times are medians of repeats.",
     ]
+    if any(r.get("workload") == "free" for r in records):
+        parts.append(
+            "`free: del` frees nothing for engines whose nodes sit in reference "
+            "cycles (upstream micrograd, the pure twin): their graph goes only at "
+            "the `gc.collect()` of the next row.")
     sh, srows = scaling_table(records)
     if sh:
         parts.append("Cost per node by graph size (a flat column means linear total cost):")
