@@ -153,6 +153,12 @@ def main_table(records):
     return header, rows
 
 
+def _gc_share(rec):
+    if not rec or not rec.get("median_s") or rec.get("gc_s") is None:
+        return None
+    return rec["gc_s"] / rec["median_s"]
+
+
 def scaling_table(records):
     """``(header, rows)``: ns per node by N, one column per engine and phase."""
     recs = [r for r in records if r.get("workload") == "scaling"]
@@ -168,7 +174,11 @@ def scaling_table(records):
         row = [f"{n:,}"]
         for e, p in cols:
             r = cell.get((e, p, n))
-            row.append(_fmt_value(r["headline"], r["unit"]) if r else "-")
+            text = _fmt_value(r["headline"], r["unit"]) if r else "-"
+            share = _gc_share(r)
+            if share is not None and share >= 0.05:
+                text += f" ({share:.0%} GC)"
+            row.append(text)
         rows.append(row)
     return header, rows
 
@@ -272,6 +282,13 @@ def plot(records, path):
             if pts:
                 ax1.plot([p[0] for p in pts], [p[1] for p in pts], style,
                          color=_COLORS.get(e), label=f"{e} {phase}", ms=4)
+        # the build's cost without the time spent in GC collections
+        builds = sorted((r["n"], r) for r in scal
+                        if r["engine"] == e and r["phase"] == "build")
+        if builds and max((_gc_share(r) or 0.0) for _, r in builds) >= 0.05:
+            ax1.plot([n for n, _ in builds],
+                     [r["headline"] * (1.0 - (_gc_share(r) or 0.0)) for _, r in builds],
+                     ":", color=_COLORS.get(e), label=f"{e} build, GC time removed")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel("graph size N (nodes)")
@@ -279,7 +296,7 @@ def plot(records, path):
     ax1.set_title("Cost per node (flat = linear in N)")
     ax1.grid(True, which="both", alpha=0.3)
     if scal:
-        ax1.legend(fontsize=8)
+        ax1.legend(fontsize=7, ncol=2, loc="best")
 
     timed = [r for r in records if r.get("workload") not in (None, "meta", "scaling")
              and r.get("unit") in LOWER_IS_BETTER and r.get("headline")]

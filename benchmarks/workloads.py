@@ -37,6 +37,7 @@ SIZES = {
         ops=2_000, torch_ops=500, op_repeats=1,
         graph_nodes=600, graph_repeats=1, sum_terms=100, sum_repeats=1,
         scaling=[300, 1_000], scaling_budget_s=5.0, scaling_repeats=1,
+        scaling_min_time_s=0.0,
         chain_depths=[100, 3_000], bisect_steps=4,
         demo_sizes=[4, 1], demo_points=10, demo_steps=1, demo_warmup=0,
         memory_nodes=600,
@@ -46,6 +47,7 @@ SIZES = {
         ops=200_000, torch_ops=20_000, op_repeats=5,
         graph_nodes=60_000, graph_repeats=3, sum_terms=900, sum_repeats=200,
         scaling=[1_000, 10_000, 100_000], scaling_budget_s=10.0, scaling_repeats=3,
+        scaling_min_time_s=0.3,
         chain_depths=[100, 1_000, 10_000, 100_000], bisect_steps=7,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=0,
         memory_nodes=150_000,
@@ -56,6 +58,7 @@ SIZES = {
         graph_nodes=300_000, graph_repeats=5, sum_terms=900, sum_repeats=1_000,
         scaling=[1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000],
         scaling_budget_s=60.0, scaling_repeats=5,
+        scaling_min_time_s=1.0,
         chain_depths=[100, 1_000, 10_000, 100_000, 1_000_000], bisect_steps=10,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=10, demo_warmup=1,
         memory_nodes=1_000_000,
@@ -278,10 +281,14 @@ def scaling(engine, size):
                 continue
         b_samples, w_samples = Samples(), Samples()
         nodes = None
-        for _ in range(repeats):
+        spent, done = 0.0, 0
+        # at least `repeats`; more (up to 25) while they take under min_time
+        while done < repeats or (spent < size["scaling_min_time_s"] and done < 25):
+            done += 1
             _collect()
             root, nodes = b_samples.time(build_graph, Value, n)
             w_samples.time(root.backward)
+            spent += b_samples.times[-1] + w_samples.times[-1]
             del root
         per_node = (b_samples.median + w_samples.median) / nodes * 1.3  # + freeing
         for phase, s in (("build", b_samples), ("backward", w_samples)):
