@@ -360,7 +360,6 @@ def _try_chain(Value, depth):
         out["phase"] = phase
         text = str(exc).splitlines()[0] if str(exc) else ""
         out["error"] = f"{type(exc).__name__}: {text}"[:200]
-    _collect()
     return out
 
 
