@@ -145,7 +145,9 @@ def main_table(records):
                 row.append(_fmt_value(cell[0], cell[1]))
         for e in others:
             a, b = cells.get(e), cells.get(base)
-            if a and b and a[1] in LOWER_IS_BETTER and a[0] and b[0]:
+            if label.startswith("free: del ("):
+                row.append("-")  # a del that frees nothing is no speed
+            elif a and b and a[1] in LOWER_IS_BETTER and a[0] and b[0]:
                 row.append(_fmt_ratio(a[0] / b[0]))
             else:
                 row.append("-")

@@ -435,16 +435,18 @@ def _load_weights(model, flat):
         p.data = w
 
 
-def hinge_step(model, Value, xs, ys, k):
+def hinge_step(model, Value, xs, ys, k, summer=None):
     """One step of the demo: hinge loss + L2, zero_grad, backward, SGD.
 
-    Returns ``(loss, accuracy, root)``.
+    ``summer`` replaces the builtin ``sum`` for the two sums of the loss
+    (an engine's ``vsum``).  Returns ``(loss, accuracy, root)``.
     """
+    total_of = sum if summer is None else summer
     inputs = [[Value(a) for a in row] for row in xs]
     scores = [model(x) for x in inputs]
     losses = [(1 + -yi * si).relu() for yi, si in zip(ys, scores)]
-    data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
+    data_loss = total_of(losses) * (1.0 / len(losses))
+    reg_loss = 1e-4 * total_of([p * p for p in model.parameters()])
     total = data_loss + reg_loss
     accuracy = sum((yi > 0) == (si.data > 0) for yi, si in zip(ys, scores)) / len(ys)
     model.zero_grad()
@@ -475,7 +477,7 @@ def _run_steps(step, size):
     return samples, first
 
 
-def _scalar_demo(engine, size, model_factory, variant):
+def _scalar_demo(engine, size, model_factory, variant, summer=None):
     Value = engine.Value
     xs, ys, sizes, flat = _demo_setup(size)
     model = model_factory(sizes)
@@ -483,7 +485,7 @@ def _scalar_demo(engine, size, model_factory, variant):
     state = {}
 
     def step(k):
-        loss, acc, root = hinge_step(model, Value, xs, ys, k)
+        loss, acc, root = hinge_step(model, Value, xs, ys, k, summer)
         if "nodes" not in state:
             state["nodes"] = count_nodes(root)
         return loss, acc
@@ -492,7 +494,7 @@ def _scalar_demo(engine, size, model_factory, variant):
     return [_record(samples, state["nodes"], samples.median * 1e3, "ms/step",
                     model=f"MLP({sizes[0]}, {sizes[1:]})", points=len(xs),
                     parameters=len(flat), loss_first=loss0, accuracy_first=acc0,
-                    variant=variant)]
+                    variant=variant, vsum=summer is not None)]
 
 
 def _torch_demo(size):
@@ -551,26 +553,35 @@ def demo_step(engine, size):
     return _scalar_demo(engine, size, lambda s: nn.MLP(s[0], s[1:]), "upstream nn.py")
 
 
-def _native_mlp(engine):
+def _native_factory(engine):
+    """A ``sizes -> model`` factory of micrograd_fast.nn.MLP on ``engine``."""
     try:
         import micrograd_fast.nn as native
     except ImportError as exc:
         raise Skip(f"micrograd_fast.nn is not available ({exc})") from exc
-    probe = native.MLP(1, [1])
+
+    def factory(sizes):
+        try:
+            return native.MLP(sizes[0], sizes[1:], engine=engine.module)
+        except TypeError:  # an MLP without the engine argument
+            return native.MLP(sizes[0], sizes[1:])
+
+    probe = factory([1, 1])
     if type(probe.parameters()[0]) is not engine.Value:
-        raise Skip("micrograd_fast.nn runs on the other engine in this process")
-    return native.MLP
+        raise Skip("micrograd_fast.nn builds its parameters on another engine")
+    return factory
 
 
 def demo_step_native(engine, size):
-    """The same step with micrograd_fast.nn.MLP (its fast path); torch as in
+    """The same step with micrograd_fast.nn.MLP (its fast path) and, where
+    the engine has it, ``vsum`` for the two sums of the loss; torch as in
     demo_step, for the comparison."""
     if engine.name == "torch":
         return _torch_demo(size)
     if engine.name == "micrograd":
         raise Skip("upstream's native step is demo_step")
-    MLP = _native_mlp(engine)
-    return _scalar_demo(engine, size, lambda s: MLP(s[0], s[1:]), "micrograd_fast.nn")
+    factory = _native_factory(engine)
+    return _scalar_demo(engine, size, factory, "micrograd_fast.nn", summer=engine.vsum)
 
 
 def gc_share(engine, size):

@@ -84,8 +84,16 @@ def test_deep_chain_records_upstream_recursion_limit():
 
 def test_same_first_loss_everywhere(engine):
     """Same data, same initial weights: the demo step's loss agrees across
-    our engine, upstream micrograd and torch."""
-    (ours,) = run(engines_mod.from_module(engine), "demo_step", "smoke")
+    our engine (upstream's nn.py and micrograd_fast.nn on it), upstream
+    micrograd and torch."""
+    eng = engines_mod.from_module(engine)
+    (ours,) = run(eng, "demo_step", "smoke")
+    try:
+        (native,) = run(eng, "demo_step_native", "smoke")
+    except Skip:
+        pass
+    else:
+        assert native["loss_first"] == pytest.approx(ours["loss_first"], rel=1e-12)
     for other in ("micrograd", "torch"):
         try:
             eng = engines_mod.load(other)
