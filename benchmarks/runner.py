@@ -17,7 +17,7 @@ import time
 
 from benchmarks import engines as engines_mod
 from benchmarks import report
-from benchmarks.workloads import DESCRIPTIONS, SIZES, WORKLOADS, applies
+from benchmarks.workloads import DESCRIPTIONS, WORKLOADS, applies
 
 __all__ = ["main", "machine_info", "run_suite"]
 
@@ -211,7 +211,10 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Compare micrograd_fast's engines with upstream micrograd and PyTorch.",
-        epilog="workloads: " + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()),
+        epilog="workloads:\n" + "\n".join(
+            f"  {k:<18} {v.replace('``', '')}" for k, v in DESCRIPTIONS.items())
+        + "\n\nDetails and the JSON schema: docs/benchmarks.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smaller sizes, a couple of minutes")

@@ -762,7 +762,14 @@ WORKLOADS = {
 # which engines each workload runs on (others are not even started)
 TORCH_WORKLOADS = {"op_add", "op_mul", "demo_step", "demo_step_native"}
 
-DESCRIPTIONS = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in WORKLOADS.items()}
+def _summary(doc):
+    """First sentence of a docstring's first paragraph, on one line."""
+    para = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = para.find(". ")
+    return para if end < 0 else para[:end + 1]
+
+
+DESCRIPTIONS = {name: _summary(fn.__doc__) for name, fn in WORKLOADS.items()}
 
 
 def applies(workload, engine_name):
