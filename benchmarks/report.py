@@ -225,6 +225,19 @@ def _machine_line(meta):
     return f"{line}; size `{meta.get('size')}`, {meta.get('created', '')}"
 
 
+def _notes(meta):
+    """One line per skipped or failed (engine, workload) of the run."""
+    if not meta:
+        return []
+    lines = []
+    for item in meta.get("errors", []):
+        lines.append(f"error: {item['workload']} on {item['engine']}: {item['error']}")
+    for item in meta.get("skipped", []):
+        what = item["workload"] or "all workloads"
+        lines.append(f"skipped: {what} on {item['engine']}: {item['reason']}")
+    return lines
+
+
 def render_text(records):
     header, rows = main_table(records)
     parts = [_text_grid(header, rows)]
@@ -232,6 +245,9 @@ def render_text(records):
     if sh:
         parts.append("cost per node by graph size (flat = linear total cost)")
         parts.append(_text_grid(sh, srows))
+    notes = _notes(_meta(records))
+    if notes:
+        parts.append("\n".join(notes))
     line = _machine_line(_meta(records))
     if line:
         parts.append(line)
@@ -256,6 +272,9 @@ def render_markdown(records):
     if sh:
         parts.append("Cost per node by graph size (a flat column means linear total cost):")
         parts.append(_md_grid(sh, srows))
+    notes = _notes(_meta(records))
+    if notes:
+        parts.append("\n".join(f"- {n}" for n in notes))
     line = _machine_line(_meta(records))
     if line:
         parts.append(f"<sub>{line}</sub>")
