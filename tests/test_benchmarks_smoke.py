@@ -22,7 +22,7 @@ if ROOT not in sys.path:
 from benchmarks import engines as engines_mod  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks._worker import run  # noqa: E402
-from benchmarks.moons import demo_data, make_moons  # noqa: E402
+from benchmarks.moons import demo_data  # noqa: E402
 from benchmarks.workloads import TORCH_WORKLOADS, WORKLOADS, Skip, applies  # noqa: E402
 CORE = ("workload", "engine", "median_s", "min_s", "max_s", "repeats", "nodes",
         "headline", "unit")
@@ -104,16 +104,11 @@ def test_same_first_loss_everywhere(engine):
         assert rec["accuracy_first"] == ours["accuracy_first"]
 
 
-def test_moons():
-    X, y = make_moons(100, noise=0.1, seed=3)
-    assert X.shape == (100, 2) and y.shape == (100,)
-    assert sorted(set(y.tolist())) == [0, 1] and y.sum() == 50
-    X2, y2 = make_moons(100, noise=0.1, seed=3)
-    assert (X == X2).all() and (y == y2).all()
-    clean, _ = make_moons(101, noise=0.0)
-    assert ((clean[:, 0] >= -1.0) & (clean[:, 0] <= 2.0)).all()
-    xs, ys = demo_data(10)
+def test_demo_data():
+    xs, ys = demo_data(10, seed=3)
     assert len(xs) == 10 and set(ys) <= {-1, 1} and isinstance(xs[0][0], float)
+    assert demo_data(10, seed=3) == (xs, ys)
+    assert demo_data(10, seed=4) != (xs, ys)
 
 
 def test_command_line(tmp_path):
