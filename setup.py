@@ -19,6 +19,10 @@ elif os.name == "nt":
     extra_compile_args = ["/O2"]
 else:
     extra_compile_args = ["-O3"]
+if os.name != "nt":
+    # no fused multiply-add: both engines must round every product and sum
+    # the same way (Python floats never fuse)
+    extra_compile_args.append("-ffp-contract=off")
 
 directives = {
     "language_level": 3,

@@ -520,12 +520,11 @@ cdef class _LocalRule:
         return f"<local chain rule of {self.v._op!r} node>"
 
 
-def _restore(data, grad, label, attrs):
-    """Unpickling: a leaf with the saved data, grad, label and attributes."""
+def _restore(data, grad, label):
+    """Unpickling: a leaf with the saved data, grad and label (mirrors
+    _rebuild_value); attributes follow through Value.__setstate__."""
     v = Value(data, label=label)
     v.grad = grad
-    if attrs:
-        v.__dict__.update(attrs)
     return v
 
 
@@ -695,8 +694,19 @@ cdef class Value:
         return value_svg(self)
 
     def __reduce__(self):
-        attrs = dict(<object>self._dict) if mgf_has_attrs(self) else None
-        return (_restore, (self.data, self.grad, self.label, attrs))
+        """pickle / copy / deepcopy give a leaf with the same data, grad,
+        label and attributes; the graph below is not copied (mirrors
+        Value.__reduce__)."""
+        args = (self.data, self.grad, self.label)
+        if mgf_has_attrs(self):
+            return (_restore, args, dict(<object>self._dict))
+        return (_restore, args)
+
+    def __setstate__(self, state):
+        # attributes are restored once the leaf exists, so one may refer
+        # back to the Value itself
+        for k, v in state.items():
+            setattr(self, k, v)
 
     # operators ---------------------------------------------------------------
     def __add__(self, other):  # Value.__add__

@@ -1,8 +1,10 @@
 """Pure-Python engine: the readable specification of micrograd_fast.
 
 This module and the compiled core (``_engine.pyx``) implement the same
-``Value`` with the same numbers.  Every rule below is mirrored by a function of
-the compiled core that names it in a comment.
+``Value`` with the same numbers.  Each op's local rule below is mirrored in the
+compiled core by the op code named in its comment (``mgf_rule`` in
+``csrc/mgf_core.h``), and each function by the one of the same name in
+``_engine.pyx``.
 
 Conventions shared by both engines
 ----------------------------------
@@ -178,7 +180,7 @@ class Value:
             setattr(self, k, v)
 
     # -- operators ------------------------------------------------------------
-    def __add__(self, other):  # mirrored by op_add
+    def __add__(self, other):  # mirrored by MGF_ADD
         if not isinstance(other, Value):
             if not _is_number(other):
                 return NotImplemented
@@ -192,7 +194,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def __mul__(self, other):  # mirrored by op_mul
+    def __mul__(self, other):  # mirrored by MGF_MUL
         if not isinstance(other, Value):
             if not _is_number(other):
                 return NotImplemented
@@ -211,7 +213,7 @@ class Value:
             return self._pow_value(other)
         if not _is_number(other):
             return NotImplemented
-        e = _as_float(other, "exponent")  # mirrored by op_pow_const
+        e = _as_float(other, "exponent")  # mirrored by MGF_POWC
         out = Value(_pow_forward(self._data, e), (self,), _pow_op_name(other))
 
         def _backward():
@@ -220,7 +222,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def _pow_value(self, other):  # mirrored by op_pow_value
+    def _pow_value(self, other):  # mirrored by MGF_POWV
         out = Value(_pow_forward(self._data, other._data), (self, other), "**")
 
         def _backward():
@@ -242,7 +244,7 @@ class Value:
             return NotImplemented
         return Value(other)._pow_value(self)
 
-    def relu(self):  # mirrored by op_relu
+    def relu(self):  # mirrored by MGF_RELU
         x = self._data
         out = Value(0.0 if x < 0.0 else x, (self,), "ReLU")
 
@@ -252,7 +254,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def tanh(self):  # mirrored by op_tanh
+    def tanh(self):  # mirrored by MGF_TANH
         out = Value(math.tanh(self._data), (self,), "tanh")
 
         def _backward():
@@ -262,7 +264,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def exp(self):  # mirrored by op_exp
+    def exp(self):  # mirrored by MGF_EXP
         out = Value(_exp_forward(self._data), (self,), "exp")
 
         def _backward():
@@ -271,7 +273,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def log(self):  # mirrored by op_log
+    def log(self):  # mirrored by MGF_LOG
         out = Value(_log_forward(self._data), (self,), "log")
 
         def _backward():
@@ -280,7 +282,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def sigmoid(self):  # mirrored by op_sigmoid
+    def sigmoid(self):  # mirrored by MGF_SIGMOID
         out = Value(_sigmoid(self._data), (self,), "sigmoid")
 
         def _backward():

@@ -220,12 +220,7 @@ def test_value_pickle_copy_deepcopy_give_leaves(engine, Value):
     assert (a2.data, a2.grad, a2.label) == (2.0, 3.0, "a")
 
 
-def test_value_pickle_keeps_sharing_and_self_reference(engine, Value, request):
-    if engine.COMPILED:
-        request.applymarker(
-            pytest.mark.xfail(reason="compiled __reduce__ passes attributes as "
-                              "constructor arguments, so a self-reference recurses")
-        )
+def test_value_pickle_keeps_sharing_and_self_reference(Value):
     a = Value(1.0)
     a.me = a
     lst = pickle.loads(pickle.dumps([a, a]))
