@@ -22,14 +22,10 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(micrograd_fast.
 HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
 
-# The command as a subprocess.  micrograd_fast.nn comes from a stand-in while
-# the real module is not in the tree (see nn_standin.py).
+# The command as a subprocess.
 BOOT = textwrap.dedent(
-    f"""
+    """
     import sys
-    sys.path.insert(0, {TESTS_DIR!r})
-    import nn_standin
-    nn_standin.install_if_missing()
     from micrograd_fast.lab.cli import main
     sys.exit(main(sys.argv[1:]))
     """
