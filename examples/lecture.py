@@ -22,6 +22,7 @@ import os
 import random
 
 from micrograd_fast import COMPILED, Value
+from micrograd_fast.nn import MLP
 
 
 def section(title):
@@ -189,42 +190,11 @@ def accumulation():
 
 
 # 7 ---------------------------------------------------------------------------------
-class TanhNeuron:
-    def __init__(self, nin):
-        self.w = [Value(random.uniform(-1, 1)) for _ in range(nin)]
-        self.b = Value(random.uniform(-1, 1))
-
-    def __call__(self, x):
-        total = self.b
-        for wi, xi in zip(self.w, x):
-            total = total + wi * xi
-        return total.tanh()
-
-    def parameters(self):
-        return self.w + [self.b]
-
-
-class TanhMLP:
-    """MLP(nin, sizes) with tanh on every layer, the output layer too."""
-
-    def __init__(self, nin, sizes):
-        widths = [nin] + list(sizes)
-        self.layers = [[TanhNeuron(widths[i]) for _ in range(widths[i + 1])]
-                       for i in range(len(sizes))]
-
-    def __call__(self, x):
-        for layer in self.layers:
-            x = [n(x) for n in layer]
-        return x[0] if len(x) == 1 else x
-
-    def parameters(self):
-        return [p for layer in self.layers for n in layer for p in n.parameters()]
-
-
 def tiny_mlp(steps):
     section("7. MLP(3, [4, 4, 1]) with tanh fitted to four examples")
     random.seed(42)
-    model = TanhMLP(3, [4, 4, 1])
+    # the lecture's network is tanh everywhere, the output neuron included
+    model = MLP(3, [4, 4, 1], act="tanh", out_act="tanh")
     xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
     ys = [1.0, -1.0, -1.0, 1.0]
     print(f"   {len(model.parameters())} parameters")

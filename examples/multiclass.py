@@ -1,9 +1,10 @@
 """Three classes in the plane: softmax cross-entropy and AdamW on micrograd_fast.
 
-A small MLP maps a 2-D point to three scores (logits).  The loss is the
-cross-entropy of the softmax of those scores, built from Value.exp and
+A small MLP (micrograd_fast.nn, two tanh hidden layers and a linear output
+layer) maps a 2-D point to three scores (logits).  The loss is the
+cross-entropy of the softmax of those scores, built here from Value.exp and
 Value.log, so backward() differentiates through the softmax too.  Parameters
-are updated with AdamW (Adam with decoupled weight decay), written out below.
+are updated with micrograd_fast.optim.AdamW (Adam with decoupled weight decay).
 
     python examples/multiclass.py
     python examples/multiclass.py --steps 200 --hidden 24
@@ -14,7 +15,10 @@ import argparse
 import math
 import random
 
-from micrograd_fast import COMPILED, Value
+import micrograd_fast
+from micrograd_fast import COMPILED
+from micrograd_fast.nn import MLP
+from micrograd_fast.optim import AdamW
 
 N_CLASSES = 3
 
@@ -35,46 +39,6 @@ def make_pinwheel(n_per_class, rng):
     return [points[i] for i in order], [labels[i] for i in order]
 
 
-# -- model ------------------------------------------------------------------------
-class Linear:
-    def __init__(self, nin, nout, rng):
-        scale = 1.0 / math.sqrt(nin)
-        self.w = [[Value(rng.uniform(-scale, scale)) for _ in range(nin)]
-                  for _ in range(nout)]
-        self.b = [Value(0.0) for _ in range(nout)]
-
-    def __call__(self, x):
-        out = []
-        for row, b in zip(self.w, self.b):
-            s = b
-            for wi, xi in zip(row, x):
-                s = s + wi * xi
-            out.append(s)
-        return out
-
-    def parameters(self):
-        return [w for row in self.w for w in row] + self.b
-
-
-class Classifier:
-    """2 -> hidden (tanh) -> hidden (tanh) -> 3 logits."""
-
-    def __init__(self, hidden, rng):
-        self.layers = [Linear(2, hidden, rng), Linear(hidden, hidden, rng),
-                       Linear(hidden, N_CLASSES, rng)]
-
-    def __call__(self, x):
-        x = [Value(v) for v in x]
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = [v.tanh() for v in x]
-        return x
-
-    def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
-
-
 # -- loss -------------------------------------------------------------------------
 def cross_entropy(logits, target):
     """-log softmax(logits)[target], as a Value.
@@ -84,7 +48,7 @@ def cross_entropy(logits, target):
     """
     top = max(v.data for v in logits)
     shifted = [v - top for v in logits]
-    log_norm = sum(v.exp() for v in shifted).log()
+    log_norm = micrograd_fast.sum([v.exp() for v in shifted]).log()
     return log_norm - shifted[target]
 
 
@@ -95,37 +59,8 @@ def batch_loss(model, points, labels):
         losses.append(cross_entropy(logits, y))
         best = max(range(N_CLASSES), key=lambda k: logits[k].data)
         correct += best == y
-    return sum(losses) * (1.0 / len(losses)), correct / len(labels)
-
-
-# -- optimizer ----------------------------------------------------------------------
-class AdamW:
-    """Adam's moment estimates with weight decay applied to the weights
-    directly (decoupled), not through the gradient."""
-
-    def __init__(self, params, lr=0.01, betas=(0.9, 0.95), eps=1e-8, weight_decay=1e-4):
-        self.params = params
-        self.lr, self.eps, self.weight_decay = lr, eps, weight_decay
-        self.beta1, self.beta2 = betas
-        self.m = [0.0] * len(params)  # running mean of the gradient
-        self.v = [0.0] * len(params)  # running mean of its square
-        self.t = 0
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = 0.0
-
-    def step(self):
-        self.t += 1
-        fix1 = 1.0 - self.beta1 ** self.t  # bias corrections for the zero start
-        fix2 = 1.0 - self.beta2 ** self.t
-        for i, p in enumerate(self.params):
-            g = p.grad
-            self.m[i] = self.beta1 * self.m[i] + (1.0 - self.beta1) * g
-            self.v[i] = self.beta2 * self.v[i] + (1.0 - self.beta2) * g * g
-            m_hat, v_hat = self.m[i] / fix1, self.v[i] / fix2
-            p.data -= self.lr * (m_hat / (math.sqrt(v_hat) + self.eps)
-                                 + self.weight_decay * p.data)
+    mean_loss = micrograd_fast.sum(losses) * (1.0 / len(losses))
+    return mean_loss, correct / len(labels)
 
 
 def main():
@@ -134,6 +69,7 @@ def main():
     parser.add_argument("--hidden", type=int, default=16)
     parser.add_argument("--points", type=int, default=60, help="per class")
     parser.add_argument("--lr", type=float, default=0.03)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -143,8 +79,11 @@ def main():
     train_x, train_y = points[:split], labels[:split]
     val_x, val_y = points[split:], labels[split:]
 
-    model = Classifier(args.hidden, rng)
-    opt = AdamW(model.parameters(), lr=args.lr)
+    # nn.MLP draws its initial weights from the random module, like micrograd
+    random.seed(args.seed)
+    model = MLP(2, [args.hidden, args.hidden, N_CLASSES], act="tanh", out_act="linear")
+    opt = AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
+                weight_decay=args.weight_decay)
     print(f"{'compiled core' if COMPILED else 'pure-Python engine'}: "
           f"{len(model.parameters())} parameters, {len(train_x)} training and "
           f"{len(val_x)} validation points, {N_CLASSES} classes")
