@@ -1,0 +1,1102 @@
+# cython: freethreading_compatible = False
+"""The compiled core of micrograd_fast.
+
+Every rule here mirrors a function of the pure engine (``_engine_py.py``),
+named in a comment; the two give bit-identical numbers.
+
+The node arena: invariants
+==========================
+* **One arena per process.**  ``A.nodes[i]`` is node ``i``: its data, grad,
+  op code, op parameter and children.  Children live inline (up to two) or
+  in ``A.edges`` (more than two).
+* **Creation order is a topological order.**  A node's children always have
+  smaller indices than the node itself: they must exist before it can be
+  made, and reclamation keeps relative order.  So no sort is ever needed.
+* **Handles.**  A Python ``Value`` is a handle holding one index.
+  ``A.handles[i]`` is a *borrowed* pointer to node ``i``'s handle, or NULL.
+  There is at most one handle per node at a time (``_prev`` reuses it);
+  a handle's ``__dealloc__`` clears the slot.  A handle never points at a
+  freed or reused slot: handles are the roots of reclamation, and
+  reclamation rewrites ``handle.idx`` when it moves a node.
+* **Ownership.**  A node is alive while it is reachable from a live handle
+  through child edges.  Nodes hold no Python references, except *pins*:
+  when a node is used as a child and its handle carries Python state
+  (a label, a custom ``_op``, a Python ``_backward``, instance attributes),
+  the arena takes a strong reference to that handle (``MGF_F_PINNED``), so
+  the state outlives the user's variable as long as a parent needs it.
+  Reclamation drops the pin of a handle that no live node uses any more.
+  Built-in ops create no reference cycles, so dropping the last handle of a
+  graph makes it garbage without CPython's cyclic collector.
+* **Reclamation (mark-compact).**  When the arena is full, a reverse sweep
+  marks every node reachable from a handle, then a forward pass slides the
+  live nodes down (order kept), remaps child indices and ``handle.idx``,
+  and the capacity is reset to twice the live size (at least ``MIN_CAP``).
+  No reclamation happens while a backward pass runs (``_busy``): the
+  arena grows instead, because Python ``_backward`` functions may allocate.
+* **Backward order.**  ``backward()`` marks the root in a bitmap and sweeps
+  indices downward, visiting only marked nodes (64 unmarked nodes skipped
+  per word); each visited node marks its children and applies its local
+  rule.  That is reverse creation order over the reachable nodes, the order
+  the pure engine uses.  A node whose handle has a Python ``_backward``
+  hands control back to Python for that node, then the sweep resumes.
+* **Ordering of a new node.**  Anything that can run Python code (allocating
+  a handle, converting a number, computing a value that may raise) happens
+  before room is reserved; from ``_reserve`` to the node's registration no
+  Python code runs, so indices read in between stay valid.
+* **Threads.**  Every entry point runs with the GIL held; the GIL is never
+  released while the arena is touched, so concurrent threads are safe.
+"""
+
+cimport cython
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
+
+from mgf_core cimport *
+
+cdef extern from "Python.h":
+    double PyFloat_AsDouble(object) except? -1.0
+    int PyIndex_Check(object)
+
+cdef extern from *:
+    """
+    /* Instance attributes of Value live in a dict that is created only when
+     * the first attribute is set (a per-handle dict would cost more than the
+     * whole op).  The slot is a plain PyObject* field reached through
+     * tp_dictoffset; these wrappers add it to the GC's traverse and clear. */
+    static Py_ssize_t mgf_dict_offset;
+    static traverseproc mgf_base_traverse;
+    static inquiry mgf_base_clear;
+    #define MGF_DICTPTR(o) ((PyObject **)((char *)(o) + mgf_dict_offset))
+
+    static int mgf_traverse(PyObject *o, visitproc visit, void *arg) {
+        Py_VISIT(*MGF_DICTPTR(o));
+        return mgf_base_traverse ? mgf_base_traverse(o, visit, arg) : 0;
+    }
+    static int mgf_clear(PyObject *o) {
+        Py_CLEAR(*MGF_DICTPTR(o));
+        return mgf_base_clear ? mgf_base_clear(o) : 0;
+    }
+    static PyGetSetDef mgf_dict_getset = {
+        "__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL};
+
+    static int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) {
+        mgf_dict_offset = offset;
+        t->tp_dictoffset = offset;
+        mgf_base_traverse = t->tp_traverse;
+        mgf_base_clear = t->tp_clear;
+        t->tp_traverse = mgf_traverse;
+        t->tp_clear = mgf_clear;
+        PyObject *d = PyDescr_NewGetSet(t, &mgf_dict_getset);
+        if (!d) return -1;
+        int r = PyDict_SetItemString(t->tp_dict, "__dict__", d);
+        Py_DECREF(d);
+        PyType_Modified(t);
+        return r;
+    }
+    /* 1 if the handle has user attributes. */
+    static inline int mgf_has_attrs(PyObject *o) {
+        PyObject *d = *MGF_DICTPTR(o);
+        return d != NULL && PyDict_GET_SIZE(d) > 0;
+    }
+    static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(*MGF_DICTPTR(o)); }
+    """
+    int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
+    bint mgf_has_attrs(object o)
+    void mgf_drop_dict(object o)
+
+__all__ = [
+    "Value", "COMPILED", "vsum", "layer", "mlp", "sgd_update", "adam_update",
+    "gather", "scatter", "zero_grad", "compact", "arena_stats",
+]
+
+COMPILED = True
+
+# the arena and its bookkeeping ----------------------------------------------
+cdef mgf_arena A
+cdef int64_t MIN_CAP = 1 << 16
+cdef int _busy = 0
+cdef int64_t _compactions = 0
+
+_OP_NAMES = {
+    MGF_LEAF: "", MGF_ADD: "+", MGF_MUL: "*", MGF_POWV: "**", MGF_RELU: "ReLU",
+    MGF_TANH: "tanh", MGF_EXP: "exp", MGF_LOG: "log", MGF_SIGMOID: "sigmoid",
+    MGF_SUM: "sum", MGF_CUSTOM: "",
+}
+_ACT_NAMES = ("linear", "relu", "tanh", "sigmoid")
+
+
+cdef int _grow(int64_t more) except -1:
+    cdef int64_t cap = A.cap * 2
+    if cap < MIN_CAP:
+        cap = MIN_CAP
+    if cap < A.n + more:
+        cap = A.n + more
+    if cap > MGF_MAX_NODES:
+        cap = MGF_MAX_NODES
+    if A.n + more > cap or mgf_resize_nodes(&A, cap) < 0:
+        raise MemoryError(
+            f"micrograd_fast: cannot grow the node arena to {A.n + more} nodes")
+    return 0
+
+
+cdef inline int _reserve(int64_t nodes, int64_t edges) except -1:
+    """Room for `nodes` more nodes and `edges` more edges (see the ordering
+    invariant: no Python code may run between this and the registration)."""
+    if A.n + nodes <= A.cap and A.ne + edges <= A.ecap:
+        return 0
+    return _make_room(nodes, edges)
+
+
+cdef int _make_room(int64_t nodes, int64_t edges) except -1:
+    cdef list released
+    while A.n + nodes > A.cap:
+        if _busy == 0 and A.n > 0:
+            released = _compact()
+            _fit_capacity(nodes)
+            # dropping pins may run arbitrary Python code (finalizers), which
+            # may allocate nodes: so check the room again
+            released = None
+        else:
+            _grow(nodes)
+    if A.ne + edges > A.ecap and mgf_reserve_edges(&A, edges) < 0:
+        raise MemoryError("micrograd_fast: cannot grow the edge array")
+    return 0
+
+
+cdef int _fit_capacity(int64_t more) except -1:
+    """After a compaction: capacity = twice what is live, at least MIN_CAP."""
+    cdef int64_t target = 2 * (A.n + more)
+    if target < MIN_CAP:
+        target = MIN_CAP
+    if target > MGF_MAX_NODES:
+        target = MGF_MAX_NODES
+    if A.cap < target or A.cap > 2 * target:
+        if mgf_resize_nodes(&A, target) < 0:
+            if A.cap < A.n + more:
+                raise MemoryError("micrograd_fast: cannot grow the node arena")
+    return 0
+
+
+cdef list _compact():
+    """Mark-compact: keep what handles reach, slide it down, remap indices.
+
+    Returns the handles whose pins were dropped; the caller releases them
+    once the arena is consistent."""
+    global _compactions
+    cdef int64_t n = A.n, i, j, e, t
+    cdef uint32_t m
+    cdef mgf_node *o
+    cdef int32_t *ch
+    cdef void *h
+    cdef Value hv
+    cdef uint8_t *keep = <uint8_t *>calloc(n if n > 0 else 1, 1)
+    cdef int32_t *newidx = <int32_t *>malloc((n if n > 0 else 1) * sizeof(int32_t))
+    if keep == NULL or newidx == NULL:
+        free(keep)
+        free(newidx)
+        raise MemoryError("micrograd_fast: no memory to reclaim the node arena")
+    # mark: bit 0 = alive, bit 1 = used by a live parent
+    keep[0] = 1  # the sentinel
+    for i in range(n - 1, -1, -1):
+        if A.handles[i] != NULL:
+            keep[i] |= 1
+        if keep[i]:
+            o = &A.nodes[i]
+            ch = mgf_children(&A, o)
+            for t in range(o.n):
+                keep[ch[t]] |= 3
+    released = []
+    j = 0
+    e = 0
+    for i in range(n):
+        if not keep[i]:
+            continue
+        newidx[i] = <int32_t>j
+        o = &A.nodes[i]
+        m = o.n
+        if m <= 2:
+            if m >= 1:
+                o.k.c[0] = newidx[o.k.c[0]]
+            if m == 2:
+                o.k.c[1] = newidx[o.k.c[1]]
+        else:
+            # edges move down in node order, so this never overwrites
+            # an entry that is still to be read
+            for t in range(m):
+                A.edges[e + t] = newidx[A.edges[o.k.off + t]]
+            o.k.off = e
+            e += m
+        h = A.handles[i]
+        if j != i:
+            A.nodes[j] = o[0]
+            A.handles[j] = h
+        if h != NULL:
+            hv = <Value>h
+            hv.idx = j
+            o = &A.nodes[j]
+            if o.flags & MGF_F_PINNED:
+                if not (keep[i] & 2):
+                    o.flags &= ~MGF_F_PINNED
+                    released.append(hv)
+                    Py_DECREF(hv)  # the list now holds what the pin held
+            elif (keep[i] & 2) and (hv._stateful or mgf_has_attrs(hv)):
+                Py_INCREF(hv)
+                o.flags |= MGF_F_PINNED
+        j += 1
+    A.n = j
+    A.ne = e
+    free(keep)
+    free(newidx)
+    _compactions += 1
+    return released
+
+
+def compact():
+    """Reclaim every node no live Value can reach, now.  Returns arena_stats().
+
+    This happens by itself whenever the arena fills up; calling it is never
+    needed, but it makes memory measurements exact."""
+    if _busy:
+        raise RuntimeError("cannot compact the arena during backward()")
+    released = _compact()
+    _fit_capacity(0)
+    released = None
+    return arena_stats()
+
+
+def arena_stats():
+    """Sizes of the node arena: nodes in use, capacity, handles, pins, bytes."""
+    cdef int64_t i, handles = 0, pinned = 0
+    for i in range(A.n):
+        if A.handles[i] != NULL:
+            handles += 1
+            if A.nodes[i].flags & MGF_F_PINNED:
+                pinned += 1
+    return {
+        "nodes": A.n,
+        "capacity": A.cap,
+        "edges": A.ne,
+        "handles": handles,
+        "pinned": pinned,
+        "compactions": _compactions,
+        "node_bytes": sizeof(mgf_node) + sizeof(void *),
+        "bytes": A.cap * (sizeof(mgf_node) + sizeof(void *)) + A.ecap * sizeof(int32_t),
+    }
+
+
+# numbers ------------------------------------------------------------------------
+cdef inline bint _number(object x, double *out) except -1:
+    """Store x as a double and return True if x is a real number, else False
+    (mirrors _is_number / _as_float)."""
+    if type(x) is float:
+        out[0] = <double>x
+        return True
+    if isinstance(x, (str, bytes, bytearray)):
+        return False
+    try:
+        out[0] = PyFloat_AsDouble(x)
+    except TypeError:
+        return False
+    return True
+
+
+cdef inline double _as_double(object x, str what) except? -1.0:
+    """_as_float: a real number as double, TypeError for anything else."""
+    cdef double d
+    if type(x) is float:
+        return <double>x
+    if not _number(x, &d):
+        raise TypeError(f"Value {what} must be a real number, not {type(x).__name__}")
+    return d
+
+
+cdef int _math_error(int err, double x, double e, str op) except -1:
+    if err == MGF_EZERODIV:
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    if err == MGF_EOVERFLOW:
+        raise OverflowError(f"{op} overflowed: result too large")
+    if op == "log":
+        raise ValueError(f"log of a non-positive value {x!r}")
+    raise ValueError(
+        f"negative number {x!r} cannot be raised to the fractional power {e!r}")
+
+
+# making nodes --------------------------------------------------------------------
+cdef inline void _register(Value h, int64_t i) noexcept:
+    A.handles[i] = <void *>h
+    h.idx = i
+
+
+cdef inline void _pin(Value h) noexcept:
+    """Called when h's node becomes a child: keep stateful handles alive."""
+    cdef mgf_node *o
+    if h._stateful or mgf_has_attrs(h):
+        o = &A.nodes[h.idx]
+        if not (o.flags & MGF_F_PINNED):
+            Py_INCREF(h)
+            o.flags |= MGF_F_PINNED
+
+
+cdef inline Value _new_handle():
+    cdef Value h = Value.__new__(Value)
+    return h
+
+
+cdef Value _binary(uint8_t op, Value x, Value y, double data):
+    """A node with two Value children (op_add / op_mul / op_pow_value)."""
+    cdef Value out = _new_handle()
+    _reserve(1, 0)
+    cdef int64_t i = mgf_push(&A, op, data)
+    cdef mgf_node *o = &A.nodes[i]
+    o.n = 2
+    o.k.c[0] = <int32_t>x.idx
+    o.k.c[1] = <int32_t>y.idx
+    _register(out, i)
+    _pin(x)
+    _pin(y)
+    return out
+
+
+cdef Value _binary_const(uint8_t op, Value x, double c, double data):
+    """A node whose second child is a new leaf holding the number c, as
+    micrograd does with `Value(other)`."""
+    cdef Value out = _new_handle()
+    _reserve(2, 0)
+    cdef int64_t k = mgf_push(&A, MGF_LEAF, c)
+    cdef int64_t i = mgf_push(&A, op, data)
+    cdef mgf_node *o = &A.nodes[i]
+    o.n = 2
+    o.k.c[0] = <int32_t>x.idx
+    o.k.c[1] = <int32_t>k
+    _register(out, i)
+    _pin(x)
+    return out
+
+
+cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags):
+    cdef Value out = _new_handle()
+    _reserve(1, 0)
+    cdef int64_t i = mgf_push(&A, op, data)
+    cdef mgf_node *o = &A.nodes[i]
+    o.n = 1
+    o.k.c[0] = <int32_t>x.idx
+    o.param = param
+    o.flags = flags
+    _register(out, i)
+    _pin(x)
+    return out
+
+
+cdef Value _pow_const(Value x, double e, bint int_exponent):
+    """op_pow_const: x ** e for a number e (_op '**e')."""
+    cdef double xd = A.nodes[x.idx].data, r = 0.0
+    cdef int err = mgf_pow_forward(xd, e, &r)
+    if err:
+        _math_error(err, xd, e, "**")
+    return _unary(MGF_POWC, x, r, e, MGF_F_INTEXP if int_exponent else 0)
+
+
+cdef Value _pow_value(Value x, Value y):
+    """op_pow_value: x ** y with gradients for both."""
+    cdef double xd = A.nodes[x.idx].data, e = A.nodes[y.idx].data, r = 0.0
+    cdef int err = mgf_pow_forward(xd, e, &r)
+    if err:
+        _math_error(err, xd, e, "**")
+    return _binary(MGF_POWV, x, y, r)
+
+
+cdef inline double _data(Value v) noexcept:
+    return A.nodes[v.idx].data
+
+
+cdef int _uninitialized() except -1:
+    raise RuntimeError("this Value was never initialized (Value.__new__ without __init__)")
+
+
+# the backward sweep -------------------------------------------------------------
+cdef int64_t _sweep(uint64_t *bits, int64_t i) noexcept nogil:
+    """Visit marked nodes from index i downward (Value.backward's loop).
+
+    Each visited node marks its children and applies its local rule.
+    Returns the index of a node whose rule is Python code (its children
+    already marked; the caller runs the rule and resumes below it), or -1
+    when the sweep is done."""
+    cdef int64_t w, c
+    cdef uint64_t word
+    cdef uint32_t t
+    cdef mgf_node *o
+    cdef int32_t *ch
+    while True:
+        w = i >> 6
+        word = bits[w] & (((<uint64_t>2) << (i & 63)) - 1)
+        while word == 0:
+            if w == 0:
+                return -1
+            w -= 1
+            word = bits[w]
+        i = (w << 6) + 63 - __builtin_clzll(word)
+        o = &A.nodes[i]
+        ch = mgf_children(&A, o)
+        for t in range(o.n):
+            c = ch[t]
+            bits[c >> 6] |= (<uint64_t>1) << (c & 63)
+        if o.flags & MGF_F_PYBW:
+            return i
+        mgf_local_backward(&A, i)
+        if i == 0:
+            return -1
+        i -= 1
+
+
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
+
+
+cdef class _LocalRule:
+    """What `node._backward` gives for built-in ops: applies the node's local
+    chain rule once, like micrograd's per-node closure."""
+    cdef Value v
+
+    def __call__(self):
+        if self.v.idx == 0:
+            _uninitialized()
+        mgf_local_backward(&A, self.v.idx)
+
+    def __repr__(self):
+        return f"<local chain rule of {self.v._op!r} node>"
+
+
+def _restore(data, grad, label, attrs):
+    """Unpickling: a leaf with the saved data, grad, label and attributes."""
+    v = Value(data, label=label)
+    v.grad = grad
+    if attrs:
+        v.__dict__.update(attrs)
+    return v
+
+
+@cython.freelist(1024)
+cdef class Value:
+    """A scalar that remembers how it was computed (a handle onto an arena node).
+
+    Value(data, _children=(), _op='', label='')
+    """
+
+    __array_ufunc__ = None  # NumPy scalars hand arithmetic over to us
+
+    def __init__(self, data, _children=(), _op="", label=""):
+        cdef double x = _as_double(data, "data")
+        kids = tuple(_children)
+        cdef Py_ssize_t n = len(kids), t
+        cdef Value c
+        for k in kids:
+            if not isinstance(k, Value):
+                raise TypeError(f"Value children must be Values, not {type(k).__name__}")
+        if n > 0xFFFFFFF:
+            raise ValueError("too many children")
+        op_name = str(_op)
+        if self.idx > 0 and A.handles[self.idx] == <void *>self:
+            A.handles[self.idx] = NULL  # __init__ called again: a fresh node
+        _reserve(1, n if n > 2 else 0)
+        cdef int64_t i = mgf_push(&A, MGF_CUSTOM if n else MGF_LEAF, x)
+        cdef mgf_node *o = &A.nodes[i]
+        o.n = <uint32_t>n
+        if n <= 2:
+            for t in range(n):
+                o.k.c[t] = <int32_t>(<Value>kids[t]).idx
+        else:
+            o.k.off = A.ne
+            for t in range(n):
+                A.edges[A.ne + t] = <int32_t>(<Value>kids[t]).idx
+            A.ne += n
+        _register(self, i)
+        if op_name:
+            self._opname = op_name
+            self._stateful = True
+        if n:
+            self._stateful = True
+        if label is not None and label != "":
+            self._label = label
+            self._stateful = True
+        for k in kids:
+            _pin(<Value>k)
+
+    def __dealloc__(self):
+        cdef int64_t i = self.idx
+        if 0 < i < A.n and A.handles[i] == <void *>self:
+            A.handles[i] = NULL
+            A.nodes[i].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)
+        mgf_drop_dict(self)
+
+    # data, grad, label, _op, _prev, _backward ------------------------------
+    @property
+    def data(self):
+        if self.idx == 0:
+            _uninitialized()
+        return A.nodes[self.idx].data
+
+    @data.setter
+    def data(self, value):
+        cdef double x = _as_double(value, "data")
+        if self.idx == 0:
+            _uninitialized()
+        A.nodes[self.idx].data = x
+
+    @property
+    def grad(self):
+        if self.idx == 0:
+            _uninitialized()
+        return A.nodes[self.idx].grad
+
+    @grad.setter
+    def grad(self, value):
+        cdef double x = _as_double(value, "grad")
+        if self.idx == 0:
+            _uninitialized()
+        A.nodes[self.idx].grad = x
+
+    @property
+    def label(self):
+        return "" if self._label is None else self._label
+
+    @label.setter
+    def label(self, value):
+        self._label = value
+        self._stateful = True
+
+    @property
+    def _op(self):
+        if self.idx == 0:
+            _uninitialized()
+        if self._opname is not None:
+            return self._opname
+        cdef mgf_node *o = &A.nodes[self.idx]
+        if o.op == MGF_POWC:
+            if o.flags & MGF_F_INTEXP:
+                return f"**{int(o.param)}"
+            return f"**{o.param!r}"
+        if o.op == MGF_NEURON:
+            return "neuron:" + _ACT_NAMES[o.aux]
+        return _OP_NAMES[o.op]
+
+    @property
+    def _prev(self):
+        """The set of this node's children, as the Values the user holds."""
+        if self.idx == 0:
+            _uninitialized()
+        cdef uint32_t n = A.nodes[self.idx].n, t
+        if n == 0:
+            return set()
+        spare = [_new_handle() for t in range(n)]  # allocate first (may run GC)
+        cdef mgf_node *o = &A.nodes[self.idx]
+        cdef int32_t *ch = mgf_children(&A, o)
+        cdef void *h
+        cdef Value hv
+        for t in range(n):
+            h = A.handles[ch[t]]
+            if h == NULL:
+                hv = spare[t]
+                _register(hv, ch[t])
+            else:
+                spare[t] = <Value>h
+        return set(spare)
+
+    @property
+    def _backward(self):
+        """This node's local chain rule: a Python function assigned by the
+        user, or the built-in rule of its op."""
+        if self._bw is not None:
+            return self._bw
+        cdef _LocalRule rule = _LocalRule.__new__(_LocalRule)
+        rule.v = self
+        return rule
+
+    @_backward.setter
+    def _backward(self, fn):
+        if self.idx == 0:
+            _uninitialized()
+        if fn is None or isinstance(fn, _LocalRule):
+            self._bw = None
+            A.nodes[self.idx].flags &= ~MGF_F_PYBW
+            return
+        if not callable(fn):
+            raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
+        self._bw = fn
+        self._stateful = True
+        A.nodes[self.idx].flags |= MGF_F_PYBW
+
+    def __repr__(self):
+        return f"Value(data={self.data!r}, grad={self.grad!r})"
+
+    def __reduce__(self):
+        attrs = dict(<object>self._dict) if mgf_has_attrs(self) else None
+        return (_restore, (self.data, self.grad, self.label, attrs))
+
+    # operators ---------------------------------------------------------------
+    def __add__(self, other):  # Value.__add__
+        cdef double c
+        if isinstance(other, Value):
+            return _binary(MGF_ADD, self, other, _data(self) + _data(<Value>other))
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_ADD, self, c, _data(self) + c)
+
+    def __radd__(self, other):  # Value.__radd__
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_ADD, self, c, _data(self) + c)
+
+    def __mul__(self, other):  # Value.__mul__
+        cdef double c
+        if isinstance(other, Value):
+            return _binary(MGF_MUL, self, other, _data(self) * _data(<Value>other))
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_MUL, self, c, _data(self) * c)
+
+    def __rmul__(self, other):  # Value.__rmul__
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_MUL, self, c, _data(self) * c)
+
+    def __neg__(self):  # Value.__neg__: self * -1
+        return _binary_const(MGF_MUL, self, -1.0, _data(self) * -1.0)
+
+    def __sub__(self, other):  # Value.__sub__: self + (-other)
+        cdef double c
+        cdef Value neg
+        if isinstance(other, Value):
+            neg = -other
+            return _binary(MGF_ADD, self, neg, _data(self) + _data(neg))
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_ADD, self, -c, _data(self) + (-c))
+
+    def __rsub__(self, other):  # Value.__rsub__: (-self) + other
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        cdef Value neg = -self
+        return _binary_const(MGF_ADD, neg, c, _data(neg) + c)
+
+    def __truediv__(self, other):  # Value.__truediv__: self * other**-1
+        cdef double c, r = 0.0
+        cdef Value inv
+        cdef int err
+        if isinstance(other, Value):
+            inv = _pow_const(other, -1.0, True)
+            return _binary(MGF_MUL, self, inv, _data(self) * _data(inv))
+        if not _number(other, &c):
+            return NotImplemented
+        err = mgf_pow_forward(c, -1.0, &r)
+        if err:
+            _math_error(err, c, -1.0, "**")
+        return _binary_const(MGF_MUL, self, r, _data(self) * r)
+
+    def __rtruediv__(self, other):  # Value.__rtruediv__: self**-1 * other
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        cdef Value inv = _pow_const(self, -1.0, True)
+        return _binary_const(MGF_MUL, inv, c, _data(inv) * c)
+
+    def __pow__(self, other, mod):  # Value.__pow__
+        cdef double e
+        if mod is not None:
+            return NotImplemented
+        if isinstance(other, Value):
+            return _pow_value(self, other)
+        if not _number(other, &e):
+            return NotImplemented
+        return _pow_const(self, e, PyIndex_Check(other) != 0)
+
+    def __rpow__(self, other, mod):  # Value.__rpow__: Value(other) ** self
+        cdef double c
+        if mod is not None or not _number(other, &c):
+            return NotImplemented
+        return _pow_value(Value(c), self)
+
+    def relu(self):  # Value.relu
+        return _unary(MGF_RELU, self, mgf_relu(_data(self)), 0.0, 0)
+
+    def tanh(self):  # Value.tanh
+        return _unary(MGF_TANH, self, _tanh(_data(self)), 0.0, 0)
+
+    def exp(self):  # Value.exp
+        cdef double x = _data(self), r = 0.0
+        cdef int err = mgf_exp_forward(x, &r)
+        if err:
+            _math_error(err, x, 0.0, "exp")
+        return _unary(MGF_EXP, self, r, 0.0, 0)
+
+    def log(self):  # Value.log
+        cdef double x = _data(self), r = 0.0
+        cdef int err = mgf_log_forward(x, &r)
+        if err:
+            _math_error(err, x, 0.0, "log")
+        return _unary(MGF_LOG, self, r, 0.0, 0)
+
+    def sigmoid(self):  # Value.sigmoid
+        return _unary(MGF_SIGMOID, self, mgf_sigmoid(_data(self)), 0.0, 0)
+
+    # backpropagation -----------------------------------------------------------
+    def backward(self):
+        """Set this node's grad to 1 and push gradients to everything below
+        it (Value.backward): reverse creation order over the reachable
+        nodes, iteratively, accumulating into grads as micrograd does."""
+        global _busy
+        if self.idx == 0:
+            _uninitialized()
+        cdef int64_t root = self.idx, i
+        cdef uint64_t *bits = <uint64_t *>calloc((root >> 6) + 1, sizeof(uint64_t))
+        cdef void *h
+        if bits == NULL:
+            raise MemoryError("micrograd_fast: no memory for the backward pass")
+        bits[root >> 6] |= (<uint64_t>1) << (root & 63)
+        A.nodes[root].grad = 1.0
+        _busy += 1
+        try:
+            i = root
+            while True:
+                i = _sweep(bits, i)
+                if i < 0:
+                    break
+                h = A.handles[i]
+                if h != NULL and (<Value>h)._bw is not None:
+                    (<Value>h)._bw()
+                if i == 0:
+                    break
+                i -= 1
+        finally:
+            _busy -= 1
+            free(bits)
+
+
+cdef extern from "math.h" nogil:
+    double _tanh "tanh"(double)
+    double pow(double, double)
+    double sqrt(double)
+
+
+# building blocks for nn: n-ary sum, fused neurons, optimizer updates -------------
+_ACT_CODES = {"linear": MGF_ACT_LINEAR, "relu": MGF_ACT_RELU,
+              "tanh": MGF_ACT_TANH, "sigmoid": MGF_ACT_SIGMOID}
+
+
+cdef inline Value _as_value(object v, str what):
+    if not isinstance(v, Value):
+        raise TypeError(f"{what} must be a Value, not {type(v).__name__}")
+    return <Value>v
+
+
+def vsum(values, start=0.0):
+    """One n-ary sum node (_op 'sum'): start + values[0] + values[1] + ...
+
+    Adds in order, like the builtin sum, so the data is the same; plain
+    numbers are folded into the data and make no node (mirrors vsum)."""
+    items = values if isinstance(values, (list, tuple)) else list(values)
+    cdef Py_ssize_t n = len(items), t, k = 0
+    cdef double acc
+    cdef object item
+    if isinstance(start, Value):
+        acc = _data(<Value>start)
+        k = 1
+    else:
+        acc = _as_double(start, "start")
+    for t in range(n):
+        item = items[t]
+        if isinstance(item, Value):
+            acc = acc + _data(<Value>item)
+            k += 1
+        else:
+            acc = acc + _as_double(item, "sum item")
+    cdef Value out = _new_handle()
+    _reserve(1, k if k > 2 else 0)
+    cdef int64_t i = mgf_push(&A, MGF_SUM, acc)
+    cdef mgf_node *o = &A.nodes[i]
+    cdef int32_t *ch
+    o.n = <uint32_t>k
+    if k > 2:
+        o.k.off = A.ne
+        A.ne += k
+    ch = mgf_children(&A, o)
+    k = 0
+    if isinstance(start, Value):
+        ch[0] = <int32_t>(<Value>start).idx
+        k = 1
+    for t in range(n):
+        item = items[t]
+        if isinstance(item, Value):
+            ch[k] = <int32_t>(<Value>item).idx
+            k += 1
+    _register(out, i)
+    if isinstance(start, Value):
+        _pin(<Value>start)
+    for t in range(n):
+        item = items[t]
+        if isinstance(item, Value):
+            _pin(<Value>item)
+    return out
+
+
+cdef int _act_code(object act) except -1:
+    try:
+        return _ACT_CODES[act]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {act!r}: expected one of {sorted(_ACT_CODES)}") from None
+
+
+cdef tuple _check_layer(object W, object B, Py_ssize_t nin):
+    """Validate one layer's weights: returns (W as tuple of tuples, B tuple)."""
+    Wt = tuple(W)
+    Bt = tuple(B)
+    if len(Wt) != len(Bt):
+        raise ValueError(f"layer has {len(Wt)} weight rows but {len(Bt)} biases")
+    rows = []
+    for j, row in enumerate(Wt):
+        r = tuple(row)
+        if len(r) != nin:
+            raise ValueError(f"neuron {j} has {len(r)} weights, expected {nin} (one per input)")
+        for w in r:
+            _as_value(w, "a weight")
+        rows.append(r)
+    for b in Bt:
+        _as_value(b, "a bias")
+    return tuple(rows), Bt
+
+
+cdef void _emit_neurons(tuple W, tuple B, int32_t *xin, Py_ssize_t nin, int act,
+                        int32_t *out) noexcept:
+    """Push one fused node per neuron (room already reserved); their indices
+    go to out.  Children: w_0..w_{nin-1}, x_0..x_{nin-1}, b (mirrors layer)."""
+    cdef Py_ssize_t j, t, nout = len(W)
+    cdef uint32_t m = <uint32_t>(2 * nin + 1)
+    cdef int32_t *ch
+    cdef mgf_node *o
+    cdef int64_t i
+    cdef tuple row
+    for j in range(nout):
+        row = <tuple>W[j]
+        i = mgf_push(&A, MGF_NEURON, 0.0)
+        o = &A.nodes[i]
+        o.n = m
+        o.aux = <uint16_t>act
+        if m > 2:
+            o.k.off = A.ne
+            A.ne += m
+        ch = mgf_children(&A, o)
+        for t in range(nin):
+            ch[t] = <int32_t>(<Value>row[t]).idx
+            ch[nin + t] = xin[t]
+        ch[2 * nin] = <int32_t>(<Value>B[j]).idx
+        o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>nin, act)
+        out[j] = <int32_t>i
+
+
+cdef void _pin_layer(tuple W, tuple B) noexcept:
+    cdef tuple row
+    for row in W:
+        for w in row:
+            _pin(<Value>w)
+    for b in B:
+        _pin(<Value>b)
+
+
+def mlp(spec, x):
+    """Fused forward pass of a stack of layers (mirrors mlp).
+
+    spec: sequence of (W, B, act) with W a sequence of weight rows (Values),
+    B the biases (Values) and act one of 'relu', 'tanh', 'sigmoid',
+    'linear'.  x: the inputs, Values or numbers (numbers become leaves).
+    Returns the last layer's outputs as a list of Values; the hidden
+    layers' nodes get no Python objects."""
+    layers = []
+    cdef Py_ssize_t nin = len(x), t, l, nl, n_const = 0, nodes = 0, edges = 0
+    cdef Py_ssize_t width = nin, maxw = nin
+    for item in spec:
+        W, B, act = item
+        Wt, Bt = _check_layer(W, B, width)
+        layers.append((Wt, Bt, _act_code(act)))
+        width = len(Bt)
+        if width > maxw:
+            maxw = width
+        nodes += width
+        edges += width * (2 * (len(Wt[0]) if Wt else 0) + 1)
+    nl = len(layers)
+    if nl == 0:
+        raise ValueError("mlp needs at least one layer")
+    xs = list(x)
+    consts = []
+    for t in range(nin):
+        if not isinstance(xs[t], Value):
+            consts.append(_as_double(xs[t], "input"))
+            n_const += 1
+    outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
+    cdef int32_t *cur = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
+    cdef int32_t *nxt = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
+    cdef int32_t *tmp
+    if cur == NULL or nxt == NULL:
+        free(cur)
+        free(nxt)
+        raise MemoryError("micrograd_fast: no memory for mlp")
+    cdef Py_ssize_t c = 0
+    cdef Value h
+    try:
+        _reserve(n_const + nodes, edges)
+        for t in range(nin):
+            if isinstance(xs[t], Value):
+                cur[t] = <int32_t>(<Value>xs[t]).idx
+            else:
+                cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, <double>consts[c])
+                c += 1
+        width = nin
+        for l in range(nl):
+            Wt, Bt, act = layers[l]
+            _emit_neurons(Wt, Bt, cur, width, act, nxt)
+            width = len(Bt)
+            tmp = cur
+            cur = nxt
+            nxt = tmp
+        for t in range(width):
+            h = <Value>outs[t]
+            _register(h, cur[t])
+    finally:
+        free(cur)
+        free(nxt)
+    for t in range(nin):
+        if isinstance(xs[t], Value):
+            _pin(<Value>xs[t])
+    for l in range(nl):
+        Wt, Bt, act = layers[l]
+        _pin_layer(Wt, Bt)
+    return outs
+
+
+def layer(W, B, x, act):
+    """Fused neurons: one node per neuron, act(b + w_0*x_0 + w_1*x_1 + ...).
+
+    W: nout rows of nin weight Values, B: nout bias Values, x: nin inputs
+    (Values or numbers), act: 'relu', 'tanh', 'sigmoid' or 'linear'.
+    Returns the nout outputs (mirrors layer)."""
+    return mlp(((W, B, act),), x)
+
+
+cdef inline Py_ssize_t _check_state(params, double[::1] buf, str name) except -1:
+    cdef Py_ssize_t n = len(params)
+    if buf.shape[0] != n:
+        raise ValueError(f"{name} has {buf.shape[0]} entries for {n} parameters")
+    return n
+
+
+def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
+    """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
+    momentum buf = momentum * buf + g (buf = g on the first step)."""
+    cdef Py_ssize_t i, n = _check_state(params, buf, "momentum buffer")
+    cdef Value p
+    cdef mgf_node *o
+    cdef double g
+    for i in range(n):
+        p = _as_value(params[i], "a parameter")
+        o = &A.nodes[p.idx]
+        g = o.grad
+        if momentum == 0.0:
+            o.data = o.data - lr * g
+        else:
+            buf[i] = g if first else momentum * buf[i] + g
+            o.data = o.data - lr * buf[i]
+
+
+def adam_update(params, double[::1] m, double[::1] v, long t, double lr,
+                double beta1, double beta2, double eps, double weight_decay,
+                bint decoupled):
+    """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
+    step number."""
+    cdef Py_ssize_t i, n = _check_state(params, m, "first moment")
+    _check_state(params, v, "second moment")
+    if t < 1:
+        raise ValueError("adam step number must be >= 1")
+    cdef double bc1 = 1.0 - pow(beta1, <double>t), bc2 = 1.0 - pow(beta2, <double>t)
+    cdef double g, mhat, vhat, upd
+    cdef Value p
+    cdef mgf_node *o
+    for i in range(n):
+        p = _as_value(params[i], "a parameter")
+        o = &A.nodes[p.idx]
+        g = o.grad
+        if not decoupled and weight_decay != 0.0:
+            g = g + weight_decay * o.data
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g
+        v[i] = beta2 * v[i] + (1.0 - beta2) * (g * g)
+        mhat = m[i] / bc1
+        vhat = v[i] / bc2
+        upd = mhat / (sqrt(vhat) + eps)
+        if decoupled:
+            upd = upd + weight_decay * o.data
+        o.data = o.data - lr * upd
+
+
+def gather(values, which="data"):
+    """The data (or grads) of values as a float64 NumPy array."""
+    import numpy
+    cdef Py_ssize_t i, n = len(values)
+    cdef bint grad = _which(which)
+    out = numpy.empty(n, dtype=numpy.float64)
+    cdef double[::1] dst = out
+    cdef Value p
+    for i in range(n):
+        p = _as_value(values[i], "each item")
+        dst[i] = A.nodes[p.idx].grad if grad else A.nodes[p.idx].data
+    return out
+
+
+def scatter(values, array, which="data"):
+    """Write array into the data (or grads) of values."""
+    import numpy
+    cdef Py_ssize_t i, n = len(values)
+    cdef bint grad = _which(which)
+    src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64).reshape(-1)
+    cdef double[::1] src = src_arr
+    if src.shape[0] != n:
+        raise ValueError(f"got {src.shape[0]} numbers for {n} values")
+    cdef Value p
+    for i in range(n):
+        p = _as_value(values[i], "each item")
+        if grad:
+            A.nodes[p.idx].grad = src[i]
+        else:
+            A.nodes[p.idx].data = src[i]
+
+
+def zero_grad(values):
+    """Set every grad to 0.0."""
+    cdef Value p
+    for v in values:
+        p = _as_value(v, "each item")
+        A.nodes[p.idx].grad = 0.0
+
+
+cdef bint _which(object which) except -1:
+    if which == "data":
+        return False
+    if which == "grad":
+        return True
+    raise ValueError(f"which must be 'data' or 'grad', not {which!r}")
+
+
+# module set-up: the lazily created attribute dict, and the sentinel node 0
+# (a handle whose idx is 0 was never initialized)
+cdef int _setup_value_type() except -1:
+    cdef Value probe = Value.__new__(Value)
+    return mgf_install_dict(<PyTypeObject *>Value,
+                            <char *>&probe._dict - <char *><PyObject *>probe)
+
+
+_setup_value_type()
+if mgf_resize_nodes(&A, MIN_CAP) < 0:
+    raise MemoryError("micrograd_fast: cannot allocate the node arena")
+mgf_push(&A, MGF_LEAF, float("nan"))

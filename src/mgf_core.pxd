@@ -1,0 +1,76 @@
+# Declarations of csrc/mgf_core.h for Cython.  This folder is only on
+# cythonize's include path: it is not a package and holds no code.
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+
+
+cdef extern from "mgf_core.h" nogil:
+    enum:
+        MGF_LEAF
+        MGF_ADD
+        MGF_MUL
+        MGF_POWC
+        MGF_POWV
+        MGF_RELU
+        MGF_TANH
+        MGF_EXP
+        MGF_LOG
+        MGF_SIGMOID
+        MGF_SUM
+        MGF_NEURON
+        MGF_CUSTOM
+
+    enum:
+        MGF_ACT_LINEAR
+        MGF_ACT_RELU
+        MGF_ACT_TANH
+        MGF_ACT_SIGMOID
+
+    enum:
+        MGF_OK
+        MGF_EZERODIV
+        MGF_EOVERFLOW
+        MGF_EDOMAIN
+
+    int MGF_F_PYBW
+    int MGF_F_PINNED
+    int MGF_F_INTEXP
+    int64_t MGF_MAX_NODES
+
+    ctypedef union mgf_kids:
+        int32_t c[2]
+        int64_t off
+
+    ctypedef struct mgf_node:
+        double data
+        double grad
+        double param
+        mgf_kids k
+        uint32_t n
+        uint8_t op
+        uint8_t flags
+        uint16_t aux
+
+    ctypedef struct mgf_arena:
+        mgf_node *nodes
+        void **handles
+        int64_t n
+        int64_t cap
+        int32_t *edges
+        int64_t ne
+        int64_t ecap
+
+    int32_t *mgf_children(const mgf_arena *A, mgf_node *o)
+    int mgf_resize_nodes(mgf_arena *A, int64_t cap)
+    int mgf_reserve_edges(mgf_arena *A, int64_t more)
+    void mgf_release(mgf_arena *A)
+    int64_t mgf_push(mgf_arena *A, uint8_t op, double data)
+
+    int mgf_pow_forward(double x, double e, double *out)
+    int mgf_exp_forward(double x, double *out)
+    int mgf_log_forward(double x, double *out)
+    double mgf_sigmoid(double x)
+    double mgf_relu(double x)
+    double mgf_activate(int act, double z)
+    void mgf_local_backward(mgf_arena *A, int64_t i)
+    double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m, int act)
