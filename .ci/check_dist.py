@@ -42,6 +42,7 @@ def check_sdist(path, repo):
         "MANIFEST.in",
         "micrograd_fast/_engine.pyx",
         "micrograd_fast/_engine.pyi",
+        "micrograd_fast/engine.pyi",
         "micrograd_fast/py.typed",
         "micrograd_fast/__init__.py",
         "tests/conftest.py",
@@ -68,7 +69,8 @@ def check_wheel(path):
     cores = [n for n in pkg if fnmatch.fnmatch(n, "micrograd_fast/_engine.*") and n.endswith((".so", ".pyd"))]
     if len(cores) != 1:
         fail(f"wheel must hold exactly one compiled micrograd_fast._engine, found {cores}")
-    for r in ("micrograd_fast/py.typed", "micrograd_fast/_engine.pyi", "micrograd_fast/__init__.py",
+    for r in ("micrograd_fast/py.typed", "micrograd_fast/_engine.pyi", "micrograd_fast/engine.pyi",
+              "micrograd_fast/__init__.py",
               "micrograd_fast/engine.py", "micrograd_fast/_engine_py.py", "micrograd_fast/_version.py"):
         if r not in names:
             fail(f"wheel lacks {r}")

@@ -7,7 +7,8 @@ the sdist), not about the engines' behaviour:
   extension module (a platform suffix such as ``.cpython-311-x86_64-linux-gnu.so``
   or ``.pyd``) and it is the ``Value`` everyone gets;
 * the distribution's metadata matches the package's ``__version__``;
-* the typing information (``py.typed``, ``_engine.pyi``) is installed.
+* the typing information (``py.typed``, ``_engine.pyi``, ``engine.pyi``) is
+  installed.
 
 With ``MICROGRAD_FAST_TEST_INSTALLED=1`` (set by CI and cibuildwheel when
 the suite runs against a freshly installed wheel) the package must also be
@@ -94,6 +95,7 @@ def test_distribution_metadata_matches_the_package():
 def test_typing_information_is_installed():
     assert (PACKAGE_DIR / "py.typed").is_file()
     assert (PACKAGE_DIR / "_engine.pyi").is_file()
+    assert (PACKAGE_DIR / "engine.pyi").is_file()
 
 
 @needs_installed
