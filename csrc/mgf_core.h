@@ -26,6 +26,14 @@
 #define MGF_FREE free
 #endif
 
+#if defined(_MSC_VER)
+#define MGF_INLINE static __forceinline
+#elif defined(__GNUC__) || defined(__clang__)
+#define MGF_INLINE static inline __attribute__((always_inline))
+#else
+#define MGF_INLINE static inline
+#endif
+
 /* Op codes.  The matching pure-Python rule is named after each one. */
 enum {
     MGF_LEAF = 0,    /* Value(x): no children                          */
@@ -219,7 +227,7 @@ static inline double mgf_activate(int act, double z) {
 }
 
 /* d act / d z times g, written as the pure engine writes it. */
-static inline double mgf_activate_grad(int act, double out, double g) {
+MGF_INLINE double mgf_activate_grad(int act, double out, double g) {
     switch (act) {
     case MGF_ACT_RELU: return (double)(out > 0) * g;
     case MGF_ACT_TANH: return (1.0 - out * out) * g;
@@ -229,12 +237,10 @@ static inline double mgf_activate_grad(int act, double out, double g) {
 }
 
 /* ---- local chain rules ---------------------------------------------------
- * Apply node i's rule once: add its contribution to each child's grad.
+ * Apply node o's rule once: add its contribution to each child's grad.
  * The expressions are the pure engine's, term for term, so both engines
  * round identically. */
-static inline void mgf_local_backward(mgf_arena *A, int64_t i) {
-    mgf_node *nd = A->nodes;
-    mgf_node *o = &nd[i];
+MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o) {
     const double g = o->grad;
     switch (o->op) {
     case MGF_ADD:
@@ -282,13 +288,13 @@ static inline void mgf_local_backward(mgf_arena *A, int64_t i) {
         nd[o->k.c[0]].grad += (o->data * (1.0 - o->data)) * g;
         break;
     case MGF_SUM: {
-        const int32_t *ch = mgf_children(A, o);
+        const int32_t *ch = o->n <= 2 ? o->k.c : edges + o->k.off;
         for (uint32_t j = 0; j < o->n; j++) nd[ch[j]].grad += g;
         break;
     }
     case MGF_NEURON: {
         /* children: w_0..w_{m-1}, x_0..x_{m-1}, b */
-        const int32_t *ch = mgf_children(A, o);
+        const int32_t *ch = o->n <= 2 ? o->k.c : edges + o->k.off;
         const uint32_t m = (o->n - 1) / 2;
         const double pre = mgf_activate_grad(o->aux, o->data, g);
         for (uint32_t j = 0; j < m; j++) {
@@ -302,6 +308,11 @@ static inline void mgf_local_backward(mgf_arena *A, int64_t i) {
     default: /* MGF_LEAF, MGF_CUSTOM: nothing native to do */
         break;
     }
+}
+
+/* The same, for node i of an arena. */
+static inline void mgf_local_backward(mgf_arena *A, int64_t i) {
+    mgf_rule(A->nodes, A->edges, &A->nodes[i]);
 }
 
 /* Forward value of one neuron: act(((b + w0*x0) + w1*x1) + ...), the order

@@ -33,10 +33,10 @@ The node arena: invariants
   and the capacity is reset to twice the live size (at least ``MIN_CAP``).
   No reclamation happens while a backward pass runs (``_busy``): the
   arena grows instead, because Python ``_backward`` functions may allocate.
-* **Backward order.**  ``backward()`` marks the root in a bitmap and sweeps
-  indices downward, visiting only marked nodes (64 unmarked nodes skipped
-  per word); each visited node marks its children and applies its local
-  rule.  That is reverse creation order over the reachable nodes, the order
+* **Backward order.**  ``backward()`` marks the root in a byte map and
+  sweeps indices downward, visiting only marked nodes (unmarked stretches
+  skipped eight at a time); each visited node marks its children and
+  applies its local rule.  That is reverse creation order over the reachable nodes, the order
   the pure engine uses.  A node whose handle has a Python ``_backward``
   hands control back to Python for that node, then the sweep resumes.
 * **Ordering of a new node.**  Anything that can run Python code (allocating
@@ -52,6 +52,7 @@ from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
 
 from mgf_core cimport *
 
@@ -346,6 +347,8 @@ cdef inline Value _new_handle():
 
 cdef Value _binary(uint8_t op, Value x, Value y, double data):
     """A node with two Value children (op_add / op_mul / op_pow_value)."""
+    if x.idx == 0 or y.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -362,6 +365,8 @@ cdef Value _binary(uint8_t op, Value x, Value y, double data):
 cdef Value _binary_const(uint8_t op, Value x, double c, double data):
     """A node whose second child is a new leaf holding the number c, as
     micrograd does with `Value(other)`."""
+    if x.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(2, 0)
     cdef int64_t k = mgf_push(&A, MGF_LEAF, c)
@@ -376,6 +381,8 @@ cdef Value _binary_const(uint8_t op, Value x, double c, double data):
 
 
 cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags):
+    if x.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -416,38 +423,48 @@ cdef int _uninitialized() except -1:
 
 
 # the backward sweep -------------------------------------------------------------
-cdef int64_t _sweep(uint64_t *bits, int64_t i) noexcept nogil:
+cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
     """Visit marked nodes from index i downward (Value.backward's loop).
 
-    Each visited node marks its children and applies its local rule.
-    Returns the index of a node whose rule is Python code (its children
-    already marked; the caller runs the rule and resumes below it), or -1
-    when the sweep is done."""
-    cdef int64_t w, c
-    cdef uint64_t word
-    cdef uint32_t t
+    seen[k] is 1 once a visited parent has marked node k.  Each visited
+    node marks its children and applies its local rule.  Returns the index
+    of a node whose rule is Python code (its children already marked; the
+    caller runs the rule and resumes below it), or 0 when the sweep is done
+    (node 0 is the sentinel, never marked).  Unmarked stretches are skipped
+    eight bytes at a time."""
+    cdef mgf_node *nodes = A.nodes
+    cdef int32_t *edges = A.edges
     cdef mgf_node *o
     cdef int32_t *ch
+    cdef uint32_t t, n
+    cdef uint64_t chunk
     while True:
-        w = i >> 6
-        word = bits[w] & (((<uint64_t>2) << (i & 63)) - 1)
-        while word == 0:
-            if w == 0:
-                return -1
-            w -= 1
-            word = bits[w]
-        i = (w << 6) + 63 - __builtin_clzll(word)
-        o = &A.nodes[i]
-        ch = mgf_children(&A, o)
-        for t in range(o.n):
-            c = ch[t]
-            bits[c >> 6] |= (<uint64_t>1) << (c & 63)
+        while not seen[i]:
+            if i >= 8:
+                memcpy(&chunk, seen + i - 8, 8)
+                if chunk == 0:
+                    i -= 8
+                    continue
+            i -= 1
+            if i <= 0:
+                return 0
+        o = &nodes[i]
+        n = o.n
+        if n <= 2:
+            if n >= 1:
+                seen[o.k.c[0]] = 1
+                if n == 2:
+                    seen[o.k.c[1]] = 1
+        else:
+            ch = edges + o.k.off
+            for t in range(n):
+                seen[ch[t]] = 1
         if o.flags & MGF_F_PYBW:
             return i
-        mgf_local_backward(&A, i)
-        if i == 0:
-            return -1
+        mgf_rule(nodes, edges, o)
         i -= 1
+        if i <= 0:
+            return 0
 
 
 cdef extern from *:
@@ -492,13 +509,17 @@ cdef class Value:
         cdef Py_ssize_t n = len(kids), t
         cdef Value c
         for k in kids:
-            if not isinstance(k, Value):
-                raise TypeError(f"Value children must be Values, not {type(k).__name__}")
+            _as_value(k, "Value children")
         if n > 0xFFFFFFF:
             raise ValueError("too many children")
         op_name = str(_op)
         if self.idx > 0 and A.handles[self.idx] == <void *>self:
-            A.handles[self.idx] = NULL  # __init__ called again: a fresh node
+            # __init__ called again: the handle moves to a fresh node
+            A.handles[self.idx] = NULL
+            if A.nodes[self.idx].flags & MGF_F_PINNED:
+                A.nodes[self.idx].flags &= ~MGF_F_PINNED
+                Py_DECREF(self)  # the caller still holds a reference
+            A.nodes[self.idx].flags &= ~MGF_F_PYBW
         _reserve(1, n if n > 2 else 0)
         cdef int64_t i = mgf_push(&A, MGF_CUSTOM if n else MGF_LEAF, x)
         cdef mgf_node *o = &A.nodes[i]
@@ -752,28 +773,28 @@ cdef class Value:
         if self.idx == 0:
             _uninitialized()
         cdef int64_t root = self.idx, i
-        cdef uint64_t *bits = <uint64_t *>calloc((root >> 6) + 1, sizeof(uint64_t))
+        cdef uint8_t *seen = <uint8_t *>calloc(root + 1, 1)
         cdef void *h
-        if bits == NULL:
+        if seen == NULL:
             raise MemoryError("micrograd_fast: no memory for the backward pass")
-        bits[root >> 6] |= (<uint64_t>1) << (root & 63)
+        seen[root] = 1
         A.nodes[root].grad = 1.0
         _busy += 1
         try:
             i = root
             while True:
-                i = _sweep(bits, i)
-                if i < 0:
+                i = _sweep(seen, i)
+                if i <= 0:
                     break
                 h = A.handles[i]
                 if h != NULL and (<Value>h)._bw is not None:
                     (<Value>h)._bw()
-                if i == 0:
+                i -= 1  # resume below the node just handled
+                if i <= 0:
                     break
-                i -= 1
         finally:
             _busy -= 1
-            free(bits)
+            free(seen)
 
 
 cdef extern from "math.h" nogil:
@@ -790,6 +811,8 @@ _ACT_CODES = {"linear": MGF_ACT_LINEAR, "relu": MGF_ACT_RELU,
 cdef inline Value _as_value(object v, str what):
     if not isinstance(v, Value):
         raise TypeError(f"{what} must be a Value, not {type(v).__name__}")
+    if (<Value>v).idx == 0:
+        _uninitialized()
     return <Value>v
 
 
@@ -803,14 +826,14 @@ def vsum(values, start=0.0):
     cdef double acc
     cdef object item
     if isinstance(start, Value):
-        acc = _data(<Value>start)
+        acc = _data(_as_value(start, "start"))
         k = 1
     else:
         acc = _as_double(start, "start")
     for t in range(n):
         item = items[t]
         if isinstance(item, Value):
-            acc = acc + _data(<Value>item)
+            acc = acc + _data(_as_value(item, "sum item"))
             k += 1
         else:
             acc = acc + _as_double(item, "sum item")

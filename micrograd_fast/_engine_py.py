@@ -282,7 +282,8 @@ class Value:
             return self * other**-1
         if not _is_number(other):
             return NotImplemented
-        return self * Value(other) ** -1
+        # a plain number's reciprocal is computed in Python, then becomes a leaf
+        return self * _pow_forward(_as_float(other), -1.0)
 
     def __rtruediv__(self, other):
         if not _is_number(other):

@@ -73,4 +73,5 @@ cdef extern from "mgf_core.h" nogil:
     double mgf_relu(double x)
     double mgf_activate(int act, double z)
     void mgf_local_backward(mgf_arena *A, int64_t i)
+    void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o)
     double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m, int act)
