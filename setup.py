@@ -34,6 +34,7 @@ extensions = [
         "micrograd_fast._engine",
         ["micrograd_fast/_engine.pyx"],
         include_dirs=["csrc"],
+        depends=["csrc/mgf_core.h", "src/mgf_core.pxd", "micrograd_fast/_engine.pxd"],
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
     ),

@@ -651,6 +651,12 @@ cdef class Value:
     def __repr__(self):
         return f"Value(data={self.data!r}, grad={self.grad!r})"
 
+    def _repr_svg_(self):
+        """Jupyter shows a Value as its graph (None when Graphviz is absent
+        or the graph is too large to draw)."""
+        from micrograd_fast.viz import value_svg
+        return value_svg(self)
+
     def __reduce__(self):
         attrs = dict(<object>self._dict) if mgf_has_attrs(self) else None
         return (_restore, (self.data, self.grad, self.label, attrs))
@@ -874,37 +880,63 @@ cdef int _act_code(object act) except -1:
             f"unknown activation {act!r}: expected one of {sorted(_ACT_CODES)}") from None
 
 
-cdef tuple _check_layer(object W, object B, Py_ssize_t nin):
-    """Validate one layer's weights: returns (W as tuple of tuples, B tuple)."""
-    Wt = tuple(W)
-    Bt = tuple(B)
-    if len(Wt) != len(Bt):
-        raise ValueError(f"layer has {len(Wt)} weight rows but {len(Bt)} biases")
-    rows = []
-    for j, row in enumerate(Wt):
-        r = tuple(row)
-        if len(r) != nin:
-            raise ValueError(f"neuron {j} has {len(r)} weights, expected {nin} (one per input)")
-        for w in r:
-            _as_value(w, "a weight")
-        rows.append(r)
-    for b in Bt:
-        _as_value(b, "a bias")
-    return tuple(rows), Bt
+cdef extern from "Python.h":
+    PyObject **PySequence_Fast_ITEMS(object)
 
 
-cdef void _emit_neurons(tuple W, tuple B, int32_t *xin, Py_ssize_t nin, int act,
-                        int32_t *out) noexcept:
-    """Push one fused node per neuron (room already reserved); their indices
-    go to out.  Children: w_0..w_{nin-1}, x_0..x_{nin-1}, b (mirrors layer)."""
+cdef inline object _seq(object o):
+    """o itself if it is a list or tuple (read in place), else a list of it."""
+    if type(o) is list or type(o) is tuple:
+        return o
+    return list(o)
+
+
+cdef inline int _check_param(PyObject *o, str what) except -1:
+    if (<PyObject *>o).ob_type == <PyTypeObject *>Value and (<Value>o).idx != 0:
+        return 0
+    _as_value(<object>o, what)
+    return 0
+
+
+cdef Py_ssize_t _check_layer(object W, object B, Py_ssize_t nin) except -1:
+    """Validate one layer (W rows of nin weight Values, one bias each);
+    W, B and the rows are lists or tuples.  Returns the layer's width."""
     cdef Py_ssize_t j, t, nout = len(W)
+    cdef PyObject **rows = PySequence_Fast_ITEMS(W)
+    cdef PyObject **items
+    if len(B) != nout:
+        raise ValueError(f"layer has {nout} weight rows but {len(B)} biases")
+    for j in range(nout):
+        row = <object>rows[j]
+        if type(row) is not list and type(row) is not tuple:
+            raise TypeError(f"weight rows must be lists or tuples, not {type(row).__name__}")
+        if len(row) != nin:
+            raise ValueError(
+                f"neuron {j} has {len(row)} weights, expected {nin} (one per input)")
+        items = PySequence_Fast_ITEMS(row)
+        for t in range(nin):
+            _check_param(items[t], "a weight")
+    items = PySequence_Fast_ITEMS(B)
+    for j in range(nout):
+        _check_param(items[j], "a bias")
+    return nout
+
+
+cdef void _emit_neurons(object W, object B, int32_t *xin, Py_ssize_t nin, int act,
+                        int32_t *out) noexcept:
+    """Push one fused node per neuron (room already reserved) and pin the
+    parameters; the new indices go to out.  Children: w_0..w_{nin-1},
+    x_0..x_{nin-1}, b (mirrors layer)."""
+    cdef Py_ssize_t j, t, nout = len(B)
     cdef uint32_t m = <uint32_t>(2 * nin + 1)
     cdef int32_t *ch
     cdef mgf_node *o
     cdef int64_t i
-    cdef tuple row
+    cdef PyObject **rows = PySequence_Fast_ITEMS(W)
+    cdef PyObject **biases = PySequence_Fast_ITEMS(B)
+    cdef PyObject **ws
     for j in range(nout):
-        row = <tuple>W[j]
+        ws = PySequence_Fast_ITEMS(<object>rows[j])
         i = mgf_push(&A, MGF_NEURON, 0.0)
         o = &A.nodes[i]
         o.n = m
@@ -914,20 +946,14 @@ cdef void _emit_neurons(tuple W, tuple B, int32_t *xin, Py_ssize_t nin, int act,
             A.ne += m
         ch = mgf_children(&A, o)
         for t in range(nin):
-            ch[t] = <int32_t>(<Value>row[t]).idx
+            ch[t] = <int32_t>(<Value>ws[t]).idx
             ch[nin + t] = xin[t]
-        ch[2 * nin] = <int32_t>(<Value>B[j]).idx
+        ch[2 * nin] = <int32_t>(<Value>biases[j]).idx
         o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>nin, act)
         out[j] = <int32_t>i
-
-
-cdef void _pin_layer(tuple W, tuple B) noexcept:
-    cdef tuple row
-    for row in W:
-        for w in row:
-            _pin(<Value>w)
-    for b in B:
-        _pin(<Value>b)
+        for t in range(nin):
+            _pin(<Value>ws[t])
+        _pin(<Value>biases[j])
 
 
 def mlp(spec, x):
@@ -938,65 +964,74 @@ def mlp(spec, x):
     'linear'.  x: the inputs, Values or numbers (numbers become leaves).
     Returns the last layer's outputs as a list of Values; the hidden
     layers' nodes get no Python objects."""
-    layers = []
-    cdef Py_ssize_t nin = len(x), t, l, nl, n_const = 0, nodes = 0, edges = 0
-    cdef Py_ssize_t width = nin, maxw = nin
-    for item in spec:
+    cdef list layers = []
+    cdef Py_ssize_t nin, t, l, nl, n_const = 0, nodes = 0, edges = 0
+    cdef Py_ssize_t width, maxw, c = 0
+    xs = _seq(x)
+    nin = len(xs)
+    width = maxw = nin
+    for item in _seq(spec):
         W, B, act = item
-        Wt, Bt = _check_layer(W, B, width)
-        layers.append((Wt, Bt, _act_code(act)))
-        width = len(Bt)
+        W = _seq(W)
+        B = _seq(B)
+        nout = _check_layer(W, B, width)
+        layers.append((W, B, _act_code(act)))
+        edges += nout * (2 * width + 1)
+        nodes += nout
+        width = nout
         if width > maxw:
             maxw = width
-        nodes += width
-        edges += width * (2 * (len(Wt[0]) if Wt else 0) + 1)
     nl = len(layers)
     if nl == 0:
         raise ValueError("mlp needs at least one layer")
-    xs = list(x)
-    consts = []
-    for t in range(nin):
-        if not isinstance(xs[t], Value):
-            consts.append(_as_double(xs[t], "input"))
-            n_const += 1
-    outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
+    cdef double *consts = <double *>malloc((nin + 1) * sizeof(double))
+    if consts == NULL:
+        raise MemoryError("micrograd_fast: no memory for mlp")
+    cdef PyObject **xi = PySequence_Fast_ITEMS(xs)
+    try:
+        for t in range(nin):
+            if isinstance(<object>xi[t], Value):
+                _as_value(<object>xi[t], "an input")
+            else:
+                consts[n_const] = _as_double(<object>xi[t], "input")
+                n_const += 1
+        outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
+        _reserve(n_const + nodes, edges)
+    except BaseException:
+        free(consts)
+        raise
+    # from here on no Python code runs until the outputs are registered
     cdef int32_t *cur = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
     cdef int32_t *nxt = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
     cdef int32_t *tmp
     if cur == NULL or nxt == NULL:
         free(cur)
         free(nxt)
+        free(consts)
         raise MemoryError("micrograd_fast: no memory for mlp")
-    cdef Py_ssize_t c = 0
-    cdef Value h
-    try:
-        _reserve(n_const + nodes, edges)
-        for t in range(nin):
-            if isinstance(xs[t], Value):
-                cur[t] = <int32_t>(<Value>xs[t]).idx
-            else:
-                cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, <double>consts[c])
-                c += 1
-        width = nin
-        for l in range(nl):
-            Wt, Bt, act = layers[l]
-            _emit_neurons(Wt, Bt, cur, width, act, nxt)
-            width = len(Bt)
-            tmp = cur
-            cur = nxt
-            nxt = tmp
-        for t in range(width):
-            h = <Value>outs[t]
-            _register(h, cur[t])
-    finally:
-        free(cur)
-        free(nxt)
+    xi = PySequence_Fast_ITEMS(xs)
     for t in range(nin):
-        if isinstance(xs[t], Value):
-            _pin(<Value>xs[t])
+        if isinstance(<object>xi[t], Value):
+            cur[t] = <int32_t>(<Value>xi[t]).idx
+            _pin(<Value>xi[t])
+        else:
+            cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, consts[c])
+            c += 1
+    width = nin
     for l in range(nl):
-        Wt, Bt, act = layers[l]
-        _pin_layer(Wt, Bt)
+        W, B, act = <tuple>layers[l]
+        _emit_neurons(W, B, cur, width, act, nxt)
+        width = len(B)
+        tmp = cur
+        cur = nxt
+        nxt = tmp
+    cdef Value h
+    for t in range(width):
+        h = <Value>outs[t]
+        _register(h, cur[t])
+    free(cur)
+    free(nxt)
+    free(consts)
     return outs
 
 
