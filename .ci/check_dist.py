@@ -59,7 +59,7 @@ def check_sdist(path, repo):
         fail(f"sdist holds generated or binary files: {generated + binaries}")
 
 
-def check_wheel(path):
+def check_wheel(path, repo):
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
     print(f"== {path.name}: {len(names)} files")
@@ -72,6 +72,11 @@ def check_wheel(path):
     for r in ("micrograd_fast/py.typed", "micrograd_fast/_engine.pyi", "micrograd_fast/engine.pyi",
               "micrograd_fast/__init__.py",
               "micrograd_fast/engine.py", "micrograd_fast/_engine_py.py", "micrograd_fast/_version.py"):
+        if r not in names:
+            fail(f"wheel lacks {r}")
+    # every module of the package, subpackages included
+    for p in sorted(repo.glob("micrograd_fast/**/*.py")):
+        r = str(p.relative_to(repo)).replace("\\", "/")
         if r not in names:
             fail(f"wheel lacks {r}")
     licences = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
@@ -90,7 +95,7 @@ def main():
     dist = Path(sys.argv[1])
     repo = Path(__file__).resolve().parent.parent
     check_sdist(one(dist, "*.tar.gz"), repo)
-    check_wheel(one(dist, "*.whl"))
+    check_wheel(one(dist, "*.whl"), repo)
     print("check_dist: sdist and wheel contents OK")
 
 
