@@ -79,8 +79,29 @@ cdef extern from *:
         Py_CLEAR(*MGF_DICTPTR(o));
         return mgf_base_clear ? mgf_base_clear(o) : 0;
     }
+    /* A handle is tracked by the cyclic GC only while it carries Python
+     * state (see _track): these hooks start tracking it when it gets an
+     * attribute dict. */
+    static inline void mgf_track(PyObject *o) {
+        if (!PyObject_GC_IsTracked(o)) PyObject_GC_Track(o);
+    }
+    static PyObject *mgf_get_dict(PyObject *o, void *ctx) {
+        PyObject *d = PyObject_GenericGetDict(o, ctx);
+        if (d) mgf_track(o);
+        return d;
+    }
+    static int mgf_set_dict(PyObject *o, PyObject *v, void *ctx) {
+        int r = PyObject_GenericSetDict(o, v, ctx);
+        if (r == 0) mgf_track(o);
+        return r;
+    }
+    static int mgf_setattro(PyObject *o, PyObject *name, PyObject *v) {
+        int r = PyObject_GenericSetAttr(o, name, v);
+        if (r == 0 && *MGF_DICTPTR(o) != NULL) mgf_track(o);
+        return r;
+    }
     static PyGetSetDef mgf_dict_getset = {
-        "__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL};
+        "__dict__", mgf_get_dict, mgf_set_dict, NULL, NULL};
 
     static int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) {
         mgf_dict_offset = offset;
@@ -89,6 +110,7 @@ cdef extern from *:
         mgf_base_clear = t->tp_clear;
         t->tp_traverse = mgf_traverse;
         t->tp_clear = mgf_clear;
+        t->tp_setattro = mgf_setattro;
         PyObject *d = PyDescr_NewGetSet(t, &mgf_dict_getset);
         if (!d) return -1;
         int r = PyDict_SetItemString(t->tp_dict, "__dict__", d);
@@ -103,6 +125,8 @@ cdef extern from *:
     }
     static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(*MGF_DICTPTR(o)); }
     """
+    void mgf_track(object o)
+    void PyObject_GC_UnTrack(void *o)
     int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
     bint mgf_has_attrs(object o)
     void mgf_drop_dict(object o)
@@ -341,8 +365,19 @@ cdef inline void _pin(Value h) noexcept:
 
 
 cdef inline Value _new_handle():
+    """A fresh handle for the core's own use.  It holds no Python state, so
+    it cannot be part of a reference cycle: the cyclic GC does not track it
+    (a million live Values then cost the collector nothing).  _track()
+    starts tracking a handle when it gets a label, a Python _backward or
+    attributes."""
     cdef Value h = Value.__new__(Value)
+    PyObject_GC_UnTrack(<void *>h)
     return h
+
+
+cdef inline void _track(Value h) noexcept:
+    h._stateful = True
+    mgf_track(h)
 
 
 cdef Value _binary(uint8_t op, Value x, Value y, double data):
@@ -541,6 +576,8 @@ cdef class Value:
         if label is not None and label != "":
             self._label = label
             self._stateful = True
+        if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
+            PyObject_GC_UnTrack(<void *>self)  # see _new_handle
         for k in kids:
             _pin(<Value>k)
 
@@ -585,7 +622,7 @@ cdef class Value:
     @label.setter
     def label(self, value):
         self._label = value
-        self._stateful = True
+        _track(self)
 
     @property
     def _op(self):
@@ -645,7 +682,7 @@ cdef class Value:
         if not callable(fn):
             raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
         self._bw = fn
-        self._stateful = True
+        _track(self)
         A.nodes[self.idx].flags |= MGF_F_PYBW
 
     def __repr__(self):
