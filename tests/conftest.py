@@ -35,3 +35,22 @@ def engine(request):
 @pytest.fixture
 def Value(engine):
     return engine.Value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _neutral_working_directory(tmp_path_factory):
+    """Run the tests from an empty directory.
+
+    ``python -c`` and ``python -m`` put the working directory first on
+    sys.path.  From the repository root that is the source tree, whose
+    ``micrograd_fast/`` holds no compiled core when the package was
+    installed with pip, so a test's subprocess would import another package
+    than the test itself.  Tests that need a directory of their own still
+    pass ``cwd=``.
+    """
+    previous = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(previous)

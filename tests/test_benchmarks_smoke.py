@@ -111,15 +111,26 @@ def test_demo_data():
     assert demo_data(10, seed=4) != (xs, ys)
 
 
+# ``python -m benchmarks`` from the repository root would put the source tree
+# first on sys.path, and with it a micrograd_fast/ that has no compiled core
+# when the package was installed with pip.  Like this file, the command finds
+# benchmarks/ at the end of sys.path, after the installed package.
+BENCHMARKS_CLI = [
+    sys.executable, "-c",
+    f"import runpy, sys; sys.path.append({ROOT!r}); "
+    "runpy.run_module('benchmarks', run_name='__main__', alter_sys=True)",
+]
+
+
 def test_command_line(tmp_path):
     """The CLI end to end on two engines: JSON list with the meta record
     first, Markdown table, PNG plot."""
     out_json, out_md, out_png = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png"
-    cmd = [sys.executable, "-m", "benchmarks", "--smoke", "--no-progress",
+    cmd = [*BENCHMARKS_CLI, "--smoke", "--no-progress",
            "--engines", "reference,micrograd",
            "--workloads", "op_add,free,deep_chain,scaling",
            "--json", str(out_json), "--markdown", str(out_md), "--plot", str(out_png)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     records = json.loads(out_json.read_text())
     assert isinstance(records, list)
@@ -135,8 +146,8 @@ def test_command_line(tmp_path):
     assert "deep chain" in proc.stdout
 
     # rendering again from the saved JSON runs nothing and gives the same table
-    again = subprocess.run([sys.executable, "-m", "benchmarks", "--from-json", str(out_json)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    again = subprocess.run([*BENCHMARKS_CLI, "--from-json", str(out_json)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert again.stdout == proc.stdout
     assert report.render_text(records) == proc.stdout.rstrip("\n")
