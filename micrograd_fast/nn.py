@@ -154,8 +154,31 @@ def _unwrap(out):
     return out[0] if len(out) == 1 else out
 
 
+# Forward passes reuse a module's engine spec (weight rows, biases,
+# activations) until some module's structure changes: assigning any of these
+# attributes on any module bumps the counter, which invalidates every cached
+# spec.  (Edits inside a layer's ``neurons`` or a model's ``layers`` list are
+# not seen by a model that has already run: replace the list instead.)
+_STRUCTURE_ATTRS = frozenset({"w", "b", "nonlin", "act", "neurons", "layers", "_engine"})
+_structure_version = 0
+
+
 class Module:
     """Base class: ``parameters()``, ``zero_grad()`` and the array helpers."""
+
+    def __setattr__(self, name, value):
+        if name in _STRUCTURE_ATTRS:
+            global _structure_version
+            _structure_version += 1
+        object.__setattr__(self, name, value)
+
+    def _cached(self, build):
+        """The cached value of ``build()`` for the current structure."""
+        cache = self.__dict__.get("_spec_cache")
+        if cache is None or cache[0] != _structure_version:
+            cache = (_structure_version, build())
+            object.__setattr__(self, "_spec_cache", cache)
+        return cache[1]
 
     def zero_grad(self):
         params = self.parameters()
@@ -178,6 +201,7 @@ class Module:
 
     def __getstate__(self):
         state = self.__dict__.copy()
+        state.pop("_spec_cache", None)
         eng = state.get("_engine")
         if eng is not None:
             state["_engine"] = eng.__name__  # modules do not pickle
@@ -306,6 +330,9 @@ class Layer(Module):
 
     def _spec(self):
         """``(W, B, act)`` for the engine, or None if the neurons' activations differ."""
+        return self._cached(self._build_spec)
+
+    def _build_spec(self):
         ns = self.neurons
         act = ns[0].activation if ns else "linear"
         for n in ns:
@@ -382,13 +409,20 @@ class MLP(Module):
     def __call__(self, x):
         if _is_batch(x):
             return [self(row) for row in x]
-        x = _single_input(x, self.layers[0].nin, "MLP")
-        specs = [layer._spec() for layer in self.layers]
-        if all(s is not None for s in specs):
+        nin, specs = self._cached(self._build_specs)
+        x = _single_input(x, nin, "MLP")
+        if specs is not None:
             return _unwrap(self._engine.mlp(specs, x))
         for layer in self.layers:
             x = layer._forward_list(x)
         return _unwrap(x)
+
+    def _build_specs(self):
+        """(nin, the layers' specs), or (nin, None) when a layer mixes activations."""
+        specs = [layer._spec() for layer in self.layers]
+        if any(s is None for s in specs):
+            specs = None
+        return self.layers[0].nin, specs
 
     def parameters(self):
         return [p for layer in self.layers for p in layer.parameters()]

@@ -511,3 +511,30 @@ def test_user_module_subclass_gets_the_helpers(engine):
     assert m.a.grad == 0.0
     m.load_parameters([0.5, 0.25])
     assert m.parameters_array().tolist() == [0.5, 0.25]
+
+
+def test_forward_sees_structure_changes_after_a_call(engine):
+    """model(x) reuses its layer specs between calls; assigning weights, a
+    bias, an activation, neurons or layers must still take effect."""
+    V = engine.Value
+    random.seed(5)
+    model = nn.MLP(2, [3, 1], engine=engine)
+    x = [0.5, -1.5]
+    before = model(x).data
+    neuron = model.layers[1].neurons[0]
+    neuron.b = V(10.0)
+    assert model(x).data == pytest.approx(before + 10.0)
+    neuron.w = [V(0.0) for _ in neuron.w]
+    assert model(x).data == 10.0
+    hidden = model.layers[0]
+    hidden.neurons = [nn.Neuron(2, nonlin=False, engine=engine) for _ in range(3)]
+    for n in hidden.neurons:
+        n.w = [V(1.0), V(1.0)]
+    neuron.w = [V(1.0) for _ in range(3)]
+    assert model(x).data == pytest.approx(10.0 + 3 * (0.5 - 1.5))
+    hidden.neurons[0].nonlin = True  # relu now clips this neuron's -1.0 to 0
+    assert model(x).data == pytest.approx(10.0 + 2 * (0.5 - 1.5))
+    model.layers = [model.layers[1]]
+    with pytest.raises(ValueError):
+        model(x)  # the remaining layer expects 3 inputs
+    assert model([1.0, 1.0, 1.0]).data == 13.0
