@@ -251,6 +251,7 @@ cdef list _compact():
     free(keep)
     free(newidx)
     _compactions += 1
+    MGF_CHECK_ARENA(&A, "after reclamation")
     return released
 
 
@@ -265,6 +266,30 @@ def compact():
     _fit_capacity(0)
     released = None
     return arena_stats()
+
+
+_CHECK_NAMES = {
+    MGF_CHECK_SIZES: "sizes exceed capacities", MGF_CHECK_SENTINEL: "node 0 is not the sentinel",
+    MGF_CHECK_OP: "unknown op code", MGF_CHECK_EDGES: "children list outside or out of order",
+    MGF_CHECK_CHILD: "a child index not below its parent's", MGF_CHECK_PIN: "pin without a handle",
+}
+
+
+def _check_invariants():
+    """Check the arena's invariants in O(nodes + edges); True, or AssertionError.
+
+    The structural checks are mgf_check (csrc/mgf_core.h); here in addition
+    every handle must point back at its own slot."""
+    cdef int64_t where = -1, i
+    cdef int err = mgf_check(&A, &where)
+    if err:
+        raise AssertionError(
+            f"arena invariant broken at node {where}: {_CHECK_NAMES.get(err, err)}")
+    for i in range(A.n):
+        if A.handles[i] != NULL and (<Value>A.handles[i]).idx != i:
+            raise AssertionError(f"arena invariant broken at node {i}: "
+                                 f"its handle points at node {(<Value>A.handles[i]).idx}")
+    return True
 
 
 def arena_stats():
@@ -509,7 +534,17 @@ cdef class Value:
             raise ValueError("too many children")
         op_name = str(_op)
         if self.idx > 0 and A.handles[self.idx] == <void *>self:
-            A.handles[self.idx] = NULL  # __init__ called again: a fresh node
+            # __init__ called again: a fresh node; the old one is left as if
+            # this handle had been dropped (see __dealloc__), and the Python
+            # state starts over as in a new Value
+            A.handles[self.idx] = NULL
+            if A.nodes[self.idx].flags & MGF_F_PINNED:
+                Py_DECREF(self)  # the caller still holds a reference
+            A.nodes[self.idx].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)
+            self._bw = None
+            self._label = None
+            self._opname = None
+            self._stateful = False
         _reserve(1, n if n > 2 else 0)
         cdef int64_t i = mgf_push(&A, MGF_CUSTOM if n else MGF_LEAF, x)
         cdef mgf_node *o = &A.nodes[i]
@@ -809,7 +844,9 @@ def vsum(values, start=0.0):
 
     Adds in order, like the builtin sum, so the data is the same; plain
     numbers are folded into the data and make no node (mirrors vsum)."""
-    items = values if isinstance(values, (list, tuple)) else list(values)
+    # a private, immutable copy: converting a number may run Python code,
+    # which must not be able to change the items between the passes below
+    items = values if type(values) is tuple else tuple(values)
     cdef Py_ssize_t n = len(items), t, k = 0
     cdef double acc
     cdef object item
@@ -927,7 +964,8 @@ def mlp(spec, x):
     Returns the last layer's outputs as a list of Values; the hidden
     layers' nodes get no Python objects."""
     layers = []
-    cdef Py_ssize_t nin = len(x), t, l, nl, n_const = 0, nodes = 0, edges = 0
+    xs = list(x)  # a private copy: its length is the one used below
+    cdef Py_ssize_t nin = len(xs), t, l, nl, n_const = 0, nodes = 0, edges = 0
     cdef Py_ssize_t width = nin, maxw = nin
     for item in spec:
         W, B, act = item
@@ -941,7 +979,6 @@ def mlp(spec, x):
     nl = len(layers)
     if nl == 0:
         raise ValueError("mlp needs at least one layer")
-    xs = list(x)
     consts = []
     for t in range(nin):
         if not isinstance(xs[t], Value):
