@@ -370,8 +370,17 @@ cdef inline Value _new_handle():
     return h
 
 
+cdef inline int _live(Value v) except -1:
+    """A handle made by Value.__new__ alone stands for no node: refuse it."""
+    if v.idx == 0:
+        _uninitialized()
+    return 0
+
+
 cdef Value _binary(uint8_t op, Value x, Value y, double data):
     """A node with two Value children (op_add / op_mul / op_pow_value)."""
+    _live(x)
+    _live(y)
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -388,6 +397,7 @@ cdef Value _binary(uint8_t op, Value x, Value y, double data):
 cdef Value _binary_const(uint8_t op, Value x, double c, double data):
     """A node whose second child is a new leaf holding the number c, as
     micrograd does with `Value(other)`."""
+    _live(x)
     cdef Value out = _new_handle()
     _reserve(2, 0)
     cdef int64_t k = mgf_push(&A, MGF_LEAF, c)
@@ -402,6 +412,7 @@ cdef Value _binary_const(uint8_t op, Value x, double c, double data):
 
 
 cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags):
+    _live(x)
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -530,6 +541,7 @@ cdef class Value:
         for k in kids:
             if not isinstance(k, Value):
                 raise TypeError(f"Value children must be Values, not {type(k).__name__}")
+            _live(<Value>k)
         if n > 0xFFFFFFF:
             raise ValueError("too many children")
         op_name = str(_op)
@@ -836,6 +848,7 @@ _ACT_CODES = {"linear": MGF_ACT_LINEAR, "relu": MGF_ACT_RELU,
 cdef inline Value _as_value(object v, str what):
     if not isinstance(v, Value):
         raise TypeError(f"{what} must be a Value, not {type(v).__name__}")
+    _live(<Value>v)
     return <Value>v
 
 
@@ -851,6 +864,7 @@ def vsum(values, start=0.0):
     cdef double acc
     cdef object item
     if isinstance(start, Value):
+        _live(<Value>start)
         acc = _data(<Value>start)
         k = 1
     else:
@@ -858,6 +872,7 @@ def vsum(values, start=0.0):
     for t in range(n):
         item = items[t]
         if isinstance(item, Value):
+            _live(<Value>item)
             acc = acc + _data(<Value>item)
             k += 1
         else:
@@ -968,6 +983,8 @@ def mlp(spec, x):
     cdef Py_ssize_t nin = len(xs), t, l, nl, n_const = 0, nodes = 0, edges = 0
     cdef Py_ssize_t width = nin, maxw = nin
     for item in spec:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise TypeError("mlp: spec items must be (W, B, act) tuples")
         W, B, act = item
         Wt, Bt = _check_layer(W, B, width)
         layers.append((Wt, Bt, _act_code(act)))
@@ -984,6 +1001,8 @@ def mlp(spec, x):
         if not isinstance(xs[t], Value):
             consts.append(_as_double(xs[t], "input"))
             n_const += 1
+        else:
+            _live(<Value>xs[t])
     outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
     cdef int32_t *cur = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
     cdef int32_t *nxt = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
@@ -1044,7 +1063,9 @@ cdef inline Py_ssize_t _check_state(params, double[::1] buf, str name) except -1
 def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
     """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
     momentum buf = momentum * buf + g (buf = g on the first step)."""
-    cdef Py_ssize_t i, n = _check_state(params, buf, "momentum buffer")
+    if buf is None and momentum != 0.0:  # without momentum it may be None
+        raise TypeError("momentum buffer must be a 1-D float64 NumPy array, not None")
+    cdef Py_ssize_t i, n = len(params) if buf is None else _check_state(params, buf, "momentum buffer")
     cdef Value p
     cdef mgf_node *o
     cdef double g
@@ -1059,16 +1080,18 @@ def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
             o.data = o.data - lr * buf[i]
 
 
-def adam_update(params, double[::1] m, double[::1] v, long t, double lr,
+def adam_update(params, double[::1] m, double[::1] v, double t, double lr,
                 double beta1, double beta2, double eps, double weight_decay,
                 bint decoupled):
     """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
     step number."""
     cdef Py_ssize_t i, n = _check_state(params, m, "first moment")
     _check_state(params, v, "second moment")
-    if t < 1:
-        raise ValueError("adam step number must be >= 1")
-    cdef double bc1 = 1.0 - pow(beta1, <double>t), bc2 = 1.0 - pow(beta2, <double>t)
+    if not t >= 1.0:
+        raise ValueError(f"adam step number must be >= 1, not {t!r}")
+    cdef double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t)
+    if bc1 == 0.0 or bc2 == 0.0:
+        raise ZeroDivisionError("adam bias correction is zero (beta1 or beta2 ** t == 1)")
     cdef double g, mhat, vhat, upd
     cdef Value p
     cdef mgf_node *o
@@ -1107,7 +1130,9 @@ def scatter(values, array, which="data"):
     import numpy
     cdef Py_ssize_t i, n = len(values)
     cdef bint grad = _which(which)
-    src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64).reshape(-1)
+    src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64)
+    if src_arr.ndim != 1:
+        raise ValueError(f"expected a 1-D array, got {src_arr.ndim} dimensions")
     cdef double[::1] src = src_arr
     if src.shape[0] != n:
         raise ValueError(f"got {src.shape[0]} numbers for {n} values")

@@ -391,6 +391,8 @@ def compare_compiled_and_pure(program):
 
 
 # regressions and corner cases found while fuzzing, kept as explicit examples
+# (-inf) ** 0.5 is inf, as for Python floats (the pure engine raised ValueError)
+@example(([-math.inf], [("powc", 0, 0.5), ("powc", 0, -0.5), ("backward", -1)]))
 @example(([1.0], [("label", 0, "a"), ("custom", "lin2", 0, 0, 0), ("churn", 0, 40_000),
                   ("drop", 0), ("gc",), ("backward", -1)]))
 @example(([math.nan, math.inf], [("bin", "mul", 0, 1), ("un", "exp", 1), ("un", "log", 2),
