@@ -277,7 +277,12 @@ static inline int mgf_pow_forward(double x, double e, double *out) {
         negate = mgf_is_odd_integer(e);
     }
     if (x == 1.0) { *out = negate ? -1.0 : 1.0; return MGF_OK; }
-    double r = pow(x, e);
+    /* The exponent goes through a volatile so that the compiler cannot see
+     * a constant: gcc rewrites pow(x, -1.0) as 1.0 / x (even at -O0), which
+     * rounds differently from libm's pow (and so from Python's x ** -1) for
+     * some x, e.g. 0.9999999999999999. */
+    volatile double e_opaque = e;
+    double r = pow(x, e_opaque);
     if (isinf(r)) return MGF_EOVERFLOW;
     *out = negate ? -r : r;
     return MGF_OK;

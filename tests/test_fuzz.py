@@ -391,6 +391,11 @@ def compare_compiled_and_pure(program):
 
 
 # regressions and corner cases found while fuzzing, kept as explicit examples
+# a / b and c / a take b ** -1 with libm's pow, as Python does; the compiler
+# must not turn it into 1.0 / b, which rounds differently here
+@example(([0.9999999999999999, 1.2933252778076254e-24],
+          [("const", "div", 0, 1, True), ("bin", "div", 1, 1), ("const", "div", 3, 1, True),
+           ("const", "div", 1, 3, False), ("backward", -1)]))
 # (-inf) ** 0.5 is inf, as for Python floats (the pure engine raised ValueError)
 @example(([-math.inf], [("powc", 0, 0.5), ("powc", 0, -0.5), ("backward", -1)]))
 @example(([1.0], [("label", 0, "a"), ("custom", "lin2", 0, 0, 0), ("churn", 0, 40_000),
