@@ -250,6 +250,10 @@ def bits(x):
     return struct.pack("<d", x).hex()
 
 
+class UpstreamRaisedInBackward(Exception):
+    pass
+
+
 def run(E, program, *, bit_exact=True):
     """Run program on engine E; returns its trace."""
     V = E.Value
@@ -366,6 +370,10 @@ def run(E, program, *, bit_exact=True):
             else:  # pragma: no cover
                 raise AssertionError(op)
         except ARITH_ERRORS as exc:
+            if E.kind == "up" and op in ("backward", "manual"):
+                # upstream evaluates derivatives with Python's raising
+                # arithmetic (0.0 ** -2); ours follow IEEE there
+                raise UpstreamRaisedInBackward() from exc
             trace.append(type(exc).__name__)
         else:
             trace.append("ok")
@@ -422,6 +430,9 @@ def close(ours, theirs, scale):
     return ours == pytest.approx(theirs, rel=1e-9, abs=1e-9 * scale)
 
 
+# upstream raises inside backward here: such programs are skipped
+@example(program=([1.0], [("powc", 0, -1), ("setdata", 0, 0.0), ("backward", -1)]))
+@example(program=([1.0], [("powc", 0, -1), ("setdata", 0, 0.0), ("manual", 1)]))
 @settings(max_examples=max(EXAMPLES // 2, 20), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
@@ -429,8 +440,7 @@ def close(ours, theirs, scale):
 def test_engines_agree_with_upstream(engine_name, program):
     try:
         theirs = run(get_engine("up"), program, bit_exact=False)
-    except (ARITH_ERRORS + (TypeError,)):
-        # upstream raises inside backward where ours follow IEEE (0.0 ** -1)
+    except UpstreamRaisedInBackward:
         assume(False)
     ours = run(get_engine(engine_name), program, bit_exact=False)
     assert len(ours) == len(theirs)
