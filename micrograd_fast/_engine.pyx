@@ -1066,6 +1066,7 @@ def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
     if buf is None and momentum != 0.0:  # without momentum it may be None
         raise TypeError("momentum buffer must be a 1-D float64 NumPy array, not None")
     cdef Py_ssize_t i, n = len(params) if buf is None else _check_state(params, buf, "momentum buffer")
+    _check_values(params, n, "a parameter")  # all or nothing: check before updating
     cdef Value p
     cdef mgf_node *o
     cdef double g
@@ -1092,6 +1093,7 @@ def adam_update(params, double[::1] m, double[::1] v, double t, double lr,
     cdef double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t)
     if bc1 == 0.0 or bc2 == 0.0:
         raise ZeroDivisionError("adam bias correction is zero (beta1 or beta2 ** t == 1)")
+    _check_values(params, n, "a parameter")  # all or nothing: check before updating
     cdef double g, mhat, vhat, upd
     cdef Value p
     cdef mgf_node *o
@@ -1136,6 +1138,7 @@ def scatter(values, array, which="data"):
     cdef double[::1] src = src_arr
     if src.shape[0] != n:
         raise ValueError(f"got {src.shape[0]} numbers for {n} values")
+    _check_values(values, n, "each item")  # all or nothing: check before writing
     cdef Value p
     for i in range(n):
         p = _as_value(values[i], "each item")
@@ -1148,9 +1151,19 @@ def scatter(values, array, which="data"):
 def zero_grad(values):
     """Set every grad to 0.0."""
     cdef Value p
-    for v in values:
-        p = _as_value(v, "each item")
+    items = tuple(values)
+    _check_values(items, len(items), "each item")  # all or nothing
+    for v in items:
+        p = <Value>v
         A.nodes[p.idx].grad = 0.0
+
+
+cdef int _check_values(object values, Py_ssize_t n, str what) except -1:
+    """TypeError (or RuntimeError) unless values[0..n) are all initialized Values."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        _as_value(values[i], what)
+    return 0
 
 
 cdef bint _which(object which) except -1:
