@@ -19,6 +19,10 @@ elif os.name == "nt":
     extra_compile_args = ["/O2"]
 else:
     extra_compile_args = ["-O3"]
+if os.name != "nt":
+    # no fused multiply-add: both engines must round every product and sum
+    # the same way (Python floats never fuse)
+    extra_compile_args.append("-ffp-contract=off")
 
 directives = {
     "language_level": 3,
@@ -34,6 +38,7 @@ extensions = [
         "micrograd_fast._engine",
         ["micrograd_fast/_engine.pyx"],
         include_dirs=["csrc"],
+        depends=["csrc/mgf_core.h", "src/mgf_core.pxd", "micrograd_fast/_engine.pxd"],
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
     ),

@@ -113,7 +113,12 @@ static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
     if (!nodes) return -1;
     A->nodes = nodes;
     void **handles = (void **)MGF_REALLOC(A->handles, (size_t)cap * sizeof(void *));
-    if (!handles) return -1; /* nodes keeps its larger block; cap is unchanged */
+    if (!handles) {
+        /* nodes already has the new size: growing, cap stays (both arrays
+         * still hold it); shrinking, cap must follow the smaller array */
+        if (cap < A->cap) A->cap = cap;
+        return -1;
+    }
     A->handles = handles;
     A->cap = cap;
     return 0;

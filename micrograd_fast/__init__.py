@@ -2,5 +2,26 @@
 
 from micrograd_fast._version import __version__
 from micrograd_fast.engine import COMPILED, Value
+from micrograd_fast import engine as _engine
 
-__all__ = ["Value", "COMPILED", "__version__"]
+from micrograd_fast import _engine_py, viz as _viz
+
+#: ``sum(values, start=0.0)``: the selected engine's ``vsum``, one n-ary
+#: ``'sum'`` node instead of a chain of ``+`` nodes (same number as the
+#: builtin ``sum`` of the same Values: the additions run left to right).
+sum = _engine.vsum
+
+__all__ = ["Value", "COMPILED", "__version__", "draw_dot", "sum"]
+
+# Jupyter shows a small Value as its graph.  The compiled Value defines the
+# same method itself (calling micrograd_fast.viz.value_svg).
+_engine_py.Value._repr_svg_ = _viz._repr_svg_
+
+
+def draw_dot(root, format="svg", rankdir="LR", max_nodes=_viz.DEFAULT_MAX_NODES):
+    """Graphviz picture of ``root``'s expression graph; see micrograd_fast.viz.
+
+    Needs the 'viz' extra (the graphviz package) and, to render, Graphviz's
+    ``dot`` program.
+    """
+    return _viz.draw_dot(root, format=format, rankdir=rankdir, max_nodes=max_nodes)

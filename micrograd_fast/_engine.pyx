@@ -79,8 +79,29 @@ cdef extern from *:
         Py_CLEAR(*MGF_DICTPTR(o));
         return mgf_base_clear ? mgf_base_clear(o) : 0;
     }
+    /* A handle is tracked by the cyclic GC only while it carries Python
+     * state (see _track): these hooks start tracking it when it gets an
+     * attribute dict. */
+    static inline void mgf_track(PyObject *o) {
+        if (!PyObject_GC_IsTracked(o)) PyObject_GC_Track(o);
+    }
+    static PyObject *mgf_get_dict(PyObject *o, void *ctx) {
+        PyObject *d = PyObject_GenericGetDict(o, ctx);
+        if (d) mgf_track(o);
+        return d;
+    }
+    static int mgf_set_dict(PyObject *o, PyObject *v, void *ctx) {
+        int r = PyObject_GenericSetDict(o, v, ctx);
+        if (r == 0) mgf_track(o);
+        return r;
+    }
+    static int mgf_setattro(PyObject *o, PyObject *name, PyObject *v) {
+        int r = PyObject_GenericSetAttr(o, name, v);
+        if (r == 0 && *MGF_DICTPTR(o) != NULL) mgf_track(o);
+        return r;
+    }
     static PyGetSetDef mgf_dict_getset = {
-        "__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL};
+        "__dict__", mgf_get_dict, mgf_set_dict, NULL, NULL};
 
     static int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) {
         mgf_dict_offset = offset;
@@ -89,6 +110,7 @@ cdef extern from *:
         mgf_base_clear = t->tp_clear;
         t->tp_traverse = mgf_traverse;
         t->tp_clear = mgf_clear;
+        t->tp_setattro = mgf_setattro;
         PyObject *d = PyDescr_NewGetSet(t, &mgf_dict_getset);
         if (!d) return -1;
         int r = PyDict_SetItemString(t->tp_dict, "__dict__", d);
@@ -103,6 +125,8 @@ cdef extern from *:
     }
     static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(*MGF_DICTPTR(o)); }
     """
+    void mgf_track(object o)
+    void PyObject_GC_UnTrack(void *o)
     int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
     bint mgf_has_attrs(object o)
     void mgf_drop_dict(object o)
@@ -366,21 +390,25 @@ cdef inline void _pin(Value h) noexcept:
 
 
 cdef inline Value _new_handle():
+    """A fresh handle for the core's own use.  It holds no Python state, so
+    it cannot be part of a reference cycle: the cyclic GC does not track it
+    (a million live Values then cost the collector nothing).  _track()
+    starts tracking a handle when it gets a label, a Python _backward or
+    attributes."""
     cdef Value h = Value.__new__(Value)
+    PyObject_GC_UnTrack(<void *>h)
     return h
 
 
-cdef inline int _live(Value v) except -1:
-    """A handle made by Value.__new__ alone stands for no node: refuse it."""
-    if v.idx == 0:
-        _uninitialized()
-    return 0
+cdef inline void _track(Value h) noexcept:
+    h._stateful = True
+    mgf_track(h)
 
 
 cdef Value _binary(uint8_t op, Value x, Value y, double data):
     """A node with two Value children (op_add / op_mul / op_pow_value)."""
-    _live(x)
-    _live(y)
+    if x.idx == 0 or y.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -397,7 +425,8 @@ cdef Value _binary(uint8_t op, Value x, Value y, double data):
 cdef Value _binary_const(uint8_t op, Value x, double c, double data):
     """A node whose second child is a new leaf holding the number c, as
     micrograd does with `Value(other)`."""
-    _live(x)
+    if x.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(2, 0)
     cdef int64_t k = mgf_push(&A, MGF_LEAF, c)
@@ -412,7 +441,8 @@ cdef Value _binary_const(uint8_t op, Value x, double c, double data):
 
 
 cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags):
-    _live(x)
+    if x.idx == 0:
+        _uninitialized()
     cdef Value out = _new_handle()
     _reserve(1, 0)
     cdef int64_t i = mgf_push(&A, op, data)
@@ -515,12 +545,11 @@ cdef class _LocalRule:
         return f"<local chain rule of {self.v._op!r} node>"
 
 
-def _restore(data, grad, label, attrs):
-    """Unpickling: a leaf with the saved data, grad, label and attributes."""
+def _restore(data, grad, label):
+    """Unpickling: a leaf with the saved data, grad and label (mirrors
+    _rebuild_value); attributes follow through Value.__setstate__."""
     v = Value(data, label=label)
     v.grad = grad
-    if attrs:
-        v.__dict__.update(attrs)
     return v
 
 
@@ -539,9 +568,7 @@ cdef class Value:
         cdef Py_ssize_t n = len(kids), t
         cdef Value c
         for k in kids:
-            if not isinstance(k, Value):
-                raise TypeError(f"Value children must be Values, not {type(k).__name__}")
-            _live(<Value>k)
+            _as_value(k, "Value children")
         if n > 0xFFFFFFF:
             raise ValueError("too many children")
         op_name = str(_op)
@@ -578,6 +605,8 @@ cdef class Value:
         if label is not None and label != "":
             self._label = label
             self._stateful = True
+        if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
+            PyObject_GC_UnTrack(<void *>self)  # see _new_handle
         for k in kids:
             _pin(<Value>k)
 
@@ -622,7 +651,7 @@ cdef class Value:
     @label.setter
     def label(self, value):
         self._label = value
-        self._stateful = True
+        _track(self)
 
     @property
     def _op(self):
@@ -682,15 +711,32 @@ cdef class Value:
         if not callable(fn):
             raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
         self._bw = fn
-        self._stateful = True
+        _track(self)
         A.nodes[self.idx].flags |= MGF_F_PYBW
 
     def __repr__(self):
         return f"Value(data={self.data!r}, grad={self.grad!r})"
 
+    def _repr_svg_(self):
+        """Jupyter shows a Value as its graph (None when Graphviz is absent
+        or the graph is too large to draw)."""
+        from micrograd_fast.viz import value_svg
+        return value_svg(self)
+
     def __reduce__(self):
-        attrs = dict(<object>self._dict) if mgf_has_attrs(self) else None
-        return (_restore, (self.data, self.grad, self.label, attrs))
+        """pickle / copy / deepcopy give a leaf with the same data, grad,
+        label and attributes; the graph below is not copied (mirrors
+        Value.__reduce__)."""
+        args = (self.data, self.grad, self.label)
+        if mgf_has_attrs(self):
+            return (_restore, args, dict(<object>self._dict))
+        return (_restore, args)
+
+    def __setstate__(self, state):
+        # attributes are restored once the leaf exists, so one may refer
+        # back to the Value itself
+        for k, v in state.items():
+            setattr(self, k, v)
 
     # operators ---------------------------------------------------------------
     def __add__(self, other):  # Value.__add__
@@ -848,7 +894,8 @@ _ACT_CODES = {"linear": MGF_ACT_LINEAR, "relu": MGF_ACT_RELU,
 cdef inline Value _as_value(object v, str what):
     if not isinstance(v, Value):
         raise TypeError(f"{what} must be a Value, not {type(v).__name__}")
-    _live(<Value>v)
+    if (<Value>v).idx == 0:
+        _uninitialized()
     return <Value>v
 
 
@@ -864,16 +911,14 @@ def vsum(values, start=0.0):
     cdef double acc
     cdef object item
     if isinstance(start, Value):
-        _live(<Value>start)
-        acc = _data(<Value>start)
+        acc = _data(_as_value(start, "start"))
         k = 1
     else:
         acc = _as_double(start, "start")
     for t in range(n):
         item = items[t]
         if isinstance(item, Value):
-            _live(<Value>item)
-            acc = acc + _data(<Value>item)
+            acc = acc + _data(_as_value(item, "sum item"))
             k += 1
         else:
             acc = acc + _as_double(item, "sum item")
@@ -914,37 +959,63 @@ cdef int _act_code(object act) except -1:
             f"unknown activation {act!r}: expected one of {sorted(_ACT_CODES)}") from None
 
 
-cdef tuple _check_layer(object W, object B, Py_ssize_t nin):
-    """Validate one layer's weights: returns (W as tuple of tuples, B tuple)."""
-    Wt = tuple(W)
-    Bt = tuple(B)
-    if len(Wt) != len(Bt):
-        raise ValueError(f"layer has {len(Wt)} weight rows but {len(Bt)} biases")
-    rows = []
-    for j, row in enumerate(Wt):
-        r = tuple(row)
-        if len(r) != nin:
-            raise ValueError(f"neuron {j} has {len(r)} weights, expected {nin} (one per input)")
-        for w in r:
-            _as_value(w, "a weight")
-        rows.append(r)
-    for b in Bt:
-        _as_value(b, "a bias")
-    return tuple(rows), Bt
+cdef extern from "Python.h":
+    PyObject **PySequence_Fast_ITEMS(object)
 
 
-cdef void _emit_neurons(tuple W, tuple B, int32_t *xin, Py_ssize_t nin, int act,
-                        int32_t *out) noexcept:
-    """Push one fused node per neuron (room already reserved); their indices
-    go to out.  Children: w_0..w_{nin-1}, x_0..x_{nin-1}, b (mirrors layer)."""
+cdef inline object _seq(object o):
+    """o itself if it is a list or tuple (read in place), else a list of it."""
+    if type(o) is list or type(o) is tuple:
+        return o
+    return list(o)
+
+
+cdef inline int _check_param(PyObject *o, str what) except -1:
+    if (<PyObject *>o).ob_type == <PyTypeObject *>Value and (<Value>o).idx != 0:
+        return 0
+    _as_value(<object>o, what)
+    return 0
+
+
+cdef Py_ssize_t _check_layer(object W, object B, Py_ssize_t nin) except -1:
+    """Validate one layer (W rows of nin weight Values, one bias each);
+    W, B and the rows are lists or tuples.  Returns the layer's width."""
     cdef Py_ssize_t j, t, nout = len(W)
+    cdef PyObject **rows = PySequence_Fast_ITEMS(W)
+    cdef PyObject **items
+    if len(B) != nout:
+        raise ValueError(f"layer has {nout} weight rows but {len(B)} biases")
+    for j in range(nout):
+        row = <object>rows[j]
+        if type(row) is not list and type(row) is not tuple:
+            raise TypeError(f"weight rows must be lists or tuples, not {type(row).__name__}")
+        if len(row) != nin:
+            raise ValueError(
+                f"neuron {j} has {len(row)} weights, expected {nin} (one per input)")
+        items = PySequence_Fast_ITEMS(row)
+        for t in range(nin):
+            _check_param(items[t], "a weight")
+    items = PySequence_Fast_ITEMS(B)
+    for j in range(nout):
+        _check_param(items[j], "a bias")
+    return nout
+
+
+cdef void _emit_neurons(object W, object B, int32_t *xin, Py_ssize_t nin, int act,
+                        int32_t *out) noexcept:
+    """Push one fused node per neuron (room already reserved) and pin the
+    parameters; the new indices go to out.  Children: w_0..w_{nin-1},
+    x_0..x_{nin-1}, b (mirrors layer)."""
+    cdef Py_ssize_t j, t, nout = len(B)
     cdef uint32_t m = <uint32_t>(2 * nin + 1)
     cdef int32_t *ch
     cdef mgf_node *o
     cdef int64_t i
-    cdef tuple row
+    cdef PyObject **rows = PySequence_Fast_ITEMS(W)
+    cdef PyObject **biases = PySequence_Fast_ITEMS(B)
+    cdef PyObject **ws
     for j in range(nout):
-        row = <tuple>W[j]
+        ws = PySequence_Fast_ITEMS(<object>rows[j])
         i = mgf_push(&A, MGF_NEURON, 0.0)
         o = &A.nodes[i]
         o.n = m
@@ -954,20 +1025,14 @@ cdef void _emit_neurons(tuple W, tuple B, int32_t *xin, Py_ssize_t nin, int act,
             A.ne += m
         ch = mgf_children(&A, o)
         for t in range(nin):
-            ch[t] = <int32_t>(<Value>row[t]).idx
+            ch[t] = <int32_t>(<Value>ws[t]).idx
             ch[nin + t] = xin[t]
-        ch[2 * nin] = <int32_t>(<Value>B[j]).idx
+        ch[2 * nin] = <int32_t>(<Value>biases[j]).idx
         o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>nin, act)
         out[j] = <int32_t>i
-
-
-cdef void _pin_layer(tuple W, tuple B) noexcept:
-    cdef tuple row
-    for row in W:
-        for w in row:
-            _pin(<Value>w)
-    for b in B:
-        _pin(<Value>b)
+        for t in range(nin):
+            _pin(<Value>ws[t])
+        _pin(<Value>biases[j])
 
 
 def mlp(spec, x):
@@ -978,69 +1043,76 @@ def mlp(spec, x):
     'linear'.  x: the inputs, Values or numbers (numbers become leaves).
     Returns the last layer's outputs as a list of Values; the hidden
     layers' nodes get no Python objects."""
-    layers = []
-    xs = list(x)  # a private copy: its length is the one used below
-    cdef Py_ssize_t nin = len(xs), t, l, nl, n_const = 0, nodes = 0, edges = 0
-    cdef Py_ssize_t width = nin, maxw = nin
-    for item in spec:
+    cdef list layers = []
+    cdef Py_ssize_t nin, t, l, nl, n_const = 0, nodes = 0, edges = 0
+    cdef Py_ssize_t width, maxw, c = 0
+    xs = _seq(x)
+    nin = len(xs)
+    width = maxw = nin
+    for item in _seq(spec):
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
         W, B, act = item
-        Wt, Bt = _check_layer(W, B, width)
-        layers.append((Wt, Bt, _act_code(act)))
-        width = len(Bt)
+        W = _seq(W)
+        B = _seq(B)
+        nout = _check_layer(W, B, width)
+        layers.append((W, B, _act_code(act)))
+        edges += nout * (2 * width + 1)
+        nodes += nout
+        width = nout
         if width > maxw:
             maxw = width
-        nodes += width
-        edges += width * (2 * (len(Wt[0]) if Wt else 0) + 1)
     nl = len(layers)
     if nl == 0:
         raise ValueError("mlp needs at least one layer")
-    consts = []
-    for t in range(nin):
-        if not isinstance(xs[t], Value):
-            consts.append(_as_double(xs[t], "input"))
-            n_const += 1
-        else:
-            _live(<Value>xs[t])
-    outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
+    cdef double *consts = <double *>malloc((nin + 1) * sizeof(double))
+    if consts == NULL:
+        raise MemoryError("micrograd_fast: no memory for mlp")
+    cdef PyObject **xi = PySequence_Fast_ITEMS(xs)
+    try:
+        for t in range(nin):
+            if isinstance(<object>xi[t], Value):
+                _as_value(<object>xi[t], "an input")
+            else:
+                consts[n_const] = _as_double(<object>xi[t], "input")
+                n_const += 1
+        outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
+        _reserve(n_const + nodes, edges)
+    except BaseException:
+        free(consts)
+        raise
+    # from here on no Python code runs until the outputs are registered
     cdef int32_t *cur = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
     cdef int32_t *nxt = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
     cdef int32_t *tmp
     if cur == NULL or nxt == NULL:
         free(cur)
         free(nxt)
+        free(consts)
         raise MemoryError("micrograd_fast: no memory for mlp")
-    cdef Py_ssize_t c = 0
-    cdef Value h
-    try:
-        _reserve(n_const + nodes, edges)
-        for t in range(nin):
-            if isinstance(xs[t], Value):
-                cur[t] = <int32_t>(<Value>xs[t]).idx
-            else:
-                cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, <double>consts[c])
-                c += 1
-        width = nin
-        for l in range(nl):
-            Wt, Bt, act = layers[l]
-            _emit_neurons(Wt, Bt, cur, width, act, nxt)
-            width = len(Bt)
-            tmp = cur
-            cur = nxt
-            nxt = tmp
-        for t in range(width):
-            h = <Value>outs[t]
-            _register(h, cur[t])
-    finally:
-        free(cur)
-        free(nxt)
+    xi = PySequence_Fast_ITEMS(xs)
     for t in range(nin):
-        if isinstance(xs[t], Value):
-            _pin(<Value>xs[t])
+        if isinstance(<object>xi[t], Value):
+            cur[t] = <int32_t>(<Value>xi[t]).idx
+            _pin(<Value>xi[t])
+        else:
+            cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, consts[c])
+            c += 1
+    width = nin
     for l in range(nl):
-        Wt, Bt, act = layers[l]
-        _pin_layer(Wt, Bt)
+        W, B, act = <tuple>layers[l]
+        _emit_neurons(W, B, cur, width, act, nxt)
+        width = len(B)
+        tmp = cur
+        cur = nxt
+        nxt = tmp
+    cdef Value h
+    for t in range(width):
+        h = <Value>outs[t]
+        _register(h, cur[t])
+    free(cur)
+    free(nxt)
+    free(consts)
     return outs
 
 

@@ -1,8 +1,10 @@
 """Pure-Python engine: the readable specification of micrograd_fast.
 
 This module and the compiled core (``_engine.pyx``) implement the same
-``Value`` with the same numbers.  Every rule below is mirrored by a function of
-the compiled core that names it in a comment.
+``Value`` with the same numbers.  Each op's local rule below is mirrored in the
+compiled core by the op code named in its comment (``mgf_rule`` in
+``csrc/mgf_core.h``), and each function by the one of the same name in
+``_engine.pyx``.
 
 Conventions shared by both engines
 ----------------------------------
@@ -26,7 +28,18 @@ Conventions shared by both engines
 import itertools
 import math
 
-__all__ = ["Value", "COMPILED"]
+__all__ = [
+    "Value",
+    "COMPILED",
+    "vsum",
+    "layer",
+    "mlp",
+    "sgd_update",
+    "adam_update",
+    "gather",
+    "scatter",
+    "zero_grad",
+]
 
 COMPILED = False
 
@@ -145,8 +158,30 @@ class Value:
     def __repr__(self):
         return f"Value(data={self._data!r}, grad={self._grad!r})"
 
+    # -- pickling and copying ------------------------------------------------
+    def __reduce__(self):
+        """pickle / copy / deepcopy give a *leaf* Value.
+
+        The copy keeps ``data``, ``grad``, ``label`` and any extra instance
+        attributes the user set, but not the graph: no children, ``_op`` is
+        ``''`` and its backward does nothing.  (Copying a graph node by node
+        would copy the whole expression below it; models and parameters are
+        leaves anyway.)  Mirrored by ``Value.__reduce__`` of the compiled core.
+        """
+        extras = {k: v for k, v in vars(self).items() if k not in _INTERNAL_ATTRS}
+        args = (self._data, self._grad, self.label)
+        if extras:
+            return (_rebuild_value, args, extras)
+        return (_rebuild_value, args)
+
+    def __setstate__(self, state):
+        # extra instance attributes, restored after the leaf exists (so an
+        # attribute may refer back to the Value itself)
+        for k, v in state.items():
+            setattr(self, k, v)
+
     # -- operators ------------------------------------------------------------
-    def __add__(self, other):  # mirrored by op_add
+    def __add__(self, other):  # mirrored by MGF_ADD
         if not isinstance(other, Value):
             if not _is_number(other):
                 return NotImplemented
@@ -160,7 +195,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def __mul__(self, other):  # mirrored by op_mul
+    def __mul__(self, other):  # mirrored by MGF_MUL
         if not isinstance(other, Value):
             if not _is_number(other):
                 return NotImplemented
@@ -179,7 +214,7 @@ class Value:
             return self._pow_value(other)
         if not _is_number(other):
             return NotImplemented
-        e = _as_float(other, "exponent")  # mirrored by op_pow_const
+        e = _as_float(other, "exponent")  # mirrored by MGF_POWC
         out = Value(_pow_forward(self._data, e), (self,), _pow_op_name(other))
 
         def _backward():
@@ -188,7 +223,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def _pow_value(self, other):  # mirrored by op_pow_value
+    def _pow_value(self, other):  # mirrored by MGF_POWV
         out = Value(_pow_forward(self._data, other._data), (self, other), "**")
 
         def _backward():
@@ -210,7 +245,7 @@ class Value:
             return NotImplemented
         return Value(other)._pow_value(self)
 
-    def relu(self):  # mirrored by op_relu
+    def relu(self):  # mirrored by MGF_RELU
         x = self._data
         out = Value(0.0 if x < 0.0 else x, (self,), "ReLU")
 
@@ -220,7 +255,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def tanh(self):  # mirrored by op_tanh
+    def tanh(self):  # mirrored by MGF_TANH
         out = Value(math.tanh(self._data), (self,), "tanh")
 
         def _backward():
@@ -230,7 +265,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def exp(self):  # mirrored by op_exp
+    def exp(self):  # mirrored by MGF_EXP
         out = Value(_exp_forward(self._data), (self,), "exp")
 
         def _backward():
@@ -239,7 +274,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def log(self):  # mirrored by op_log
+    def log(self):  # mirrored by MGF_LOG
         out = Value(_log_forward(self._data), (self,), "log")
 
         def _backward():
@@ -248,7 +283,7 @@ class Value:
         out._backward = _backward
         return out
 
-    def sigmoid(self):  # mirrored by op_sigmoid
+    def sigmoid(self):  # mirrored by MGF_SIGMOID
         out = Value(_sigmoid(self._data), (self,), "sigmoid")
 
         def _backward():
@@ -320,3 +355,296 @@ def _by_seq(v):
 
 def _no_backward():
     return None
+
+
+_INTERNAL_ATTRS = frozenset(
+    ("_data", "_grad", "_children", "_prev", "_op", "label", "_backward", "_seq")
+)
+
+
+def _rebuild_value(data, grad, label):
+    """Leaf Value from ``Value.__reduce__`` (pickle, copy, deepcopy)."""
+    v = Value(data, label=label)
+    v._grad = _as_float(grad, "grad")
+    return v
+
+
+# -- engine-level primitives ---------------------------------------------------
+# Each has a twin of the same name in the compiled core, with the same
+# arithmetic in the same order, so results are bit-identical.
+
+
+def vsum(values, start=0.0):
+    """Sum of many values as ONE node (``_op == 'sum'``).
+
+    Forward: ``acc = start``; then ``acc = acc + item`` for each item in
+    order.  Plain numbers among the items are folded into ``acc`` at their
+    position and make no node.  The children are ``start`` (when it is a
+    Value) followed by the Value items in order, repeats included; backward
+    adds ``out.grad`` to each child once per occurrence.
+    """
+    children = []
+    if isinstance(start, Value):
+        acc = start._data
+        children.append(start)
+    else:
+        acc = _as_float(start, "start")
+    for item in values:
+        if isinstance(item, Value):
+            acc = acc + item._data
+            children.append(item)
+        elif _is_number(item):
+            acc = acc + _as_float(item)
+        else:
+            raise TypeError(
+                f"vsum: items must be Values or real numbers, not {type(item).__name__}"
+            )
+    out = Value(acc, children, "sum")
+    kids = out._children
+
+    def _backward():
+        g = out._grad
+        for c in kids:
+            c._grad += g
+
+    out._backward = _backward
+    return out
+
+
+_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+
+
+def _check_act(act):
+    if act not in _ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {act!r}; expected one of {', '.join(_ACTIVATIONS)}"
+        )
+
+
+def _input_values(x):
+    """Inputs of a layer call as Values; numbers become leaves, in order."""
+    xs = []
+    for i, xi in enumerate(x):
+        if isinstance(xi, Value):
+            xs.append(xi)
+        elif _is_number(xi):
+            xs.append(Value(xi))
+        else:
+            raise TypeError(
+                f"layer: input {i} must be a Value or a real number, "
+                f"not {type(xi).__name__}"
+            )
+    return xs
+
+
+def _neuron(w, xs, b, act):
+    z = b._data
+    for i in range(len(xs)):
+        z = z + w[i]._data * xs[i]._data
+    if act == "relu":
+        y = 0.0 if z < 0.0 else z
+    elif act == "tanh":
+        y = math.tanh(z)
+    elif act == "sigmoid":
+        y = _sigmoid(z)
+    else:
+        y = z
+    out = Value(y, (*w, *xs, b), "neuron:" + act)
+    nin = len(xs)
+
+    def _backward():
+        g = out._grad
+        if act == "relu":
+            pre = (out._data > 0) * g
+        elif act == "tanh":
+            t = out._data
+            pre = (1.0 - t * t) * g
+        elif act == "sigmoid":
+            s = out._data
+            pre = (s * (1.0 - s)) * g
+        else:
+            pre = g
+        for i in range(nin):
+            wi = w[i]
+            xi = xs[i]
+            wi._grad += xi._data * pre
+            xi._grad += wi._data * pre
+        b._grad += pre
+
+    out._backward = _backward
+    return out
+
+
+def layer(W, B, x, act):
+    """A layer of fused neurons: one node per neuron.
+
+    ``W`` holds ``nout`` rows of ``nin`` weight Values, ``B`` the ``nout``
+    bias Values, ``x`` the ``nin`` inputs (Values or numbers; numbers become
+    leaf Values once per call, shared by every neuron).  Neuron ``j``
+    computes ``z = B[j] + W[j][0]*x[0] + ... `` left to right, then ``act``.
+    Its node has ``_op == 'neuron:' + act`` and children
+    ``(w_0..w_{nin-1}, x_0..x_{nin-1}, b)``.  Returns a list of ``nout``
+    Values.
+    """
+    _check_act(act)
+    W = list(W)
+    B = list(B)
+    x = list(x)
+    nout = len(W)
+    if len(B) != nout:
+        raise ValueError(f"layer: expected {nout} biases (one per row of W), got {len(B)}")
+    nin = len(W[0]) if nout else len(x)
+    if len(x) != nin:
+        raise ValueError(f"layer: expected {nin} inputs, got {len(x)}")
+    rows = []
+    for j in range(nout):
+        row = list(W[j])
+        if len(row) != nin:
+            raise ValueError(
+                f"layer: expected {nin} weights in row {j} of W, got {len(row)}"
+            )
+        for w in row:
+            if not isinstance(w, Value):
+                raise TypeError(
+                    f"layer: weights must be Values, not {type(w).__name__}"
+                )
+        if not isinstance(B[j], Value):
+            raise TypeError(f"layer: biases must be Values, not {type(B[j]).__name__}")
+        rows.append(row)
+    xs = _input_values(x)
+    return [_neuron(rows[j], xs, B[j], act) for j in range(nout)]
+
+
+def mlp(spec, x):
+    """Layers applied in turn: ``spec`` is a list of ``(W, B, act)``.
+
+    The output list of each layer is the input of the next; the last
+    layer's list is returned.  An empty ``spec`` is a ValueError.
+    """
+    spec = list(spec)
+    if not spec:
+        raise ValueError("mlp: spec must contain at least one layer")
+    for item in spec:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise TypeError("mlp: spec items must be (W, B, act) tuples")
+    for W, B, act in spec:
+        x = layer(W, B, x, act)
+    return x
+
+
+# -- optimizer updates and parameter arrays -------------------------------------
+
+
+def _check_params(params):
+    params = list(params)
+    for p in params:
+        if not isinstance(p, Value):
+            raise TypeError(f"parameters must be Values, not {type(p).__name__}")
+    return params
+
+
+def _check_state(arr, n, name):
+    import numpy as np
+
+    if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or arr.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D float64 NumPy array")
+    if not arr.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    if arr.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} entries (one per parameter), got {arr.shape[0]}")
+
+
+def sgd_update(params, lr, momentum, buf, first):
+    """One SGD step, in place.  ``buf`` (float64, one per parameter) is the
+    momentum buffer; it may be None when ``momentum == 0``."""
+    params = _check_params(params)
+    lr = _as_float(lr, "lr")
+    momentum = _as_float(momentum, "momentum")
+    if momentum == 0:
+        for p in params:
+            p._data = p._data - lr * p._grad
+        return
+    _check_state(buf, len(params), "buf")
+    for i, p in enumerate(params):
+        g = p._grad
+        if first:
+            b = g
+        else:
+            b = momentum * float(buf[i]) + g
+        buf[i] = b
+        p._data = p._data - lr * b
+
+
+def adam_update(params, m, v, t, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """One Adam step (``decoupled``: AdamW), in place; ``t`` is the 1-based
+    step number, already incremented."""
+    params = _check_params(params)
+    n = len(params)
+    _check_state(m, n, "m")
+    _check_state(v, n, "v")
+    t = _as_float(t, "t")
+    if not t >= 1.0:
+        raise ValueError(f"adam_update: the step count t must be >= 1, got {t!r}")
+    lr = _as_float(lr, "lr")
+    beta1 = _as_float(beta1, "beta1")
+    beta2 = _as_float(beta2, "beta2")
+    eps = _as_float(eps, "eps")
+    weight_decay = _as_float(weight_decay, "weight_decay")
+    bc1 = 1.0 - beta1**t
+    bc2 = 1.0 - beta2**t
+    for i, p in enumerate(params):
+        g = p._grad
+        if not decoupled and weight_decay != 0:
+            g = g + weight_decay * p._data
+        mi = beta1 * float(m[i]) + (1.0 - beta1) * g
+        vi = beta2 * float(v[i]) + (1.0 - beta2) * (g * g)
+        m[i] = mi
+        v[i] = vi
+        mhat = mi / bc1
+        vhat = vi / bc2
+        upd = mhat / (math.sqrt(vhat) + eps)
+        if decoupled:
+            upd = upd + weight_decay * p._data
+        p._data = p._data - lr * upd
+
+
+def _check_which(which):
+    if which not in ("data", "grad"):
+        raise ValueError(f"which must be 'data' or 'grad', not {which!r}")
+
+
+def gather(values, which="data"):
+    """``.data`` (or ``.grad``) of each Value, as a float64 NumPy array."""
+    import numpy as np
+
+    _check_which(which)
+    values = _check_params(values)
+    if which == "data":
+        return np.array([v._data for v in values], dtype=np.float64)
+    return np.array([v._grad for v in values], dtype=np.float64)
+
+
+def scatter(values, array, which="data"):
+    """Write ``array`` back into ``.data`` (or ``.grad``) of each Value."""
+    import numpy as np
+
+    _check_which(which)
+    values = _check_params(values)
+    arr = np.asarray(array, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"scatter: expected a 1-D array, got {arr.ndim} dimensions")
+    if arr.shape[0] != len(values):
+        raise ValueError(f"scatter: expected {len(values)} entries, got {arr.shape[0]}")
+    vals = arr.tolist()
+    if which == "data":
+        for v, x in zip(values, vals):
+            v._data = x
+    else:
+        for v, x in zip(values, vals):
+            v._grad = x
+
+
+def zero_grad(values):
+    """Set the grad of every Value to 0.0."""
+    for v in _check_params(values):
+        v._grad = 0.0

@@ -1,0 +1,123 @@
+"""The ``micrograd-fast`` command (also ``python -m micrograd_fast``)."""
+
+import argparse
+import sys
+
+from micrograd_fast._version import __version__
+
+
+def _nonnegative_int(text):
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
+    return n
+
+
+def _add_engine_option(parser):
+    parser.add_argument(
+        "--engine",
+        choices=("compiled", "pure"),
+        default=None,
+        help="the compiled core or the pure-Python engine (default: the one "
+        "micrograd_fast selects, i.e. compiled unless "
+        "MICROGRAD_FAST_NO_EXTENSIONS=1)",
+    )
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="micrograd-fast",
+        description="Watch backpropagation work: micrograd_fast's demos and tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo",
+        help="train the moons MLP and plot its decision boundary",
+        description="Train MLP(2, [16, 16, 1]) on 100 'moons' points with a hinge "
+        "loss and SGD, showing progress, then plot the decision boundary and the "
+        "loss curve.",
+    )
+    demo.add_argument("--steps", type=_nonnegative_int, default=100,
+                      help="training steps (default 100)")
+    demo.add_argument("--plot", default="moons.png", metavar="PATH",
+                      help="decision-boundary picture (default moons.png); the loss "
+                      "curve goes next to it as <name>_loss.<ext>")
+    demo.add_argument("--no-plot", action="store_true",
+                      help="train only, draw nothing (matplotlib not needed)")
+    demo.add_argument("--seed", type=int, default=1337,
+                      help="seed for Python's and NumPy's generators (default 1337)")
+    _add_engine_option(demo)
+
+    run = sub.add_parser(
+        "run",
+        help="run a script written for micrograd on micrograd_fast",
+        description="Run SCRIPT.py as __main__ with 'micrograd' imports "
+        "(micrograd.engine, micrograd.nn, ...) served by micrograd_fast, even "
+        "if micrograd itself is installed. Arguments after the script go to it.",
+    )
+    _add_engine_option(run)
+    run.add_argument("script", metavar="SCRIPT.py")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
+
+    walk = sub.add_parser(
+        "walkthrough",
+        help="backpropagation by hand on the lecture's small expression",
+        description="Compute L = (a*b + c) * f forward and backward step by step, "
+        "printing local derivatives and chain-rule products, then check the "
+        "gradients against finite differences.",
+    )
+    walk.add_argument("--graph", metavar="PATH", default=None,
+                      help="also draw the expression graph to PATH (.svg, .png, "
+                      ".pdf; needs graphviz and Graphviz's dot)")
+    _add_engine_option(walk)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+
+    from micrograd_fast.lab.engines import use_engine
+
+    try:
+        engine = use_engine(args.engine)
+    except ImportError as exc:
+        print(f"micrograd-fast: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "demo":
+        from micrograd_fast.lab.demo import run_demo
+
+        try:
+            run_demo(steps=args.steps, plot=None if args.no_plot else args.plot,
+                     seed=args.seed)
+        except (ImportError, OSError) as exc:
+            print(f"micrograd-fast: {exc}", file=sys.stderr)
+            return 2
+        return 0
+
+    if args.command == "walkthrough":
+        from micrograd_fast.lab.walkthrough import walkthrough
+
+        try:
+            ok = walkthrough(engine.Value, graph=args.graph)
+        except (ImportError, OSError, RuntimeError, ValueError) as exc:
+            print(f"micrograd-fast: {exc}", file=sys.stderr)
+            return 2
+        return 0 if ok else 1
+
+    if args.command == "run":
+        from micrograd_fast.lab.run import run_script
+
+        try:
+            run_script(args.script, args.args, announce=sys.stderr)
+        except FileNotFoundError as exc:
+            if exc.filename is None:  # our check, not one inside the script
+                print(f"micrograd-fast: {exc}", file=sys.stderr)
+                return 2
+            raise
+        return 0
+
+    raise AssertionError(args.command)  # argparse only lets known ones through

@@ -1,0 +1,176 @@
+"""The moons demo: a 2-16-16-1 ReLU MLP learns to separate two half circles.
+
+Same set-up as micrograd's demo notebook, so the numbers can be compared with
+it: 100 points from ``make_moons(noise=0.1)`` with labels -1/+1, both random
+generators seeded with 1337, a max-margin (hinge) loss averaged over the
+points plus a small L2 penalty, and plain SGD whose step size falls linearly
+from 1.0 towards 0.1 over the first 100 steps.
+"""
+
+import os
+import random
+import sys
+import time
+
+from micrograd_fast.viz import require
+
+MODEL_SIZES = [16, 16, 1]
+N_POINTS = 100
+NOISE = 0.1
+L2_ALPHA = 1e-4
+
+
+def learning_rate(step):
+    """1.0 at step 0, minus 0.009 per step (0.109 at step 99)."""
+    return 1.0 - 0.9 * step / 100
+
+
+def moons_data(seed, n_points=N_POINTS):
+    """Seed both generators, then draw the points; labels are -1 or +1."""
+    import numpy as np
+
+    from micrograd_fast.datasets import make_moons
+
+    random.seed(seed)
+    np.random.seed(seed)
+    X, y = make_moons(n_samples=n_points, noise=NOISE)
+    labels = [int(2 * k - 1) for k in y]
+    return X, labels
+
+
+def evaluate(model, Value, X, labels):
+    """Forward pass over all points: (total loss Value, accuracy in [0, 1])."""
+    rows = [[Value(float(x0)), Value(float(x1))] for x0, x1 in X]
+    scores = [model(row) for row in rows]
+    # hinge loss: zero once a point is on the right side with margin 1
+    margins = [(1 + -label * score).relu() for label, score in zip(labels, scores)]
+    data_loss = sum(margins) * (1.0 / len(margins))
+    reg_loss = L2_ALPHA * sum(p * p for p in model.parameters())
+    hits = sum((label > 0) == (score.data > 0) for label, score in zip(labels, scores))
+    return data_loss + reg_loss, hits / len(labels)
+
+
+def train(model, Value, X, labels, steps, progress=None):
+    """Run ``steps`` SGD steps; returns (losses, accuracies, seconds per step)."""
+    losses, accuracies, times = [], [], []
+    params = model.parameters()
+    for k in range(steps):
+        t0 = time.perf_counter()
+        total, acc = evaluate(model, Value, X, labels)
+        model.zero_grad()
+        total.backward()
+        lr = learning_rate(k)
+        for p in params:
+            p.data -= lr * p.grad
+        times.append(time.perf_counter() - t0)
+        losses.append(total.data)
+        accuracies.append(acc)
+        if progress is not None:
+            progress(k, total.data, acc)
+    return losses, accuracies, times
+
+
+def plot_paths(path):
+    """'moons.png' -> ('moons.png', 'moons_loss.png')."""
+    stem, ext = os.path.splitext(path)
+    return path, f"{stem}_loss{ext or '.png'}"
+
+
+def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)  # drawing without pyplot or a window
+    return fig
+
+
+def plot_boundary(model, Value, X, labels, path, grid_points=40):
+    """Colour the plane by the sign of the model's score, then the points."""
+    import numpy as np
+
+    x_min, x_max = X[:, 0].min() - 1, X[:, 0].max() + 1
+    y_min, y_max = X[:, 1].min() - 1, X[:, 1].max() + 1
+    step = (x_max - x_min) / grid_points
+    gx, gy = np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
+    scores = np.array(
+        [model([Value(float(a)), Value(float(b))]).data
+         for a, b in zip(gx.ravel(), gy.ravel())]
+    ).reshape(gx.shape)
+
+    fig = _figure(6, 5)
+    ax = fig.add_subplot()
+    ax.contourf(gx, gy, scores > 0, cmap="Spectral", alpha=0.8)
+    ax.scatter(X[:, 0], X[:, 1], c=labels, s=40, cmap="Spectral", edgecolors="k")
+    ax.set_xlim(gx.min(), gx.max())
+    ax.set_ylim(gy.min(), gy.max())
+    ax.set_title("moons: decision boundary of MLP(2, [16, 16, 1])")
+    fig.savefig(path)
+
+
+def plot_curves(losses, accuracies, path):
+    fig = _figure(6, 4)
+    ax = fig.add_subplot()
+    steps = range(1, len(losses) + 1)
+    ax.plot(steps, losses, color="tab:blue")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (hinge + L2)", color="tab:blue")
+    ax.set_yscale("log")
+    acc_ax = ax.twinx()
+    acc_ax.plot(steps, [100 * a for a in accuracies], color="tab:orange")
+    acc_ax.set_ylabel("accuracy (%)", color="tab:orange")
+    acc_ax.set_ylim(0, 105)
+    ax.set_title("moons: training loss and accuracy")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def run_demo(steps=100, plot="moons.png", seed=1337, out=None):
+    """The ``demo`` command.  ``plot=None`` skips the pictures."""
+    out = out or sys.stdout
+    tqdm = require("tqdm", "the demo's progress bar").tqdm
+    if plot is not None:
+        require("matplotlib", "the demo's plots")
+    import micrograd_fast.engine as engine
+    from micrograd_fast.lab.engines import engine_name
+    from micrograd_fast.nn import MLP
+
+    Value = engine.Value
+    X, labels = moons_data(seed)
+    model = MLP(2, list(MODEL_SIZES))
+    n_params = len(model.parameters())
+    print(
+        f"moons demo: {len(labels)} points, MLP(2, {MODEL_SIZES}) with {n_params} "
+        f"parameters, {engine_name(engine)} engine, seed {seed}",
+        file=out,
+    )
+
+    bar = tqdm(total=steps, desc="training", unit="step", leave=True)
+
+    def progress(k, loss, acc):
+        bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{acc:.0%}", refresh=False)
+        bar.update(1)
+
+    try:
+        losses, accuracies, times = train(model, Value, X, labels, steps, progress)
+    finally:
+        bar.close()
+
+    if steps:
+        mean_ms = 1000 * sum(times) / len(times)
+        print(
+            f"step {steps}: loss {losses[-1]:.6f}, accuracy {accuracies[-1]:.0%}",
+            file=out,
+        )
+        print(
+            f"mean time per step: {mean_ms:.2f} ms "
+            f"(forward + backward + update, {steps} steps)",
+            file=out,
+        )
+    if plot is not None:
+        boundary_path, curve_path = plot_paths(plot)
+        plot_boundary(model, Value, X, labels, boundary_path)
+        plot_curves(losses, accuracies, curve_path)
+        print(f"wrote {boundary_path} (decision boundary) and {curve_path} "
+              f"(loss and accuracy)", file=out)
+    return losses, accuracies

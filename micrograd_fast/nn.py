@@ -1,0 +1,502 @@
+"""Neural-network modules: micrograd 0.1.0's ``Module``, ``Neuron``, ``Layer``
+and ``MLP``, with the same signatures, reprs, attributes and random draws, and
+a native forward pass.
+
+Compatibility
+-------------
+``Neuron(nin, nonlin=True)``, ``Layer(nin, nout, **kwargs)`` and
+``MLP(nin, nouts)`` draw their weights exactly as micrograd 0.1.0 does: one
+``random.uniform(-1, 1)`` per weight, neuron by neuron, layer by layer, and a
+bias of ``Value(0)``.  After the same ``random.seed(s)`` the parameters are
+bit-identical to micrograd's.  ``neuron.w``, ``neuron.b``, ``neuron.nonlin``,
+``layer.neurons`` and ``mlp.layers`` are there as in micrograd, and
+``parameters()`` lists them in the same order (per neuron: ``w`` then ``b``).
+A layer of one neuron returns a bare Value, any other a list.
+
+Activations
+-----------
+Every neuron has an activation: ``'relu'`` (the default), ``'tanh'``,
+``'sigmoid'`` or ``'linear'``.  ``Neuron(nin, nonlin=True, act='tanh')``;
+``nonlin=False`` always means linear.  ``MLP(nin, nouts, act='relu',
+out_act=None)`` uses ``act`` on the hidden layers and ``out_act`` on the last
+layer, linear by default as in micrograd.  ``act`` may also be a list with one
+activation per layer (the last layer included; ``out_act`` must then be left
+out).  The all-tanh network of the "building micrograd" lecture is
+``MLP(3, [4, 4, 1], act='tanh', out_act='tanh')``.
+
+The graph
+---------
+A forward pass does not build micrograd's chain of ``*`` and ``+`` nodes.
+``model(x)`` calls the engine's ``mlp`` (a ``Layer`` calls ``layer``), which
+makes ONE node per neuron, with ``_op == 'neuron:<act>'`` and children
+``(w_0, ..., w_{nin-1}, x_0, ..., x_{nin-1}, b)``: the neuron's own weight
+Values, the inputs (Values; plain numbers become leaf Values shared by the
+neurons of the first layer) and its bias Value.  The numbers are micrograd's:
+the forward pass computes ``b + w_0*x_0 + w_1*x_1 + ...`` left to right, and
+backward sends ``x_i * pre`` to ``w_i``, ``w_i * pre`` to ``x_i`` and ``pre``
+to ``b``, where ``pre`` is the output gradient times the activation's
+derivative.  The outputs are ordinary Values: a loss written with the usual
+operators (as in micrograd's demo) joins the graph, and ``loss.backward()``
+fills the ``grad`` of the very parameter Values that ``parameters()`` returns.
+With the compiled core the hidden layers' outputs live only inside the C
+arena (no Python object per hidden neuron).
+
+Engines
+-------
+Modules are bound to one engine, passed as ``engine=`` (the engine module,
+e.g. ``micrograd_fast._engine_py``) or, by default, ``micrograd_fast.engine``
+(the selected one).  All parameters of a module are Values of that engine,
+and ``model.engine`` gives it back.  ``micrograd_fast.nn`` can therefore serve
+both engines in one process.
+
+Inputs
+------
+A list or tuple of numbers or Values, or a 1-D NumPy array, of length ``nin``
+(a wrong length is a ValueError; micrograd would silently truncate).  A 2-D
+NumPy array of shape ``(batch, nin)`` gives one output per row, as a list.
+
+Parameters as arrays
+--------------------
+``parameters_array()`` / ``load_parameters(a)``: all parameters, in
+``parameters()`` order, as one float64 array.  ``state_dict()`` maps names to
+float64 arrays, one weight matrix and one bias vector per layer:
+``'layers.<i>.weight'`` of shape ``(nout, nin)`` and ``'layers.<i>.bias'`` of
+shape ``(nout,)`` for an MLP; ``'weight'``/``'bias'`` for a Layer; ``'w'`` of
+shape ``(nin,)`` and ``'b'`` of shape ``()`` for a Neuron.  ``load_state_dict``
+copies the numbers into the existing parameter Values.  Pickling and
+``copy.deepcopy`` give a working model with equal parameters; its parameters
+are new leaf Values (grads are kept).
+"""
+
+import importlib
+import operator
+import random
+import sys
+
+__all__ = ["Module", "Neuron", "Layer", "MLP"]
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+_REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
+
+
+def _default_engine():
+    from micrograd_fast import engine
+
+    return engine
+
+
+def _resolve_engine(engine):
+    if engine is None:
+        return _default_engine()
+    if isinstance(engine, str):
+        return importlib.import_module(engine)
+    if not hasattr(engine, "Value") or not hasattr(engine, "layer"):
+        raise TypeError("engine must be a micrograd_fast engine module")
+    return engine
+
+
+def _engine_of_value(v):
+    """The engine module a Value belongs to."""
+    return sys.modules[type(v).__module__]
+
+
+def _check_act(act):
+    if act not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {act!r}; expected one of {', '.join(ACTIVATIONS)}"
+        )
+    return act
+
+
+def _size(n, what, minimum):
+    if isinstance(n, bool):
+        raise TypeError(f"{what} must be an int, not bool")
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(n).__name__}") from None
+    if n < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {n}")
+    return n
+
+
+def _np():
+    import numpy as np
+
+    return np
+
+
+def _single_input(x, nin, who):
+    """An input vector as a list, length-checked."""
+    if "numpy" in sys.modules:
+        np = sys.modules["numpy"]
+        if isinstance(x, np.ndarray):
+            if x.ndim != 1:
+                raise ValueError(f"{who} expects a 1-D input, got {x.ndim} dimensions")
+            x = x.tolist()
+    if not isinstance(x, list):
+        if isinstance(x, (str, bytes)) or not hasattr(x, "__iter__"):
+            raise TypeError(
+                f"{who} expects a sequence of {nin} inputs, not {type(x).__name__}"
+            )
+        x = list(x)
+    if len(x) != nin:
+        raise ValueError(f"{who} expects {nin} inputs, got {len(x)}")
+    return x
+
+
+def _is_batch(x):
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.ndarray) and x.ndim == 2
+
+
+def _unwrap(out):
+    return out[0] if len(out) == 1 else out
+
+
+class Module:
+    """Base class: ``parameters()``, ``zero_grad()`` and the array helpers."""
+
+    def zero_grad(self):
+        params = self.parameters()
+        if params:
+            _engine_of_value(params[0]).zero_grad(params)
+
+    def parameters(self):
+        return []
+
+    # -- engine ---------------------------------------------------------------
+    @property
+    def engine(self):
+        """The engine module this module's Values belong to (for a user's
+        own Module subclass: the engine of its first parameter)."""
+        eng = self.__dict__.get("_engine")
+        if eng is not None:
+            return eng
+        params = self.parameters()
+        return _engine_of_value(params[0]) if params else _default_engine()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        eng = state.get("_engine")
+        if eng is not None:
+            state["_engine"] = eng.__name__  # modules do not pickle
+        return state
+
+    def __setstate__(self, state):
+        eng = state.get("_engine")
+        if isinstance(eng, str):
+            state = dict(state)
+            state["_engine"] = importlib.import_module(eng)
+        self.__dict__.update(state)
+
+    # -- parameters as arrays -------------------------------------------------
+    def parameters_array(self):
+        """All parameters' ``data`` in ``parameters()`` order (float64)."""
+        return self.engine.gather(self.parameters(), "data")
+
+    def grads_array(self):
+        """All parameters' ``grad`` in ``parameters()`` order (float64)."""
+        return self.engine.gather(self.parameters(), "grad")
+
+    def load_parameters(self, array):
+        """Set all parameters' ``data`` from a 1-D array (``parameters()`` order)."""
+        self.engine.scatter(self.parameters(), array, "data")
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        """Copy the arrays of ``state`` (from ``state_dict()``) into the
+        parameters.  Keys and shapes must match exactly."""
+        np = _np()
+        mine = self._state_values()
+        missing = sorted(set(mine) - set(state))
+        extra = sorted(set(state) - set(mine))
+        if missing or extra:
+            raise KeyError(f"state_dict mismatch: missing {missing}, unexpected {extra}")
+        flat_values = []
+        flat_numbers = []
+        for name, (shape, values) in mine.items():
+            arr = np.asarray(state[name], dtype=np.float64)
+            if arr.shape != shape:
+                raise ValueError(f"{name}: expected shape {shape}, got {arr.shape}")
+            flat_values.extend(values)
+            flat_numbers.append(arr.reshape(-1))
+        if flat_values:
+            self.engine.scatter(flat_values, np.concatenate(flat_numbers), "data")
+
+    def _state_values(self):
+        """name -> (shape, the Values in C order)."""
+        return {}
+
+    def _state_dict_from(self, mine):
+        np = _np()
+        out = {}
+        for name, (shape, values) in mine.items():
+            out[name] = self.engine.gather(values, "data").reshape(shape)
+        return out
+
+
+class Neuron(Module):
+    """``nin`` weights and a bias; output ``act(b + sum(w_i * x_i))``."""
+
+    def __init__(self, nin, nonlin=True, act="relu", engine=None):
+        nin = _size(nin, "nin", 0)
+        self._engine = eng = _resolve_engine(engine)
+        V = eng.Value
+        self.w = [V(random.uniform(-1, 1)) for _ in range(nin)]
+        self.b = V(0)
+        self.nonlin = nonlin
+        self.act = _check_act(act)
+
+    @classmethod
+    def _from_values(cls, w, b, nonlin, act, engine):
+        self = cls.__new__(cls)
+        self._engine = engine
+        self.w = w
+        self.b = b
+        self.nonlin = nonlin
+        self.act = act
+        return self
+
+    @property
+    def activation(self):
+        """The activation actually applied ('linear' when ``nonlin`` is false)."""
+        return _check_act(self.act) if self.nonlin else "linear"
+
+    def __call__(self, x):
+        if _is_batch(x):
+            return [self(row) for row in x]
+        x = _single_input(x, len(self.w), "Neuron")
+        return self._engine.layer([self.w], [self.b], x, self.activation)[0]
+
+    def parameters(self):
+        return self.w + [self.b]
+
+    def __repr__(self):
+        return f"{_REPR_NAMES[self.activation]}Neuron({len(self.w)})"
+
+    def _state_values(self):
+        return {"w": ((len(self.w),), list(self.w)), "b": ((), [self.b])}
+
+    def state_dict(self):
+        return self._state_dict_from(self._state_values())
+
+
+class Layer(Module):
+    """``nout`` neurons reading the same input."""
+
+    def __init__(self, nin, nout, **kwargs):
+        nin = _size(nin, "nin", 0)
+        nout = _size(nout, "nout", 1)
+        self._engine = _resolve_engine(kwargs.pop("engine", None))
+        self.neurons = [Neuron(nin, engine=self._engine, **kwargs) for _ in range(nout)]
+
+    @classmethod
+    def _from_neurons(cls, neurons, engine):
+        self = cls.__new__(cls)
+        self._engine = engine
+        self.neurons = neurons
+        return self
+
+    @property
+    def nin(self):
+        return len(self.neurons[0].w) if self.neurons else 0
+
+    def _spec(self):
+        """``(W, B, act)`` for the engine, or None if the neurons' activations differ."""
+        ns = self.neurons
+        act = ns[0].activation if ns else "linear"
+        for n in ns:
+            if n.activation != act:
+                return None
+        return ([n.w for n in ns], [n.b for n in ns], act)
+
+    def _forward_list(self, x):
+        spec = self._spec()
+        if spec is not None:
+            return self._engine.layer(spec[0], spec[1], x, spec[2])
+        return [self._engine.layer([n.w], [n.b], x, n.activation)[0] for n in self.neurons]
+
+    def __call__(self, x):
+        if _is_batch(x):
+            return [self(row) for row in x]
+        x = _single_input(x, self.nin, "Layer")
+        return _unwrap(self._forward_list(x))
+
+    def parameters(self):
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self):
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+    def _state_values(self, prefix=""):
+        ns = self.neurons
+        return {
+            prefix + "weight": ((len(ns), self.nin), [w for n in ns for w in n.w]),
+            prefix + "bias": ((len(ns),), [n.b for n in ns]),
+        }
+
+    def state_dict(self):
+        return self._state_dict_from(self._state_values())
+
+
+class MLP(Module):
+    """Layers of neurons, each layer's output the next one's input."""
+
+    def __init__(self, nin, nouts, act="relu", out_act=None, engine=None):
+        nin = _size(nin, "nin", 0)
+        if isinstance(nouts, (str, bytes)) or not hasattr(nouts, "__iter__"):
+            raise TypeError(f"nouts must be a list of layer sizes, not {type(nouts).__name__}")
+        nouts = [_size(n, "layer size", 1) for n in nouts]
+        if not nouts:
+            raise ValueError("nouts must list at least one layer size")
+        acts = self._layer_acts(act, out_act, len(nouts))
+        self._engine = eng = _resolve_engine(engine)
+        sz = [nin] + nouts
+        self.layers = [
+            Layer(
+                sz[i],
+                sz[i + 1],
+                nonlin=acts[i] != "linear",
+                act=acts[i] if acts[i] != "linear" else "relu",
+                engine=eng,
+            )
+            for i in range(len(nouts))
+        ]
+
+    @staticmethod
+    def _layer_acts(act, out_act, nlayers):
+        if isinstance(act, str):
+            acts = [_check_act(act)] * (nlayers - 1)
+            acts.append(_check_act("linear" if out_act is None else out_act))
+            return acts
+        acts = [_check_act(a) for a in act]
+        if len(acts) != nlayers:
+            raise ValueError(f"act lists {len(acts)} activations for {nlayers} layers")
+        if out_act is not None:
+            raise ValueError("give out_act only when act is a single activation")
+        return acts
+
+    def __call__(self, x):
+        if _is_batch(x):
+            return [self(row) for row in x]
+        x = _single_input(x, self.layers[0].nin, "MLP")
+        specs = [layer._spec() for layer in self.layers]
+        if all(s is not None for s in specs):
+            return _unwrap(self._engine.mlp(specs, x))
+        for layer in self.layers:
+            x = layer._forward_list(x)
+        return _unwrap(x)
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self):
+        return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+    def _state_values(self):
+        out = {}
+        for i, layer in enumerate(self.layers):
+            out.update(layer._state_values(f"layers.{i}."))
+        return out
+
+    def state_dict(self):
+        return self._state_dict_from(self._state_values())
+
+    # -- PyTorch bridge --------------------------------------------------------
+    def to_torch(self):
+        """An equivalent ``torch.nn.Sequential`` (float64): per layer a
+        ``Linear`` followed by ``ReLU``/``Tanh``/``Sigmoid`` (nothing for a
+        linear layer), with this model's weights copied in."""
+        torch = _import_torch()
+        mods = []
+        for i, layer in enumerate(self.layers):
+            spec = layer._spec()
+            if spec is None:
+                raise ValueError(f"layer {i} mixes activations; torch needs one per layer")
+            W, B, act = spec
+            lin = torch.nn.Linear(layer.nin, len(B), dtype=torch.float64)
+            arrays = layer.state_dict()
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(arrays["weight"]))
+                lin.bias.copy_(torch.from_numpy(arrays["bias"]))
+            mods.append(lin)
+            if act != "linear":
+                mods.append(_TORCH_ACTS[act](torch)())
+        return torch.nn.Sequential(*mods)
+
+    @classmethod
+    def from_torch(cls, seq, engine=None):
+        """An MLP equal to a ``torch.nn.Sequential`` of ``Linear`` layers, each
+        optionally followed by ``ReLU``, ``Tanh``, ``Sigmoid`` or ``Identity``.
+        Draws no random numbers."""
+        torch = _import_torch()
+        eng = _resolve_engine(engine)
+        V = eng.Value
+        mods = list(seq)
+        layers = []
+        i = 0
+        while i < len(mods):
+            lin = mods[i]
+            if not isinstance(lin, torch.nn.Linear):
+                raise ValueError(
+                    f"from_torch: expected Linear at position {i}, got {type(lin).__name__}"
+                )
+            act = "linear"
+            if i + 1 < len(mods) and not isinstance(mods[i + 1], torch.nn.Linear):
+                act = _torch_act_name(torch, mods[i + 1])
+                i += 1
+            i += 1
+            W = lin.weight.detach().to(torch.float64).cpu().numpy().tolist()
+            if lin.bias is not None:
+                B = lin.bias.detach().to(torch.float64).cpu().numpy().tolist()
+            else:
+                B = [0.0] * len(W)
+            nonlin = act != "linear"
+            neurons = [
+                Neuron._from_values(
+                    [V(w) for w in row], V(b), nonlin, act if nonlin else "relu", eng
+                )
+                for row, b in zip(W, B)
+            ]
+            layers.append(Layer._from_neurons(neurons, eng))
+        if not layers:
+            raise ValueError("from_torch: the Sequential has no Linear layer")
+        for k in range(1, len(layers)):
+            if layers[k].nin != len(layers[k - 1].neurons):
+                raise ValueError(f"from_torch: layer {k} does not fit the one before")
+        self = cls.__new__(cls)
+        self._engine = eng
+        self.layers = layers
+        return self
+
+
+_TORCH_ACTS = {
+    "relu": lambda torch: torch.nn.ReLU,
+    "tanh": lambda torch: torch.nn.Tanh,
+    "sigmoid": lambda torch: torch.nn.Sigmoid,
+}
+
+
+def _torch_act_name(torch, mod):
+    for name, cls in (
+        ("relu", torch.nn.ReLU),
+        ("tanh", torch.nn.Tanh),
+        ("sigmoid", torch.nn.Sigmoid),
+        ("linear", torch.nn.Identity),
+    ):
+        if type(mod) is cls:
+            return name
+    raise ValueError(f"from_torch: unsupported module {type(mod).__name__}")
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(
+            "the PyTorch bridge needs torch; install it with 'pip install torch'"
+        ) from exc
+    return torch

@@ -1,0 +1,131 @@
+"""Optimizers over lists of parameter Values.
+
+The update loops run in the engine (``sgd_update`` / ``adam_update``: plain
+loops in the pure engine, C loops in the compiled core); the state (momentum,
+first and second moments) is kept in float64 NumPy arrays, one entry per
+parameter.  The engine is the one the parameters' Values belong to, unless
+given as ``engine=``.
+
+* ``SGD(params, lr, momentum=0.0)``: with ``momentum == 0`` each step is
+  exactly micrograd's ``p.data -= lr * p.grad``.  With momentum, PyTorch's
+  rule without dampening: ``buf = grad`` on the first step, then
+  ``buf = momentum * buf + grad``; ``p.data -= lr * buf``.
+* ``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)``:
+  Adam with bias correction; ``weight_decay`` is an L2 term added to the
+  gradient (as ``torch.optim.Adam``).
+* ``AdamW(parameters, lr=1e-1, betas=(0.9, 0.95), eps=1e-8,
+  weight_decay=0.0)``: decoupled weight decay, ``p.data -= lr * (mhat /
+  (sqrt(vhat) + eps) + weight_decay * p.data)``.
+
+``step()`` applies one update from the current grads; ``zero_grad()`` sets
+every parameter's grad to 0.0.
+"""
+
+import sys
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
+
+
+def _float(x, name):
+    if isinstance(x, (str, bytes)) or isinstance(x, bool):
+        raise TypeError(f"{name} must be a real number")
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, not {type(x).__name__}") from None
+
+
+class Optimizer:
+    """Holds the parameter list and the engine that updates it."""
+
+    def __init__(self, params, engine=None):
+        if hasattr(params, "parameters") and callable(params.parameters):
+            params = params.parameters()
+        self.params = list(params)
+        if engine is None:
+            if not self.params:
+                raise ValueError("optimizer got an empty parameter list")
+            engine = sys.modules[type(self.params[0]).__module__]
+        V = getattr(engine, "Value", None)
+        if V is None or not hasattr(engine, "adam_update"):
+            what = type(self.params[0]).__name__ if self.params else "nothing"
+            raise TypeError(
+                f"parameters must be Values of a micrograd_fast engine, not {what}"
+            )
+        self.engine = engine
+        for p in self.params:
+            if not isinstance(p, V):
+                raise TypeError(
+                    f"parameters must be Values of {engine.__name__}, "
+                    f"not {type(p).__module__}.{type(p).__name__}"
+                )
+
+    def zero_grad(self):
+        self.engine.zero_grad(self.params)
+
+    def step(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr, momentum=0.0, engine=None):
+        super().__init__(params, engine)
+        self.lr = _float(lr, "lr")
+        self.momentum = _float(momentum, "momentum")
+        if self.lr < 0.0:
+            raise ValueError(f"lr must be >= 0, got {self.lr}")
+        if self.momentum < 0.0:
+            raise ValueError(f"momentum must be >= 0, got {self.momentum}")
+        self.buf = np.zeros(len(self.params), dtype=np.float64)
+        self._first = True
+
+    def step(self):
+        self.engine.sgd_update(self.params, self.lr, self.momentum, self.buf, self._first)
+        self._first = False
+
+
+class Adam(Optimizer):
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0.0, engine=None):
+        super().__init__(params, engine)
+        self.lr = _float(lr, "lr")
+        b1, b2 = betas
+        self.beta1 = _float(b1, "beta1")
+        self.beta2 = _float(b2, "beta2")
+        self.eps = _float(eps, "eps")
+        self.weight_decay = _float(weight_decay, "weight_decay")
+        if self.lr < 0.0:
+            raise ValueError(f"lr must be >= 0, got {self.lr}")
+        for name, b in (("beta1", self.beta1), ("beta2", self.beta2)):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {b}")
+        if self.eps < 0.0:
+            raise ValueError(f"eps must be >= 0, got {self.eps}")
+        n = len(self.params)
+        self.m = np.zeros(n, dtype=np.float64)
+        self.v = np.zeros(n, dtype=np.float64)
+        self.t = 0
+
+    @property
+    def betas(self):
+        return (self.beta1, self.beta2)
+
+    def step(self):
+        self.t += 1
+        self.engine.adam_update(
+            self.params, self.m, self.v, self.t, self.lr, self.beta1, self.beta2,
+            self.eps, self.weight_decay, self.decoupled,
+        )
+
+
+class AdamW(Adam):
+    decoupled = True
+
+    def __init__(self, parameters, lr=1e-1, betas=(0.9, 0.95), eps=1e-8,
+                 weight_decay=0.0, engine=None):
+        super().__init__(parameters, lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay, engine=engine)

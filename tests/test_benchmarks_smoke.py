@@ -1,0 +1,142 @@
+"""Smoke tests of the benchmark suite: every workload runs once at tiny size.
+
+They go through the same functions the command line uses (the worker's
+``run`` and the runner), so the suite cannot rot unnoticed.  No timing is
+asserted: only that records come back well formed and that all engines
+compute the same demo step.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    # benchmarks/ is not installed with the package: import it from the
+    # source tree, after anything installed (an installed micrograd_fast wins)
+    sys.path.append(ROOT)
+
+from benchmarks import engines as engines_mod  # noqa: E402
+from benchmarks import report  # noqa: E402
+from benchmarks._worker import run  # noqa: E402
+from benchmarks.moons import demo_data  # noqa: E402
+from benchmarks.workloads import TORCH_WORKLOADS, WORKLOADS, Skip, applies  # noqa: E402
+CORE = ("workload", "engine", "median_s", "min_s", "max_s", "repeats", "nodes",
+        "headline", "unit")
+
+
+def _check(records, workload, engine_name):
+    assert records, "a workload returns at least one record"
+    for rec in records:
+        for key in CORE:
+            assert key in rec, key
+        assert rec["workload"] == workload
+        assert rec["engine"] == engine_name
+        assert rec["headline"] is not None
+        if rec["median_s"] is not None:
+            assert rec["min_s"] <= rec["median_s"] <= rec["max_s"]
+            assert rec["repeats"] >= 1
+    json.dumps(records)  # serialisable as the worker writes them
+
+
+def _run_or_skip(engine, workload):
+    try:
+        return run(engine, workload, "smoke")
+    except Skip as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("workload", list(WORKLOADS))
+def test_workload_on_our_engines(engine, workload):
+    eng = engines_mod.from_module(engine)
+    _check(_run_or_skip(eng, workload), workload, eng.name)
+
+
+def _load_or_skip(name):
+    try:
+        return engines_mod.load(name)
+    except engines_mod.EngineUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.parametrize("workload", [w for w in WORKLOADS if applies(w, "micrograd")])
+def test_workload_on_upstream(workload):
+    eng = _load_or_skip("micrograd")
+    _check(_run_or_skip(eng, workload), workload, "micrograd")
+
+
+@pytest.mark.parametrize("workload", sorted(TORCH_WORKLOADS))
+def test_workload_on_torch(workload):
+    eng = _load_or_skip("torch")
+    _check(_run_or_skip(eng, workload), workload, "torch")
+
+
+def test_deep_chain_records_upstream_recursion_limit():
+    eng = _load_or_skip("micrograd")
+    (rec,) = run(eng, "deep_chain", "smoke")
+    assert rec["failure"].startswith("RecursionError")
+    assert rec["failure_phase"] == "backward"
+    assert 0 < rec["depth"] < rec["failed_depth"] <= 3_000
+
+
+def test_same_first_loss_everywhere(engine):
+    """Same data, same initial weights: the demo step's loss agrees across
+    our engine (upstream's nn.py and micrograd_fast.nn on it), upstream
+    micrograd and torch."""
+    eng = engines_mod.from_module(engine)
+    (ours,) = run(eng, "demo_step", "smoke")
+    try:
+        (native,) = run(eng, "demo_step_native", "smoke")
+    except Skip:
+        pass
+    else:
+        assert native["loss_first"] == pytest.approx(ours["loss_first"], rel=1e-12)
+    for other in ("micrograd", "torch"):
+        try:
+            eng = engines_mod.load(other)
+        except engines_mod.EngineUnavailable:
+            continue
+        (rec,) = run(eng, "demo_step", "smoke")
+        assert rec["loss_first"] == pytest.approx(ours["loss_first"], rel=1e-12)
+        assert rec["accuracy_first"] == ours["accuracy_first"]
+
+
+def test_demo_data():
+    xs, ys = demo_data(10, seed=3)
+    assert len(xs) == 10 and set(ys) <= {-1, 1} and isinstance(xs[0][0], float)
+    assert demo_data(10, seed=3) == (xs, ys)
+    assert demo_data(10, seed=4) != (xs, ys)
+
+
+def test_command_line(tmp_path):
+    """The CLI end to end on two engines: JSON list with the meta record
+    first, Markdown table, PNG plot."""
+    out_json, out_md, out_png = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png"
+    cmd = [sys.executable, "-m", "benchmarks", "--smoke", "--no-progress",
+           "--engines", "reference,micrograd",
+           "--workloads", "op_add,free,deep_chain,scaling",
+           "--json", str(out_json), "--markdown", str(out_md), "--plot", str(out_png)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(out_json.read_text())
+    assert isinstance(records, list)
+    meta = records[0]
+    assert meta["workload"] == "meta" and meta["errors"] == []
+    assert meta["machine"]["cpu_count"] and meta["versions"]
+    engines_seen = {r["engine"] for r in records[1:]}
+    assert "reference" in engines_seen
+    assert {r["workload"] for r in records[1:]} <= {"op_add", "free", "deep_chain", "scaling"}
+    assert all(r["run_id"] == meta["run_id"] for r in records[1:])
+    assert "| workload |" in out_md.read_text()
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "deep chain" in proc.stdout
+
+    # rendering again from the saved JSON runs nothing and gives the same table
+    again = subprocess.run([sys.executable, "-m", "benchmarks", "--from-json", str(out_json)],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == proc.stdout
+    assert report.render_text(records) == proc.stdout.rstrip("\n")

@@ -1,0 +1,445 @@
+"""The lab: the micrograd-fast command, draw_dot and the moons data."""
+
+import html
+import io
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import micrograd_fast
+from micrograd_fast.datasets import make_moons
+from micrograd_fast.lab import run as lab_run
+from micrograd_fast.lab.walkthrough import walkthrough
+from micrograd_fast.viz import collect_graph, draw_dot, value_svg
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(micrograd_fast.__file__)))
+HAVE_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
+
+# The command as a subprocess.
+BOOT = textwrap.dedent(
+    """
+    import sys
+    from micrograd_fast.lab.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def engine_flag(engine):
+    return "compiled" if engine.COMPILED else "pure"
+
+
+def cli(engine, *args, cwd=None, env_engine=None, extra_boot=""):
+    """Run ``micrograd-fast ARGS`` in a fresh interpreter with ``engine``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [PACKAGE_PARENT] + [p for p in [env.get("PYTHONPATH")] if p]
+    )
+    which = env_engine or engine_flag(engine)
+    env["MICROGRAD_FAST_NO_EXTENSIONS"] = "1" if which == "pure" else "0"
+    return subprocess.run(
+        [sys.executable, "-c", extra_boot + BOOT, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+# -- demo ----------------------------------------------------------------------
+
+
+def test_demo_trains_and_writes_pngs(engine, tmp_path):
+    plot = tmp_path / "out" / "moons.png"
+    plot.parent.mkdir()
+    r = cli(engine, "demo", "--steps", "3", "--plot", str(plot),
+            "--engine", engine_flag(engine))
+    assert r.returncode == 0, r.stderr
+    for path in (plot, tmp_path / "out" / "moons_loss.png"):
+        data = path.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    assert f"{engine_flag(engine)} engine" in r.stdout
+    assert "mean time per step:" in r.stdout
+    assert "step 3: loss" in r.stdout
+    assert "training" in r.stderr and "3/3" in r.stderr  # the progress bar
+
+
+def test_demo_default_plot_names_and_first_loss(engine, tmp_path):
+    r = cli(engine, "demo", "--steps", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "moons.png").stat().st_size > 0
+    assert (tmp_path / "moons_loss.png").stat().st_size > 0
+    # the first loss of micrograd's demo notebook (seed 1337)
+    assert "step 1: loss 0.895844, accuracy 50%" in r.stdout
+
+
+def test_demo_matches_upstream_micrograd():
+    upstream_engine = pytest.importorskip("micrograd.engine")
+    upstream_nn = pytest.importorskip("micrograd.nn")
+    from micrograd_fast.lab.demo import evaluate, moons_data, train
+
+    X, labels = moons_data(1337)
+    model = upstream_nn.MLP(2, [16, 16, 1])
+    losses, accs, _ = train(model, upstream_engine.Value, X, labels, 2)
+    assert round(losses[0], 6) == 0.895844 and accs[0] == 0.5
+    total, _ = evaluate(model, upstream_engine.Value, X, labels)
+    assert total.data < losses[0]
+
+
+def test_demo_no_plot_writes_nothing(engine, tmp_path):
+    r = cli(engine, "demo", "--steps", "0", "--no-plot", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_names_the_extra_when_tqdm_is_missing(engine, tmp_path):
+    block = "import sys; sys.modules['tqdm'] = None\n"
+    r = cli(engine, "demo", "--steps", "1", cwd=tmp_path, extra_boot=block)
+    assert r.returncode == 2
+    assert "micrograd-fast[viz]" in r.stderr and "tqdm" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lr_schedule():
+    from micrograd_fast.lab.demo import learning_rate
+
+    assert learning_rate(0) == 1.0
+    assert learning_rate(50) == pytest.approx(0.55)
+    assert learning_rate(99) == pytest.approx(0.109)
+
+
+# -- walkthrough -------------------------------------------------------------------
+
+
+def test_walkthrough_numbers(Value):
+    out = io.StringIO()
+    assert walkthrough(Value, out=out) is True
+    text = out.getvalue()
+    for line in [
+        "e = a * b = 2.0 * -3.0 = -6.0",
+        "d = e + c = -6.0 + 10.0 = 4.0",
+        "L = d * f = 4.0 * -2.0 = -8.0",
+        "dL/dd = dL/dL * dL/dd = 1.0 * -2.0 = -2.0",
+        "dL/df = dL/dL * dL/df = 1.0 * 4.0 = 4.0",
+        "local derivative dd/de = 1.0",
+        "dL/de = dL/dd * dd/de = -2.0 * 1.0 = -2.0",
+        "dL/dc = dL/dd * dd/dc = -2.0 * 1.0 = -2.0",
+        "local derivative de/da = b = -3.0",
+        "dL/da = dL/de * de/da = -2.0 * -3.0 = 6.0",
+        "dL/db = dL/de * de/db = -2.0 * 2.0 = -4.0",
+        "a.grad = 6.0, b.grad = -4.0, c.grad = -2.0",
+        "h = 1e-06",
+    ]:
+        assert line in text, line
+    assert text.count("  ok") == 4 and "MISMATCH" not in text
+
+
+def test_walkthrough_command(engine, tmp_path):
+    r = cli(engine, "walkthrough", "--engine", engine_flag(engine), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "L = d * f = 4.0 * -2.0 = -8.0" in r.stdout
+    assert "dL/da = dL/de * de/da = -2.0 * -3.0 = 6.0" in r.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_dot
+def test_walkthrough_graph_svg(engine, tmp_path):
+    svg = tmp_path / "graph.svg"
+    r = cli(engine, "walkthrough", "--graph", str(svg), "--engine", engine_flag(engine))
+    assert r.returncode == 0, r.stderr
+    text = html.unescape(svg.read_text())
+    assert text.lstrip().startswith("<?xml") and "<svg" in text
+    for needle in ["data -8.0000", "grad 1.0000", "data 2.0000", "grad 6.0000",
+                   "data -3.0000", "grad -4.0000", "data 10.0000", ">L<", ">a<",
+                   ">*<", ">+<"]:
+        assert needle in text, needle
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.svg"]
+
+
+# -- run -----------------------------------------------------------------------------
+
+SCRIPT = """\
+import sys
+import micrograd
+import micrograd.engine
+from micrograd.engine import Value
+from micrograd.nn import MLP
+
+x = Value(3.0)
+y = x * x + 1
+y.backward()
+print("module", Value.__module__)
+print("file", micrograd.engine.__file__)
+print("package", micrograd.__name__)
+print("grad", x.grad)
+print("mlp", type(MLP(2, [3, 1])(([1.0, 2.0]))).__module__)
+print("argv", sys.argv[1:])
+print("name", __name__)
+sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+"""
+
+
+def test_run_swaps_in_micrograd_fast(engine, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    r = cli(engine, "run", str(script), "0", "--lr", "0.1")
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+    expected_module = "micrograd_fast._engine" if engine.COMPILED else "micrograd_fast._engine_py"
+    assert lines["module"] == expected_module
+    assert lines["file"] == os.path.join(PACKAGE_PARENT, "micrograd_fast", "engine.py")
+    assert lines["package"] == "micrograd_fast"
+    assert lines["grad"] == "6.0"
+    assert lines["mlp"] == expected_module
+    assert lines["argv"] == "['0', '--lr', '0.1']"
+    assert lines["name"] == "__main__"
+    stderr_lines = r.stderr.strip().splitlines()
+    assert len(stderr_lines) == 1
+    assert "in place of micrograd" in stderr_lines[0]
+    assert f"{engine_flag(engine)} engine" in stderr_lines[0]
+
+
+def test_run_passes_the_exit_code_on(engine, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    r = cli(engine, "run", str(script), "3")
+    assert r.returncode == 3, r.stderr
+
+
+def test_run_even_with_upstream_installed(tmp_path):
+    pytest.importorskip("micrograd.engine")  # upstream micrograd is importable
+    script = tmp_path / "which.py"
+    script.write_text("import micrograd.engine as e\nprint(e.__name__)\n")
+    r = cli(micrograd_fast, "run", str(script), env_engine="pure")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "micrograd_fast.engine"
+
+
+def test_run_missing_script(engine, tmp_path):
+    r = cli(engine, "run", str(tmp_path / "nope.py"))
+    assert r.returncode == 2 and "no such script" in r.stderr
+
+
+@pytest.mark.skipif(
+    os.environ.get("MICROGRAD_FAST_NO_EXTENSIONS", "") not in ("", "0"),
+    reason="needs the compiled core",
+)
+@pytest.mark.parametrize("env_engine,flag", [("compiled", "pure"), ("pure", "compiled")])
+def test_engine_option_overrides_environment(tmp_path, env_engine, flag):
+    script = tmp_path / "which.py"
+    script.write_text("from micrograd.engine import Value\nprint(Value.__module__)\n")
+    r = cli(micrograd_fast, "run", "--engine", flag, str(script), env_engine=env_engine)
+    assert r.returncode == 0, r.stderr
+    expected = "micrograd_fast._engine_py" if flag == "pure" else "micrograd_fast._engine"
+    assert r.stdout.strip() == expected
+
+
+def test_alias_is_undone_after_the_block():
+    before = {n: m for n, m in sys.modules.items() if n.split(".")[0] == "micrograd"}
+    finders = list(sys.meta_path)
+    with lab_run.micrograd_alias():
+        import micrograd.engine
+
+        assert micrograd.engine is sys.modules["micrograd_fast.engine"]
+        assert sys.modules["micrograd"] is micrograd_fast
+    after = {n: m for n, m in sys.modules.items() if n.split(".")[0] == "micrograd"}
+    assert after == before
+    assert sys.meta_path == finders
+
+
+def test_alias_explains_missing_submodules():
+    with lab_run.micrograd_alias():
+        with pytest.raises(ModuleNotFoundError, match="micrograd.nothing_here"):
+            import micrograd.nothing_here  # noqa: F401
+
+
+# -- draw_dot ---------------------------------------------------------------------------
+
+
+def lecture_graph(Value):
+    a = Value(2.0, label="a")
+    b = Value(-3.0, label="b")
+    c = Value(10.0, label="c")
+    e = a * b
+    e.label = "e"
+    d = e + c
+    d.label = "d"
+    f = Value(-2.0, label="f")
+    L = d * f
+    L.label = "L"
+    return L
+
+
+def test_draw_dot_records_and_ops(Value):
+    pytest.importorskip("graphviz")
+    L = lecture_graph(Value)
+    dot = micrograd_fast.draw_dot(L)
+    src = dot.source
+    assert "{ L | data -8.0000 | grad 0.0000 }" in src
+    assert "{ a | data 2.0000 | grad 0.0000 }" in src
+    assert src.count("shape=record") == 7
+    assert src.count('label="*"') == 2 and src.count('label="+"') == 1
+    assert "rankdir=LR" in src
+    L.backward()
+    assert "{ a | data 2.0000 | grad 6.0000 }" in micrograd_fast.draw_dot(L).source
+    assert "rankdir=TB" in micrograd_fast.draw_dot(L, rankdir="TB").source
+    assert micrograd_fast.draw_dot(L, format="png").format == "png"
+
+
+def test_draw_dot_escapes_labels(Value):
+    pytest.importorskip("graphviz")
+    v = Value(1.0, label="x|{y}<z>")
+    assert r"x\|\{y\}\<z\>" in draw_dot(v).source
+
+
+def test_draw_dot_refuses_big_graphs(Value):
+    x = Value(0.0)
+    for _ in range(2500):
+        x = x + 1.0
+    with pytest.raises(ValueError, match="max_nodes=2000"):
+        draw_dot(x)
+    with pytest.raises(ValueError, match="max_nodes=10"):
+        draw_dot(x, max_nodes=10)
+    assert value_svg(x) is None
+
+
+def test_draw_dot_walks_deep_graphs_without_recursion(Value):
+    x = Value(1.0)
+    for _ in range(5 * sys.getrecursionlimit()):
+        x = x * 1.0
+    nodes, edges = collect_graph(x, max_nodes=None)
+    assert len(nodes) == 1 + 2 * 5 * sys.getrecursionlimit()
+    assert len(edges) == 2 * 5 * sys.getrecursionlimit()
+
+
+def test_draw_dot_on_upstream_values():
+    pytest.importorskip("graphviz")
+    upstream = pytest.importorskip("micrograd.engine")
+    v = upstream.Value(2.0) * upstream.Value(3.0)
+    assert "data 6.0000" in draw_dot(v).source
+
+
+def test_render_without_dot_explains(Value, tmp_path, monkeypatch):
+    graphviz = pytest.importorskip("graphviz")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot in there
+    dot = draw_dot(lecture_graph(Value))
+    for call in (lambda: dot.pipe(), lambda: dot.render(tmp_path / "g")):
+        with pytest.raises(graphviz.ExecutableNotFound) as info:
+            call()
+        assert isinstance(info.value, RuntimeError)
+        assert "install" in str(info.value).lower() and "dot" in str(info.value)
+    assert value_svg(lecture_graph(Value)) is None
+
+
+@needs_dot
+def test_repr_svg(Value):
+    pytest.importorskip("graphviz")
+    L = lecture_graph(Value)
+    svg = L._repr_svg_()
+    assert svg.startswith("<?xml") and "data &#45;8.0000" in svg
+    assert value_svg(L) == svg
+
+
+def test_import_does_not_load_optional_packages():
+    code = (
+        "import sys, micrograd_fast, micrograd_fast.viz, micrograd_fast.lab.cli; "
+        "print(sorted(m for m in ('graphviz', 'matplotlib', 'tqdm') if m in sys.modules))"
+    )
+    env = dict(os.environ, MICROGRAD_FAST_NO_EXTENSIONS="1", PYTHONPATH=PACKAGE_PARENT)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_main_module_help():
+    env = dict(os.environ, MICROGRAD_FAST_NO_EXTENSIONS="1", PYTHONPATH=PACKAGE_PARENT)
+    r = subprocess.run([sys.executable, "-m", "micrograd_fast", "--help"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    for command in ("demo", "run", "walkthrough"):
+        assert command in r.stdout
+
+
+# -- make_moons ---------------------------------------------------------------------
+
+
+def test_make_moons_shape_and_labels():
+    X, y = make_moons(n_samples=101, noise=None, shuffle=False)
+    assert X.shape == (101, 2) and y.shape == (101,)
+    assert (y[:50] == 0).all() and (y[50:] == 1).all()
+    # without noise the points lie on the two unit half circles
+    assert np.allclose(np.hypot(X[:50, 0], X[:50, 1]), 1.0)
+    assert np.allclose(np.hypot(X[50:, 0] - 1.0, X[50:, 1] - 0.5), 1.0)
+    assert (X[:50, 1] >= -1e-12).all() and (X[50:, 1] <= 0.5 + 1e-12).all()
+
+
+def test_make_moons_uses_the_global_numpy_state():
+    np.random.seed(1337)
+    a = make_moons(n_samples=100, noise=0.1)
+    np.random.seed(1337)
+    b = make_moons(n_samples=100, noise=0.1)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert sorted(a[1].tolist()) == [0] * 50 + [1] * 50
+
+
+@pytest.mark.parametrize(
+    "n,noise,shuffle",
+    [(100, 0.1, True), (100, None, True), (7, 0.3, False), (33, 0.05, True), ((4, 9), 0.2, True)],
+)
+def test_make_moons_matches_scikit_learn(n, noise, shuffle):
+    datasets = pytest.importorskip("sklearn.datasets")
+    np.random.seed(1337)
+    X, y = make_moons(n_samples=n, noise=noise, shuffle=shuffle)
+    np.random.seed(1337)
+    X_ref, y_ref = datasets.make_moons(n_samples=n, noise=noise, shuffle=shuffle)
+    np.testing.assert_array_equal(X, X_ref)
+    np.testing.assert_array_equal(y, y_ref)
+    X, y = make_moons(n_samples=n, noise=noise, shuffle=shuffle, random_state=5)
+    X_ref, y_ref = datasets.make_moons(n_samples=n, noise=noise, shuffle=shuffle,
+                                       random_state=5)
+    np.testing.assert_array_equal(X, X_ref)
+
+
+# -- examples ---------------------------------------------------------------------
+
+EXAMPLES_DIR = os.path.join(os.path.dirname(TESTS_DIR), "examples")
+
+
+def run_example(engine, name, *args):
+    path = os.path.join(EXAMPLES_DIR, name)
+    if not os.path.exists(path):
+        pytest.skip("examples/ is not next to the tests")
+    env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT,
+               MICROGRAD_FAST_NO_EXTENSIONS="0" if engine.COMPILED else "1")
+    return subprocess.run([sys.executable, path, *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_example_lecture(engine, tmp_path):
+    args = ["--steps", "3"]
+    if HAVE_DOT:
+        args += ["--graphs", str(tmp_path)]
+    r = run_example(engine, "lecture.py", *args)
+    assert r.returncode == 0, r.stderr
+    assert "backward():  a.grad=6.0, b.grad=-4.0" in r.stdout
+    assert "b = a + a: a.grad = 2.0" in r.stdout
+    assert r.stdout.count("x1.grad=-1.5000, x2.grad=0.5000, w1.grad=1.0000, w2.grad=0.0000") == 3
+    if HAVE_DOT:
+        assert (tmp_path / "expression.svg").stat().st_size > 0
+
+
+def test_example_multiclass(engine):
+    r = run_example(engine, "multiclass.py", "--steps", "3", "--points", "10", "--hidden", "4")
+    assert r.returncode == 0, r.stderr
+    losses = [float(line.split("train loss ")[1].split()[0])
+              for line in r.stdout.splitlines() if "train loss" in line]
+    assert len(losses) == 2 and losses[-1] < losses[0]

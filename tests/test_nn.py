@@ -1,0 +1,513 @@
+"""micrograd_fast.nn: parity with micrograd 0.1.0, the native forward pass,
+training, validation, array/state/pickle round trips and the PyTorch bridge."""
+
+import copy
+import importlib
+import math
+import pickle
+import random
+
+import numpy as np
+import pytest
+
+import micrograd_fast
+from micrograd_fast import nn
+from micrograd_fast.datasets import make_moons
+
+from conftest import NO_EXTENSIONS
+
+INPUTS = [[1.0, 2.0], [-0.5, 0.25], [0.0, 0.0], [3.5, -2.75], [1e-3, -7.0]]
+
+# micrograd's demo notebook prints this loss at step 99 (scikit-learn's moons,
+# numpy and random seeded with 1337)
+DEMO_FINAL_LOSS = 0.01097837013549272
+
+
+def _upstream_nn():
+    return pytest.importorskip("micrograd.nn")
+
+
+# -- parity with micrograd 0.1.0 --------------------------------------------------------
+
+
+def test_parameters_reprs_and_outputs_match_upstream(engine):
+    unn = _upstream_nn()
+    random.seed(1337)
+    ours = nn.MLP(2, [16, 16, 1], engine=engine)
+    random.seed(1337)
+    theirs = unn.MLP(2, [16, 16, 1])
+    assert [p.data for p in ours.parameters()] == [p.data for p in theirs.parameters()]
+    assert repr(ours) == repr(theirs)
+    assert repr(ours.layers[-1].neurons[0]) == "LinearNeuron(16)"
+    assert repr(ours).startswith("MLP of [Layer of [ReLUNeuron(2), ReLUNeuron(2)")
+    for x in INPUTS:
+        a = ours(x)
+        b = theirs(x)
+        assert isinstance(a, engine.Value)
+        assert a.data == b.data
+
+
+def test_gradients_match_upstream(engine):
+    unn = _upstream_nn()
+    random.seed(7)
+    ours = nn.MLP(3, [5, 4, 2], engine=engine)
+    random.seed(7)
+    theirs = unn.MLP(3, [5, 4, 2])
+    x = [0.5, -1.5, 2.0]
+    a = ours(x)
+    b = theirs(x)
+    assert [v.data for v in a] == [v.data for v in b]
+    la = a[0] * a[0] + a[1] * 3.0
+    lb = b[0] * b[0] + b[1] * 3.0
+    assert la.data == lb.data
+    la.backward()
+    lb.backward()
+    ga = [p.grad for p in ours.parameters()]
+    gb = [p.grad for p in theirs.parameters()]
+    # one contribution per parameter for one sample, but the hidden layers'
+    # sums may accumulate in another order: compare tightly, not bit for bit
+    assert ga == pytest.approx(gb, rel=1e-12, abs=1e-15)
+
+
+def test_shapes_and_attributes_like_upstream(engine):
+    random.seed(0)
+    n = nn.Neuron(3, engine=engine)
+    assert len(n.w) == 3 and n.b.data == 0.0 and n.nonlin is True
+    assert n.parameters() == n.w + [n.b]
+    assert isinstance(n([1.0, 2.0, 3.0]), engine.Value)
+    layer1 = nn.Layer(3, 1, engine=engine)
+    assert isinstance(layer1([1.0, 2.0, 3.0]), engine.Value)
+    layer2 = nn.Layer(3, 2, nonlin=False, engine=engine)
+    out = layer2([1.0, 2.0, 3.0])
+    assert isinstance(out, list) and len(out) == 2
+    assert repr(layer2) == "Layer of [LinearNeuron(3), LinearNeuron(3)]"
+    m = nn.MLP(2, [3, 2], engine=engine)
+    assert len(m.layers) == 2 and len(m.layers[0].neurons) == 3
+    assert isinstance(m([1.0, 2.0]), list)
+    assert m.engine is engine
+    assert all(type(p) is engine.Value for p in m.parameters())
+
+
+def test_same_draws_as_upstream_for_neuron_and_layer(engine):
+    unn = _upstream_nn()
+    random.seed(3)
+    a = nn.Layer(4, 3, engine=engine)
+    random.seed(3)
+    b = unn.Layer(4, 3)
+    assert [p.data for p in a.parameters()] == [p.data for p in b.parameters()]
+    assert repr(a) == repr(b)
+    assert a([1.0, 2.0, 3.0, 4.0])[2].data == b([1.0, 2.0, 3.0, 4.0])[2].data
+
+
+def test_default_engine_is_the_selected_one():
+    random.seed(0)
+    m = nn.MLP(2, [2])
+    assert m.engine is micrograd_fast.engine
+    assert type(m.parameters()[0]) is micrograd_fast.Value
+
+
+# -- the graph ---------------------------------------------------------------------------
+
+
+def test_one_node_per_neuron_and_user_loss_joins(engine):
+    random.seed(1)
+    m = nn.MLP(2, [3, 1], engine=engine)
+    x = [engine.Value(0.5), engine.Value(-1.0)]
+    out = m(x)
+    assert out._op == "neuron:linear"
+    hidden = [c for c in out._prev if c._op == "neuron:relu"]
+    assert len(hidden) == 3
+    last = m.layers[1].neurons[0]
+    assert out._prev == set(hidden) | set(last.w) | {last.b}
+    for h in hidden:
+        assert set(x) <= h._prev
+    loss = (out - 1.0) ** 2
+    loss.backward()
+    assert any(p.grad != 0.0 for p in m.parameters())
+    assert x[0].grad != 0.0 or x[1].grad != 0.0
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "linear"])
+def test_native_forward_and_backward_equal_ordinary_ops(engine, act):
+    random.seed(11)
+    m = nn.MLP(3, [4, 4, 2], act=act, out_act=act, engine=engine)
+    V = engine.Value
+
+    def reference(x):
+        for layer in m.layers:
+            outs = []
+            for n in layer.neurons:
+                z = sum((wi * xi for wi, xi in zip(n.w, x)), n.b)
+                outs.append(
+                    {"relu": z.relu, "tanh": z.tanh, "sigmoid": z.sigmoid}.get(
+                        n.activation, lambda: z
+                    )()
+                )
+            x = outs
+        return x
+
+    x = [0.3, -0.8, 1.7]
+    a = m(x)
+    b = reference([V(v) for v in x])
+    assert [v.data for v in a] == [v.data for v in b]
+    (a[0] * a[1]).backward()
+    g_native = [p.grad for p in m.parameters()]
+    m.zero_grad()
+    assert all(p.grad == 0.0 for p in m.parameters())
+    (b[0] * b[1]).backward()
+    g_ref = [p.grad for p in m.parameters()]
+    assert g_native == pytest.approx(g_ref, rel=1e-12, abs=1e-15)
+
+
+def test_mixed_activations_in_one_layer_fall_back(engine):
+    random.seed(2)
+    m = nn.MLP(2, [3, 1], engine=engine)
+    m.layers[0].neurons[1].act = "tanh"
+    m.layers[0].neurons[2].nonlin = False
+    x = [0.4, -0.9]
+    h = [n(x) for n in m.layers[0].neurons]
+    ref = m.layers[1].neurons[0]([v for v in h])
+    assert m(x).data == ref.data
+    assert repr(m.layers[0]) == "Layer of [ReLUNeuron(2), TanhNeuron(2), LinearNeuron(2)]"
+
+
+# -- inputs and validation ------------------------------------------------------------------
+
+
+def test_numpy_inputs_and_batches(engine):
+    random.seed(5)
+    m = nn.MLP(2, [4, 1], engine=engine)
+    xs = np.array([[0.1, 0.2], [1.5, -2.0], [-3.0, 0.0]])
+    batch = m(xs)
+    assert isinstance(batch, list) and len(batch) == 3
+    for row, out in zip(xs, batch):
+        assert out.data == m(row).data == m(row.tolist()).data
+    two = nn.MLP(2, [4, 2], engine=engine)(xs)
+    assert all(isinstance(o, list) and len(o) == 2 for o in two)
+    assert m((0.1, 0.2)).data == batch[0].data
+    assert m([engine.Value(0.1), 0.2]).data == batch[0].data
+
+
+def test_input_validation(engine):
+    random.seed(0)
+    m = nn.MLP(2, [3, 1], engine=engine)
+    with pytest.raises(ValueError, match="expects 2 inputs, got 3"):
+        m([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError):
+        m([1.0])
+    with pytest.raises(ValueError):
+        m(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError):
+        m(np.zeros((4, 3)))
+    with pytest.raises(TypeError):
+        m(1.0)
+    with pytest.raises(TypeError):
+        m([1.0, "x"])
+    with pytest.raises(ValueError):
+        nn.Neuron(2, engine=engine)([1.0])
+    with pytest.raises(ValueError):
+        nn.Layer(2, 2, engine=engine)([1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "args, exc",
+    [
+        ((-1, [2]), ValueError),
+        ((2, []), ValueError),
+        ((2, [0]), ValueError),
+        ((2, [3, -1]), ValueError),
+        ((2.0, [2]), TypeError),
+        ((2, [2.5]), TypeError),
+        ((True, [2]), TypeError),
+        ((2, 3), TypeError),
+        (("2", [2]), TypeError),
+    ],
+)
+def test_bad_sizes(engine, args, exc):
+    with pytest.raises(exc):
+        nn.MLP(*args, engine=engine)
+
+
+def test_bad_activation_and_layer_sizes(engine):
+    with pytest.raises(ValueError):
+        nn.MLP(2, [2, 1], act="gelu", engine=engine)
+    with pytest.raises(ValueError):
+        nn.MLP(2, [2, 1], act=["relu"], engine=engine)
+    with pytest.raises(ValueError):
+        nn.MLP(2, [2, 1], act=["relu", "tanh"], out_act="tanh", engine=engine)
+    with pytest.raises(ValueError):
+        nn.Neuron(2, act="softplus", engine=engine)
+    with pytest.raises(ValueError):
+        nn.Layer(2, 0, engine=engine)
+    with pytest.raises(ValueError):
+        nn.Neuron(-3, engine=engine)
+    m = nn.MLP(2, [2, 2, 1], act=["tanh", "sigmoid", "relu"], engine=engine)
+    assert [layer.neurons[0].activation for layer in m.layers] == ["tanh", "sigmoid", "relu"]
+
+
+# -- training ---------------------------------------------------------------------------------
+
+
+def _moons():
+    np.random.seed(1337)
+    X, y = make_moons(n_samples=100, noise=0.1)
+    y = y * 2 - 1
+    # Python numbers: same IEEE arithmetic as NumPy scalars, far faster
+    return X.tolist(), y.tolist()
+
+
+def _demo_training(nn_module, Value, X, y, steps=100, **mlp_kwargs):
+    """micrograd's demo notebook loop (full batch, SVM max-margin loss)."""
+    random.seed(1337)
+    model = nn_module.MLP(2, [16, 16, 1], **mlp_kwargs)
+    for k in range(steps):
+        inputs = [list(map(Value, xrow)) for xrow in X]
+        scores = list(map(model, inputs))
+        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        alpha = 1e-4
+        reg_loss = alpha * sum((p * p for p in model.parameters()))
+        total_loss = data_loss + reg_loss
+        accuracy = [(yi > 0) == (s.data > 0) for yi, s in zip(y, scores)]
+        acc = sum(accuracy) / len(accuracy)
+        model.zero_grad()
+        total_loss.backward()
+        learning_rate = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= learning_rate * p.grad
+    return total_loss.data, acc, model
+
+
+_DEMO_CACHE = {}
+
+
+def _demo_result(key, fn):
+    if key not in _DEMO_CACHE:
+        _DEMO_CACHE[key] = fn()
+    return _DEMO_CACHE[key]
+
+
+def _our_demo(engine):
+    X, y = _moons()
+    return _demo_result(
+        engine.__name__,
+        lambda: _demo_training(nn, engine.Value, X, y, engine=engine)[:2],
+    )
+
+
+@pytest.mark.slow
+def test_demo_training_matches_upstream(engine):
+    unn = _upstream_nn()
+    from micrograd.engine import Value as UValue
+
+    X, y = _moons()
+    ours_loss, ours_acc = _our_demo(engine)
+    up_loss, up_acc = _demo_result(
+        "upstream", lambda: _demo_training(unn, UValue, X, y)[:2]
+    )
+    assert ours_acc == up_acc == 1.0
+    assert ours_loss == pytest.approx(up_loss, rel=1e-9)
+
+
+def test_demo_training_reaches_the_notebooks_loss(engine):
+    loss, acc = _our_demo(engine)
+    assert acc == 1.0
+    assert loss == pytest.approx(DEMO_FINAL_LOSS, rel=1e-9)
+
+
+def test_moons_are_sklearns():
+    datasets = pytest.importorskip("sklearn.datasets")
+    np.random.seed(1337)
+    Xs, ys = datasets.make_moons(n_samples=100, noise=0.1)
+    X, y = _moons()
+    assert Xs.tolist() == X and (ys * 2 - 1).tolist() == y
+
+
+def test_lecture_all_tanh_mlp_trains_on_float_lists(engine):
+    xs = [[2.0, 3.0, -1.0], [3.0, -1.0, 0.5], [0.5, 1.0, 1.0], [1.0, 1.0, -1.0]]
+    ys = [1.0, -1.0, -1.0, 1.0]
+    random.seed(42)
+    n = nn.MLP(3, [4, 4, 1], act="tanh", out_act="tanh", engine=engine)
+    assert repr(n.layers[-1]) == "Layer of [TanhNeuron(4)]"
+    first = None
+    for _ in range(100):
+        ypred = [n(x) for x in xs]
+        loss = sum((yout - ygt) ** 2 for ygt, yout in zip(ys, ypred))
+        first = loss.data if first is None else first
+        n.zero_grad()
+        loss.backward()
+        for p in n.parameters():
+            p.data += -0.05 * p.grad
+    assert loss.data < 0.1 < first
+    assert all(abs(p.data - t) < 0.5 for p, t in zip([n(x) for x in xs], ys))
+
+
+def _train_fast(engine, steps):
+    """A training loop using the fast forms (vsum, fused layers)."""
+    X, y = _moons()
+    random.seed(1337)
+    model = nn.MLP(2, [16, 16, 1], engine=engine)
+    params = model.parameters()
+    for k in range(steps):
+        scores = model(np.array(X))
+        losses = [(1 + -yi * s).relu() for yi, s in zip(y, scores)]
+        total = engine.vsum(losses) * (1.0 / len(losses)) + 1e-4 * engine.vsum(
+            p * p for p in params
+        )
+        model.zero_grad()
+        total.backward()
+        lr = 1.0 - 0.9 * k / 100
+        for p in params:
+            p.data -= lr * p.grad
+    return model, total.data
+
+
+@pytest.mark.skipif(NO_EXTENSIONS, reason="needs the compiled core")
+def test_compiled_and_pure_train_bit_identically():
+    c = importlib.import_module("micrograd_fast._engine")
+    py = importlib.import_module("micrograd_fast._engine_py")
+    mc, lc = _train_fast(c, 20)
+    mp, lp = _train_fast(py, 20)
+    assert lc == lp
+    assert [p.data for p in mc.parameters()] == [p.data for p in mp.parameters()]
+    assert [p.grad for p in mc.parameters()] == [p.grad for p in mp.parameters()]
+
+
+def test_package_sum_is_vsum():
+    V = micrograd_fast.Value
+    vs = [V(0.1 * i) for i in range(10)]
+    s = micrograd_fast.sum(vs)
+    assert s._op == "sum" and s.data == sum(v.data for v in vs)
+    assert micrograd_fast.sum([], start=2).data == 2.0
+
+
+# -- arrays, state dicts, pickling ---------------------------------------------------------------
+
+
+def test_parameters_array_roundtrip(engine):
+    random.seed(4)
+    m = nn.MLP(3, [4, 2], engine=engine)
+    a = m.parameters_array()
+    assert a.dtype == np.float64 and a.shape == (len(m.parameters()),)
+    assert a.tolist() == [p.data for p in m.parameters()]
+    m.load_parameters(a * 2.0)
+    assert [p.data for p in m.parameters()] == (a * 2.0).tolist()
+    m([1.0, 2.0, 3.0])[0].backward()
+    assert m.grads_array().tolist() == [p.grad for p in m.parameters()]
+    with pytest.raises(ValueError):
+        m.load_parameters(a[:-1])
+
+
+def test_state_dict_layout_and_roundtrip(engine):
+    random.seed(6)
+    m = nn.MLP(3, [4, 2], engine=engine)
+    sd = m.state_dict()
+    assert list(sd) == ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    assert sd["layers.0.weight"].shape == (4, 3) and sd["layers.1.bias"].shape == (2,)
+    assert sd["layers.0.weight"][2].tolist() == [w.data for w in m.layers[0].neurons[2].w]
+    assert sd["layers.1.bias"][1] == m.layers[1].neurons[1].b.data
+    random.seed(99)
+    m2 = nn.MLP(3, [4, 2], engine=engine)
+    m2.load_state_dict(sd)
+    assert m2.parameters_array().tolist() == m.parameters_array().tolist()
+    x = [0.5, 1.0, -2.0]
+    assert [v.data for v in m2(x)] == [v.data for v in m(x)]
+    bad = dict(sd)
+    bad["layers.0.weight"] = np.zeros((3, 4))
+    with pytest.raises(ValueError):
+        m2.load_state_dict(bad)
+    with pytest.raises(KeyError):
+        m2.load_state_dict({k: v for k, v in sd.items() if k != "layers.1.bias"})
+    n = m.layers[0].neurons[0]
+    nsd = n.state_dict()
+    assert nsd["w"].shape == (3,) and nsd["b"].shape == ()
+    assert set(m.layers[0].state_dict()) == {"weight", "bias"}
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_pickle_and_deepcopy_of_models(engine, how):
+    random.seed(8)
+    m = nn.MLP(2, [5, 3, 1], act="tanh", engine=engine)
+    m([1.0, -1.0]).backward()
+    m2 = pickle.loads(pickle.dumps(m)) if how == "pickle" else copy.deepcopy(m)
+    assert m2.engine is engine
+    assert repr(m2) == repr(m)
+    p1, p2 = m.parameters(), m2.parameters()
+    assert [p.data for p in p2] == [p.data for p in p1]
+    assert [p.grad for p in p2] == [p.grad for p in p1]
+    assert all(a is not b for a, b in zip(p1, p2))
+    assert all(type(p) is engine.Value and p._prev == set() for p in p2)
+    x = [0.25, -0.75]
+    assert m2(x).data == m(x).data
+    # the copy trains independently
+    m2.zero_grad()
+    out = m2(x)
+    out.backward()
+    for p in m2.parameters():
+        p.data -= 0.1 * p.grad
+    assert m2(x).data != m(x).data
+
+
+# -- PyTorch bridge --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("out_act", [None, "sigmoid"])
+def test_to_torch_and_from_torch(engine, out_act):
+    torch = pytest.importorskip("torch")
+    random.seed(9)
+    m = nn.MLP(3, [6, 5, 2], act="tanh", out_act=out_act, engine=engine)
+    seq = m.to_torch()
+    kinds = [type(mod).__name__ for mod in seq]
+    expected = ["Linear", "Tanh", "Linear", "Tanh", "Linear"]
+    if out_act:
+        expected.append("Sigmoid")
+    assert kinds == expected
+    xs = np.array([[0.1, -0.2, 0.3], [2.0, 1.0, -1.0], [0.0, 0.0, 0.0]])
+    with torch.no_grad():
+        t_out = seq(torch.from_numpy(xs)).numpy()
+    ours = np.array([[v.data for v in row] for row in m(xs)])
+    np.testing.assert_allclose(ours, t_out, rtol=1e-12, atol=1e-14)
+    back = nn.MLP.from_torch(seq, engine=engine)
+    assert repr(back) == repr(m)
+    assert back.parameters_array().tolist() == m.parameters_array().tolist()
+    assert [[v.data for v in row] for row in back(xs)] == ours.tolist()
+
+
+def test_from_torch_relu_and_identity(engine):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(
+        torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1), torch.nn.Identity()
+    ).double()
+    state = random.getstate()
+    m = nn.MLP.from_torch(seq, engine=engine)
+    assert random.getstate() == state  # no draws
+    assert repr(m) == "MLP of [Layer of [ReLUNeuron(4), ReLUNeuron(4), ReLUNeuron(4)], Layer of [LinearNeuron(3)]]"
+    x = np.array([0.5, -1.0, 2.0, 0.25])
+    with torch.no_grad():
+        expect = seq(torch.from_numpy(x)).item()
+    assert m(x).data == pytest.approx(expect, rel=1e-12)
+    with pytest.raises(ValueError):
+        nn.MLP.from_torch(torch.nn.Sequential(torch.nn.ReLU()), engine=engine)
+    with pytest.raises(ValueError):
+        nn.MLP.from_torch(
+            torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(2, 1)), engine=engine
+        )
+
+
+def test_user_module_subclass_gets_the_helpers(engine):
+    class Pair(nn.Module):
+        def __init__(self):
+            self.a = engine.Value(1.5)
+            self.b = engine.Value(-2.0)
+
+        def parameters(self):
+            return [self.a, self.b]
+
+    m = Pair()
+    assert m.engine is engine
+    m.a.grad = 3.0
+    m.zero_grad()
+    assert m.a.grad == 0.0
+    m.load_parameters([0.5, 0.25])
+    assert m.parameters_array().tolist() == [0.5, 0.25]
