@@ -964,10 +964,19 @@ cdef extern from "Python.h":
 
 
 cdef inline object _seq(object o):
-    """o itself if it is a list or tuple (read in place), else a list of it."""
-    if type(o) is list or type(o) is tuple:
+    """o as a tuple (o itself if it is one).  Never a list read in place:
+    Python code runs between checking and using these items (an input's
+    __float__, finalizers run by a GC pass or by reclamation), and it must
+    not be able to change them."""
+    if type(o) is tuple:
         return o
-    return list(o)
+    return tuple(o)
+
+
+cdef inline object _rows(object W):
+    """The weight rows as a tuple of tuples (lists copied, see _seq); other
+    row types are left for _check_layer to refuse."""
+    return tuple([tuple(r) if type(r) is list else r for r in _seq(W)])
 
 
 cdef inline int _check_param(PyObject *o, str what) except -1:
@@ -1053,7 +1062,7 @@ def mlp(spec, x):
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
         W, B, act = item
-        W = _seq(W)
+        W = _rows(W)
         B = _seq(B)
         nout = _check_layer(W, B, width)
         layers.append((W, B, _act_code(act)))

@@ -306,3 +306,23 @@ def test_reinitializing_a_used_handle(engine):
     q.backward()
     assert q.data == 2.0
     assert_engine_still_works(engine)
+
+
+def test_a_weight_row_changed_while_mlp_converts_inputs(engine):
+    """An input's __float__ that rewrites a weight row after the rows were
+    checked must not reach the fused nodes (the compiled core once read the
+    row in place afterwards: floats taken for Values, a crash)."""
+    if not hasattr(engine, "mlp"):
+        pytest.skip("no mlp in this engine")
+    Value = engine.Value
+    row = [Value(0.5), Value(0.5)]
+
+    class Rewrites:
+        def __float__(self):
+            row[:] = [1.0, 2.0]
+            return 1.0
+
+    (out,) = engine.mlp([([row], [Value(0.0)], "linear")], [Rewrites(), 2.0])
+    assert out.data == 1.5
+    out.backward()
+    assert_engine_still_works(engine)
