@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 MODE=${1:?usage: tools/sanitize.sh asan|valgrind [pytest args...]}
 shift
+# pytest arguments: the whole suite unless the first one names test files
+if [ "${1:-}" != "${1#tests/}" ]; then SUITE=(); else SUITE=(tests); fi
 
 # the interpreter itself, not a wrapper script (valgrind must start python)
 PY=$(python3 -c 'import sys; print(sys.executable)')
@@ -49,7 +51,7 @@ asan)
     LD_PRELOAD=$RUNTIME \
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        "$PY" -m pytest -q -p no:cacheprovider tests "$@"
+        "$PY" -m pytest -q -p no:cacheprovider "${SUITE[@]}" "$@"
     ;;
 valgrind)
     (cd "$STAGE" && "$PY" setup.py -q build_ext --inplace >build.log 2>&1) \
@@ -68,7 +70,7 @@ valgrind)
     valgrind --tool=memcheck --error-exitcode=99 --errors-for-leak-kinds=none \
         --leak-check=no --undef-value-errors=no --num-callers=30 \
         --suppressions="$ROOT/tools/valgrind-python.supp" --log-file="$LOG.%p" \
-        "$PY" -m pytest -q -p no:cacheprovider tests "$@"
+        "$PY" -m pytest -q -p no:cacheprovider "${SUITE[@]}" "$@"
     rc=$?
     set -e
     grep -h "ERROR SUMMARY" "$LOG".* | sort | uniq -c
