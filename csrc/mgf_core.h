@@ -34,6 +34,22 @@
 #define MGF_INLINE static inline
 #endif
 
+/* MGF_ASSERT(cond): aborts with file and line when cond is false, in builds
+ * that define MGF_DEBUG; compiles to nothing otherwise. */
+#ifdef MGF_DEBUG
+#include <stdio.h>
+#define MGF_ASSERT(cond)                                                        \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            fprintf(stderr, "%s:%d: micrograd_fast assertion failed: %s\n",     \
+                    __FILE__, __LINE__, #cond);                                 \
+            abort();                                                            \
+        }                                                                       \
+    } while (0)
+#else
+#define MGF_ASSERT(cond) ((void)0)
+#endif
+
 /* Op codes.  The matching pure-Python rule is named after each one. */
 enum {
     MGF_LEAF = 0,    /* Value(x): no children                          */
@@ -130,6 +146,7 @@ static inline void mgf_release(mgf_arena *A) {
 
 /* Append a node with no children; the caller has reserved room. */
 static inline int64_t mgf_push(mgf_arena *A, uint8_t op, double data) {
+    MGF_ASSERT(A->n < A->cap);
     int64_t i = A->n++;
     mgf_node *o = &A->nodes[i];
     o->data = data;
@@ -143,6 +160,82 @@ static inline int64_t mgf_push(mgf_arena *A, uint8_t op, double data) {
     A->handles[i] = NULL;
     return i;
 }
+
+/* ---- invariants ------------------------------------------------------------
+ * mgf_check verifies the arena's structural invariants in O(n + ne): sizes
+ * within capacities, node 0 the sentinel leaf, known op codes, every child
+ * index below its parent's index (creation order is a topological order),
+ * out-of-line children lists inside the edge array and laid out in node
+ * order (reclamation relies on that), pins only on nodes that have a
+ * handle.  Returns MGF_CHECK_OK or the first failure's code, and stores the
+ * offending node's index in *where (when where is not NULL).
+ *
+ * It is always compiled (it is static and costs nothing unused), so that
+ * _engine._check_invariants() works in every build.  Builds that define
+ * MGF_DEBUG also run it after every reclamation (MGF_CHECK_ARENA) and turn
+ * MGF_ASSERT into a real assertion; without MGF_DEBUG both are empty. */
+enum {
+    MGF_CHECK_OK = 0,
+    MGF_CHECK_SIZES = 1,    /* n > cap, ne > ecap, or a negative size       */
+    MGF_CHECK_SENTINEL = 2, /* node 0 is not a childless leaf                */
+    MGF_CHECK_OP = 3,       /* unknown op code or activation                 */
+    MGF_CHECK_EDGES = 4,    /* children list outside the edge array, or out
+                               of node order                                 */
+    MGF_CHECK_CHILD = 5,    /* a child index not below its parent's index    */
+    MGF_CHECK_PIN = 6       /* pinned or Python-rule node without a handle   */
+};
+
+static inline int mgf_check(const mgf_arena *A, int64_t *where) {
+    int64_t i, next_off = 0, dummy;
+    if (!where) where = &dummy;
+    *where = -1;
+    if (A->n < 0 || A->ne < 0 || A->n > A->cap || A->ne > A->ecap ||
+        A->cap > MGF_MAX_NODES + 1)
+        return MGF_CHECK_SIZES;
+    if (A->n == 0) return MGF_CHECK_OK;
+    *where = 0;
+    if (A->nodes[0].op != MGF_LEAF || A->nodes[0].n != 0) return MGF_CHECK_SENTINEL;
+    for (i = 1; i < A->n; i++) {
+        const mgf_node *o = &A->nodes[i];
+        const int32_t *ch;
+        uint32_t t;
+        *where = i;
+        if (o->op > MGF_CUSTOM) return MGF_CHECK_OP;
+        if (o->op == MGF_NEURON && (o->aux > MGF_ACT_SIGMOID || o->n % 2 != 1))
+            return MGF_CHECK_OP;
+        if (o->n > 2) {
+            if (o->k.off < next_off || o->k.off > A->ne ||
+                (int64_t)o->n > A->ne - o->k.off)
+                return MGF_CHECK_EDGES;
+            next_off = o->k.off + o->n;
+            ch = A->edges + o->k.off;
+        } else {
+            ch = o->k.c;
+        }
+        for (t = 0; t < o->n; t++)
+            if (ch[t] < 0 || ch[t] >= i) return MGF_CHECK_CHILD;
+        if ((o->flags & (MGF_F_PINNED | MGF_F_PYBW)) && A->handles[i] == NULL)
+            return MGF_CHECK_PIN;
+    }
+    *where = -1;
+    return MGF_CHECK_OK;
+}
+
+#ifdef MGF_DEBUG
+/* Abort with a message when the arena breaks an invariant. */
+static inline void mgf_check_or_abort(const mgf_arena *A, const char *when) {
+    int64_t where;
+    int err = mgf_check(A, &where);
+    if (err) {
+        fprintf(stderr, "micrograd_fast: arena invariant %d broken at node %lld %s\n",
+                err, (long long)where, when);
+        abort();
+    }
+}
+#define MGF_CHECK_ARENA(A, when) mgf_check_or_abort((A), (when))
+#else
+#define MGF_CHECK_ARENA(A, when) ((void)0)
+#endif
 
 /* ---- forward math, with Python's error semantics ------------------------ */
 
@@ -189,7 +282,12 @@ static inline int mgf_pow_forward(double x, double e, double *out) {
         negate = mgf_is_odd_integer(e);
     }
     if (x == 1.0) { *out = negate ? -1.0 : 1.0; return MGF_OK; }
-    double r = pow(x, e);
+    /* The exponent goes through a volatile so that the compiler cannot see
+     * a constant: gcc rewrites pow(x, -1.0) as 1.0 / x (even at -O0), which
+     * rounds differently from libm's pow (and so from Python's x ** -1) for
+     * some x, e.g. 0.9999999999999999. */
+    volatile double e_opaque = e;
+    double r = pow(x, e_opaque);
     if (isinf(r)) return MGF_EOVERFLOW;
     *out = negate ? -r : r;
     return MGF_OK;

@@ -275,6 +275,7 @@ cdef list _compact():
     free(keep)
     free(newidx)
     _compactions += 1
+    MGF_CHECK_ARENA(&A, "after reclamation")
     return released
 
 
@@ -289,6 +290,30 @@ def compact():
     _fit_capacity(0)
     released = None
     return arena_stats()
+
+
+_CHECK_NAMES = {
+    MGF_CHECK_SIZES: "sizes exceed capacities", MGF_CHECK_SENTINEL: "node 0 is not the sentinel",
+    MGF_CHECK_OP: "unknown op code", MGF_CHECK_EDGES: "children list outside or out of order",
+    MGF_CHECK_CHILD: "a child index not below its parent's", MGF_CHECK_PIN: "pin without a handle",
+}
+
+
+def _check_invariants():
+    """Check the arena's invariants in O(nodes + edges); True, or AssertionError.
+
+    The structural checks are mgf_check (csrc/mgf_core.h); here in addition
+    every handle must point back at its own slot."""
+    cdef int64_t where = -1, i
+    cdef int err = mgf_check(&A, &where)
+    if err:
+        raise AssertionError(
+            f"arena invariant broken at node {where}: {_CHECK_NAMES.get(err, err)}")
+    for i in range(A.n):
+        if A.handles[i] != NULL and (<Value>A.handles[i]).idx != i:
+            raise AssertionError(f"arena invariant broken at node {i}: "
+                                 f"its handle points at node {(<Value>A.handles[i]).idx}")
+    return True
 
 
 def arena_stats():
@@ -548,12 +573,17 @@ cdef class Value:
             raise ValueError("too many children")
         op_name = str(_op)
         if self.idx > 0 and A.handles[self.idx] == <void *>self:
-            # __init__ called again: the handle moves to a fresh node
+            # __init__ called again: a fresh node; the old one is left as if
+            # this handle had been dropped (see __dealloc__), and the Python
+            # state starts over as in a new Value
             A.handles[self.idx] = NULL
             if A.nodes[self.idx].flags & MGF_F_PINNED:
-                A.nodes[self.idx].flags &= ~MGF_F_PINNED
                 Py_DECREF(self)  # the caller still holds a reference
-            A.nodes[self.idx].flags &= ~MGF_F_PYBW
+            A.nodes[self.idx].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)
+            self._bw = None
+            self._label = None
+            self._opname = None
+            self._stateful = False
         _reserve(1, n if n > 2 else 0)
         cdef int64_t i = mgf_push(&A, MGF_CUSTOM if n else MGF_LEAF, x)
         cdef mgf_node *o = &A.nodes[i]
@@ -874,7 +904,9 @@ def vsum(values, start=0.0):
 
     Adds in order, like the builtin sum, so the data is the same; plain
     numbers are folded into the data and make no node (mirrors vsum)."""
-    items = values if isinstance(values, (list, tuple)) else list(values)
+    # a private, immutable copy: converting a number may run Python code,
+    # which must not be able to change the items between the passes below
+    items = values if type(values) is tuple else tuple(values)
     cdef Py_ssize_t n = len(items), t, k = 0
     cdef double acc
     cdef object item
@@ -932,10 +964,19 @@ cdef extern from "Python.h":
 
 
 cdef inline object _seq(object o):
-    """o itself if it is a list or tuple (read in place), else a list of it."""
-    if type(o) is list or type(o) is tuple:
+    """o as a tuple (o itself if it is one).  Never a list read in place:
+    Python code runs between checking and using these items (an input's
+    __float__, finalizers run by a GC pass or by reclamation), and it must
+    not be able to change them."""
+    if type(o) is tuple:
         return o
-    return list(o)
+    return tuple(o)
+
+
+cdef inline object _rows(object W):
+    """The weight rows as a tuple of tuples (lists copied, see _seq); other
+    row types are left for _check_layer to refuse."""
+    return tuple([tuple(r) if type(r) is list else r for r in _seq(W)])
 
 
 cdef inline int _check_param(PyObject *o, str what) except -1:
@@ -1018,8 +1059,10 @@ def mlp(spec, x):
     nin = len(xs)
     width = maxw = nin
     for item in _seq(spec):
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise TypeError("mlp: spec items must be (W, B, act) tuples")
         W, B, act = item
-        W = _seq(W)
+        W = _rows(W)
         B = _seq(B)
         nout = _check_layer(W, B, width)
         layers.append((W, B, _act_code(act)))
@@ -1101,7 +1144,10 @@ cdef inline Py_ssize_t _check_state(params, double[::1] buf, str name) except -1
 def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
     """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
     momentum buf = momentum * buf + g (buf = g on the first step)."""
-    cdef Py_ssize_t i, n = _check_state(params, buf, "momentum buffer")
+    if buf is None and momentum != 0.0:  # without momentum it may be None
+        raise TypeError("momentum buffer must be a 1-D float64 NumPy array, not None")
+    cdef Py_ssize_t i, n = len(params) if buf is None else _check_state(params, buf, "momentum buffer")
+    _check_values(params, n, "a parameter")  # all or nothing: check before updating
     cdef Value p
     cdef mgf_node *o
     cdef double g
@@ -1116,16 +1162,19 @@ def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
             o.data = o.data - lr * buf[i]
 
 
-def adam_update(params, double[::1] m, double[::1] v, long t, double lr,
+def adam_update(params, double[::1] m, double[::1] v, double t, double lr,
                 double beta1, double beta2, double eps, double weight_decay,
                 bint decoupled):
     """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
     step number."""
     cdef Py_ssize_t i, n = _check_state(params, m, "first moment")
     _check_state(params, v, "second moment")
-    if t < 1:
-        raise ValueError("adam step number must be >= 1")
-    cdef double bc1 = 1.0 - pow(beta1, <double>t), bc2 = 1.0 - pow(beta2, <double>t)
+    if not t >= 1.0:
+        raise ValueError(f"adam step number must be >= 1, not {t!r}")
+    cdef double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t)
+    if bc1 == 0.0 or bc2 == 0.0:
+        raise ZeroDivisionError("adam bias correction is zero (beta1 or beta2 ** t == 1)")
+    _check_values(params, n, "a parameter")  # all or nothing: check before updating
     cdef double g, mhat, vhat, upd
     cdef Value p
     cdef mgf_node *o
@@ -1164,10 +1213,13 @@ def scatter(values, array, which="data"):
     import numpy
     cdef Py_ssize_t i, n = len(values)
     cdef bint grad = _which(which)
-    src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64).reshape(-1)
+    src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64)
+    if src_arr.ndim != 1:
+        raise ValueError(f"expected a 1-D array, got {src_arr.ndim} dimensions")
     cdef double[::1] src = src_arr
     if src.shape[0] != n:
         raise ValueError(f"got {src.shape[0]} numbers for {n} values")
+    _check_values(values, n, "each item")  # all or nothing: check before writing
     cdef Value p
     for i in range(n):
         p = _as_value(values[i], "each item")
@@ -1180,9 +1232,19 @@ def scatter(values, array, which="data"):
 def zero_grad(values):
     """Set every grad to 0.0."""
     cdef Value p
-    for v in values:
-        p = _as_value(v, "each item")
+    items = tuple(values)
+    _check_values(items, len(items), "each item")  # all or nothing
+    for v in items:
+        p = <Value>v
         A.nodes[p.idx].grad = 0.0
+
+
+cdef int _check_values(object values, Py_ssize_t n, str what) except -1:
+    """TypeError (or RuntimeError) unless values[0..n) are all initialized Values."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        _as_value(values[i], what)
+    return 0
 
 
 cdef bint _which(object which) except -1:

@@ -72,7 +72,8 @@ def _is_odd_integer(e):
 
 def _pow_forward(x, e):
     """x ** e with Python's errors, and ValueError where Python goes complex."""
-    if x < 0.0 and math.isfinite(e) and e != math.floor(e):
+    # (-inf) ** 0.5 is inf for Python floats: only a finite base goes complex
+    if x < 0.0 and math.isfinite(x) and math.isfinite(e) and e != math.floor(e):
         raise ValueError(
             f"negative number {x!r} cannot be raised to the fractional power {e!r}"
         )

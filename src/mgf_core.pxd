@@ -32,6 +32,15 @@ cdef extern from "mgf_core.h" nogil:
         MGF_EOVERFLOW
         MGF_EDOMAIN
 
+    enum:
+        MGF_CHECK_OK
+        MGF_CHECK_SIZES
+        MGF_CHECK_SENTINEL
+        MGF_CHECK_OP
+        MGF_CHECK_EDGES
+        MGF_CHECK_CHILD
+        MGF_CHECK_PIN
+
     int MGF_F_PYBW
     int MGF_F_PINNED
     int MGF_F_INTEXP
@@ -65,6 +74,8 @@ cdef extern from "mgf_core.h" nogil:
     int mgf_reserve_edges(mgf_arena *A, int64_t more)
     void mgf_release(mgf_arena *A)
     int64_t mgf_push(mgf_arena *A, uint8_t op, double data)
+    int mgf_check(const mgf_arena *A, int64_t *where)
+    void MGF_CHECK_ARENA(const mgf_arena *A, const char *when)  # empty without MGF_DEBUG
 
     int mgf_pow_forward(double x, double e, double *out)
     int mgf_exp_forward(double x, double *out)
