@@ -40,6 +40,7 @@ SIZES = {
         scaling_min_time_s=0.0,
         chain_depths=[100, 3_000], bisect_steps=4,
         demo_sizes=[4, 1], demo_points=10, demo_steps=1, demo_warmup=0,
+        demo_warmup_s=0.0, demo_measure_s=0.0,
         memory_nodes=600,
     ),
     # under two minutes for the whole suite on two cores
@@ -50,6 +51,7 @@ SIZES = {
         scaling_min_time_s=0.3,
         chain_depths=[100, 1_000, 10_000, 100_000], bisect_steps=7,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=0,
+        demo_warmup_s=0.3, demo_measure_s=0.5,
         memory_nodes=150_000,
     ),
     # the numbers for the README
@@ -61,6 +63,7 @@ SIZES = {
         scaling_min_time_s=1.0,
         chain_depths=[100, 1_000, 10_000, 100_000, 1_000_000], bisect_steps=10,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=10, demo_warmup=1,
+        demo_warmup_s=1.0, demo_measure_s=2.0,
         memory_nodes=1_000_000,
     ),
 }
@@ -464,16 +467,27 @@ def _demo_setup(size):
 
 
 def _run_steps(step, size):
-    """Warm-up steps, then timed steps; returns (samples, first loss, extra)."""
+    """Warm-up steps, then timed steps; returns (samples, first loss).
+
+    Both phases run at least their step count and at least their time
+    (``demo_warmup_s``, ``demo_measure_s``): a slow engine gets a few steps, a
+    fast one many, and the compiled core is measured in its steady state
+    (after its arena's first reclamation, when no step touches fresh
+    memory).  The step number passed on cycles through the demo's 100-step
+    learning-rate schedule, so long runs keep training sensibly."""
     first = step(0)
     k = 1
-    for _ in range(size["demo_warmup"]):
-        step(k)
-        k += 1
-    samples = Samples()
-    for _ in range(size["demo_steps"]):
-        samples.time(step, k)
-        k += 1
+    for count, seconds, samples in ((size["demo_warmup"], size.get("demo_warmup_s", 0.0), None),
+                                    (size["demo_steps"], size.get("demo_measure_s", 0.0), Samples())):
+        end = time.perf_counter() + seconds
+        n = 0
+        while n < count or time.perf_counter() < end:
+            if samples is None:
+                step(k % 100)
+            else:
+                samples.time(step, k % 100)
+            k += 1
+            n += 1
     return samples, first
 
 

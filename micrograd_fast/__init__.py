@@ -15,7 +15,7 @@ __all__ = ["Value", "COMPILED", "__version__", "draw_dot", "sum"]
 
 # Jupyter shows a small Value as its graph.  The compiled Value defines the
 # same method itself (calling micrograd_fast.viz.value_svg).
-_engine_py.Value._repr_svg_ = _viz._repr_svg_
+setattr(_engine_py.Value, "_repr_svg_", _viz._repr_svg_)
 
 
 def draw_dot(root, format="svg", rankdir="LR", max_nodes=_viz.DEFAULT_MAX_NODES):

@@ -19,6 +19,8 @@ __all__ = [
     "vsum",
     "layer",
     "mlp",
+    "mlp_plan",
+    "MLPPlan",
     "sgd_update",
     "adam_update",
     "gather",
@@ -85,10 +87,18 @@ def layer(
     x: Sequence[_Operand],
     act: _Activation,
 ) -> list[Value]: ...
-def mlp(
-    spec: Sequence[tuple[Sequence[Sequence[Value]], Sequence[Value], _Activation]],
-    x: Sequence[_Operand],
-) -> list[Value]: ...
+_Spec = Sequence[tuple[Sequence[Sequence[Value]], Sequence[Value], _Activation]]
+
+@disjoint_base
+class MLPPlan:
+    @property
+    def nin(self) -> int: ...
+    @property
+    def nout(self) -> int: ...
+    def __len__(self) -> int: ...
+
+def mlp_plan(spec: _Spec, nin: Optional[int] = None) -> MLPPlan: ...
+def mlp(spec: Union[MLPPlan, _Spec], x: Sequence[_Operand]) -> list[Value]: ...
 def sgd_update(
     params: Sequence[Value],
     lr: float,

@@ -132,7 +132,7 @@ cdef extern from *:
     void mgf_drop_dict(object o)
 
 __all__ = [
-    "Value", "COMPILED", "vsum", "layer", "mlp", "sgd_update", "adam_update",
+    "Value", "COMPILED", "vsum", "layer", "mlp", "mlp_plan", "MLPPlan", "sgd_update", "adam_update",
     "gather", "scatter", "zero_grad", "compact", "arena_stats",
 ]
 
@@ -973,12 +973,6 @@ cdef inline object _seq(object o):
     return tuple(o)
 
 
-cdef inline object _rows(object W):
-    """The weight rows as a tuple of tuples (lists copied, see _seq); other
-    row types are left for _check_layer to refuse."""
-    return tuple([tuple(r) if type(r) is list else r for r in _seq(W)])
-
-
 cdef inline int _check_param(PyObject *o, str what) except -1:
     if (<PyObject *>o).ob_type == <PyTypeObject *>Value and (<Value>o).idx != 0:
         return 0
@@ -986,98 +980,130 @@ cdef inline int _check_param(PyObject *o, str what) except -1:
     return 0
 
 
-cdef Py_ssize_t _check_layer(object W, object B, Py_ssize_t nin) except -1:
-    """Validate one layer (W rows of nin weight Values, one bias each);
-    W, B and the rows are lists or tuples.  Returns the layer's width."""
-    cdef Py_ssize_t j, t, nout = len(W)
-    cdef PyObject **rows = PySequence_Fast_ITEMS(W)
-    cdef PyObject **items
-    if len(B) != nout:
-        raise ValueError(f"layer has {nout} weight rows but {len(B)} biases")
-    for j in range(nout):
-        row = <object>rows[j]
-        if type(row) is not list and type(row) is not tuple:
-            raise TypeError(f"weight rows must be lists or tuples, not {type(row).__name__}")
-        if len(row) != nin:
-            raise ValueError(
-                f"neuron {j} has {len(row)} weights, expected {nin} (one per input)")
-        items = PySequence_Fast_ITEMS(row)
-        for t in range(nin):
-            _check_param(items[t], "a weight")
-    items = PySequence_Fast_ITEMS(B)
-    for j in range(nout):
-        _check_param(items[j], "a bias")
-    return nout
+cdef class MLPPlan:
+    """A checked, frozen stack of fused layers for mlp() (see mlp_plan).
+
+    It holds its own references to the parameter Values (per layer, per
+    neuron: w_0..w_{nin-1}, b), so the lists it was made from may change
+    afterwards without touching it, and mlp() needs no checks per call."""
+    cdef tuple params
+    cdef PyObject **p
+    cdef Py_ssize_t nl, n_in, n_out, maxw, nodes, edges
+    cdef Py_ssize_t *width  # nl + 1 widths, width[0] = n_in
+    cdef int *act
+    cdef int32_t *buf       # scratch: two rows of maxw + 1 node indices
+
+    def __dealloc__(self):
+        free(self.width)
+        free(self.act)
+        free(self.buf)
+
+    @property
+    def nin(self):
+        return self.n_in
+
+    @property
+    def nout(self):
+        return self.n_out
+
+    def __len__(self):
+        return self.nl
+
+    def __repr__(self):
+        sizes = [self.width[l] for l in range(self.nl + 1)]
+        acts = [_ACT_NAMES[self.act[l]] for l in range(self.nl)]
+        return f"MLPPlan(sizes={sizes}, acts={acts})"
 
 
-cdef void _emit_neurons(object W, object B, int32_t *xin, Py_ssize_t nin, int act,
-                        int32_t *out) noexcept:
-    """Push one fused node per neuron (room already reserved) and pin the
-    parameters; the new indices go to out.  Children: w_0..w_{nin-1},
-    x_0..x_{nin-1}, b (mirrors layer)."""
-    cdef Py_ssize_t j, t, nout = len(B)
-    cdef uint32_t m = <uint32_t>(2 * nin + 1)
-    cdef int32_t *ch
-    cdef mgf_node *o
-    cdef int64_t i
-    cdef PyObject **rows = PySequence_Fast_ITEMS(W)
-    cdef PyObject **biases = PySequence_Fast_ITEMS(B)
-    cdef PyObject **ws
-    for j in range(nout):
-        ws = PySequence_Fast_ITEMS(<object>rows[j])
-        i = mgf_push(&A, MGF_NEURON, 0.0)
-        o = &A.nodes[i]
-        o.n = m
-        o.aux = <uint16_t>act
-        if m > 2:
-            o.k.off = A.ne
-            A.ne += m
-        ch = mgf_children(&A, o)
-        for t in range(nin):
-            ch[t] = <int32_t>(<Value>ws[t]).idx
-            ch[nin + t] = xin[t]
-        ch[2 * nin] = <int32_t>(<Value>biases[j]).idx
-        o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>nin, act)
-        out[j] = <int32_t>i
-        for t in range(nin):
-            _pin(<Value>ws[t])
-        _pin(<Value>biases[j])
+def mlp_plan(spec, nin=None):
+    """Check a stack of layers once, for repeated mlp() calls (mirrors mlp_plan).
 
-
-def mlp(spec, x):
-    """Fused forward pass of a stack of layers (mirrors mlp).
-
-    spec: sequence of (W, B, act) with W a sequence of weight rows (Values),
-    B the biases (Values) and act one of 'relu', 'tanh', 'sigmoid',
-    'linear'.  x: the inputs, Values or numbers (numbers become leaves).
-    Returns the last layer's outputs as a list of Values; the hidden
-    layers' nodes get no Python objects."""
-    cdef list layers = []
-    cdef Py_ssize_t nin, t, l, nl, n_const = 0, nodes = 0, edges = 0
-    cdef Py_ssize_t width, maxw, c = 0
-    xs = _seq(x)
-    nin = len(xs)
-    width = maxw = nin
-    for item in _seq(spec):
+    spec: sequence of (W, B, act) as for mlp().  nin: the input width
+    (taken from the first weight row when not given).  The plan keeps the
+    parameter Values it was given: make a new one when they are replaced."""
+    layers = tuple(spec)
+    cdef Py_ssize_t nl = len(layers), l, j, t, width, nout
+    if nl == 0:
+        raise ValueError("mlp needs at least one layer")
+    cdef MLPPlan plan = MLPPlan.__new__(MLPPlan)
+    plan.width = <Py_ssize_t *>malloc((nl + 1) * sizeof(Py_ssize_t))
+    plan.act = <int *>malloc(nl * sizeof(int))
+    if plan.width == NULL or plan.act == NULL:
+        raise MemoryError("micrograd_fast: no memory for an mlp plan")
+    if nin is None:
+        try:
+            width = len(tuple(tuple(layers[0])[0])[0])
+        except (TypeError, IndexError, ValueError):
+            width = 0
+    else:
+        width = nin
+        if width < 0:
+            raise ValueError("nin must not be negative")
+    plan.nl = nl
+    plan.n_in = plan.maxw = width
+    items = []
+    for l in range(nl):
+        item = layers[l]
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
         W, B, act = item
-        W = _rows(W)
-        B = _seq(B)
-        nout = _check_layer(W, B, width)
-        layers.append((W, B, _act_code(act)))
-        edges += nout * (2 * width + 1)
-        nodes += nout
+        rows = tuple(W)
+        biases = tuple(B)
+        nout = len(rows)
+        if len(biases) != nout:
+            raise ValueError(f"layer has {nout} weight rows but {len(biases)} biases")
+        for j in range(nout):
+            row = rows[j]
+            if not isinstance(row, (list, tuple)):
+                raise TypeError(f"weight rows must be lists or tuples, not {type(row).__name__}")
+            row = tuple(row)
+            if len(row) != width:
+                raise ValueError(
+                    f"neuron {j} has {len(row)} weights, expected {width} (one per input)")
+            for w in row:
+                _check_param(<PyObject *>w, "a weight")
+            _check_param(<PyObject *>biases[j], "a bias")
+            items.extend(row)
+            items.append(biases[j])
+        plan.act[l] = _act_code(act)
+        plan.width[l] = width
+        plan.edges += nout * (2 * width + 1)
+        plan.nodes += nout
         width = nout
-        if width > maxw:
-            maxw = width
-    nl = len(layers)
-    if nl == 0:
-        raise ValueError("mlp needs at least one layer")
-    cdef double *consts = <double *>malloc((nin + 1) * sizeof(double))
-    if consts == NULL:
-        raise MemoryError("micrograd_fast: no memory for mlp")
+        if width > plan.maxw:
+            plan.maxw = width
+    plan.width[nl] = width
+    plan.n_out = width
+    plan.params = tuple(items)
+    plan.p = PySequence_Fast_ITEMS(plan.params)
+    plan.buf = <int32_t *>malloc(2 * (plan.maxw + 1) * sizeof(int32_t))
+    if plan.buf == NULL:
+        raise MemoryError("micrograd_fast: no memory for an mlp plan")
+    return plan
+
+
+cdef list _run_plan(MLPPlan plan, tuple xs):
+    """The fused forward pass (mirrors mlp): one node per neuron, children
+    w_0..w_{nin-1}, x_0..x_{nin-1}, b; only the outputs get handles."""
+    cdef Py_ssize_t nin = len(xs), t, l, j, k, c = 0, n_const = 0, m_in, m_out
+    if nin != plan.n_in:
+        raise ValueError(f"mlp expects {plan.n_in} inputs, got {nin}")
+    cdef double local[64]
+    cdef double *consts = local
+    if nin > 64:
+        consts = <double *>malloc(nin * sizeof(double))
+        if consts == NULL:
+            raise MemoryError("micrograd_fast: no memory for mlp")
     cdef PyObject **xi = PySequence_Fast_ITEMS(xs)
+    cdef int32_t *cur
+    cdef int32_t *nxt
+    cdef int32_t *tmp
+    cdef int32_t *ch
+    cdef mgf_node *o
+    cdef int64_t i
+    cdef uint32_t m
+    cdef int act
+    cdef PyObject **p = plan.p
     try:
         for t in range(nin):
             if isinstance(<object>xi[t], Value):
@@ -1085,44 +1111,65 @@ def mlp(spec, x):
             else:
                 consts[n_const] = _as_double(<object>xi[t], "input")
                 n_const += 1
-        outs = [_new_handle() for t in range(width)]  # allocate first (may run GC)
-        _reserve(n_const + nodes, edges)
-    except BaseException:
-        free(consts)
-        raise
-    # from here on no Python code runs until the outputs are registered
-    cdef int32_t *cur = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
-    cdef int32_t *nxt = <int32_t *>malloc((maxw + 1) * sizeof(int32_t))
-    cdef int32_t *tmp
-    if cur == NULL or nxt == NULL:
-        free(cur)
-        free(nxt)
-        free(consts)
-        raise MemoryError("micrograd_fast: no memory for mlp")
-    xi = PySequence_Fast_ITEMS(xs)
-    for t in range(nin):
-        if isinstance(<object>xi[t], Value):
-            cur[t] = <int32_t>(<Value>xi[t]).idx
-            _pin(<Value>xi[t])
-        else:
-            cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, consts[c])
-            c += 1
-    width = nin
-    for l in range(nl):
-        W, B, act = <tuple>layers[l]
-        _emit_neurons(W, B, cur, width, act, nxt)
-        width = len(B)
-        tmp = cur
-        cur = nxt
-        nxt = tmp
-    cdef Value h
-    for t in range(width):
-        h = <Value>outs[t]
-        _register(h, cur[t])
-    free(cur)
-    free(nxt)
-    free(consts)
+        outs = [_new_handle() for t in range(plan.n_out)]  # allocate first (may run GC)
+        _reserve(n_const + plan.nodes, plan.edges)
+        # from here on no Python code runs until the outputs are registered
+        cur = plan.buf
+        nxt = plan.buf + plan.maxw + 1
+        for t in range(nin):
+            if isinstance(<object>xi[t], Value):
+                cur[t] = <int32_t>(<Value>xi[t]).idx
+                _pin(<Value>xi[t])
+            else:
+                cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, consts[c])
+                c += 1
+        k = 0
+        for l in range(plan.nl):
+            m_in = plan.width[l]
+            m_out = plan.width[l + 1]
+            act = plan.act[l]
+            m = <uint32_t>(2 * m_in + 1)
+            for j in range(m_out):
+                i = mgf_push(&A, MGF_NEURON, 0.0)
+                o = &A.nodes[i]
+                o.n = m
+                o.aux = <uint16_t>act
+                if m > 2:
+                    o.k.off = A.ne
+                    A.ne += m
+                ch = mgf_children(&A, o)
+                for t in range(m_in):
+                    ch[t] = <int32_t>(<Value>p[k + t]).idx
+                    ch[m_in + t] = cur[t]
+                    _pin(<Value>p[k + t])
+                ch[2 * m_in] = <int32_t>(<Value>p[k + m_in]).idx
+                _pin(<Value>p[k + m_in])
+                o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>m_in, act)
+                nxt[j] = <int32_t>i
+                k += m_in + 1
+            tmp = cur
+            cur = nxt
+            nxt = tmp
+        for t in range(plan.n_out):
+            _register(<Value>outs[t], cur[t])
+    finally:
+        if consts != local:
+            free(consts)
     return outs
+
+
+def mlp(spec, x):
+    """Fused forward pass of a stack of layers (mirrors mlp).
+
+    spec: an MLPPlan from mlp_plan(), or a sequence of (W, B, act) with W a
+    sequence of weight rows (Values), B the biases (Values) and act one of
+    'relu', 'tanh', 'sigmoid', 'linear'.  x: the inputs, Values or numbers
+    (numbers become leaves).  Returns the last layer's outputs as a list of
+    Values; the hidden layers' nodes get no Python objects."""
+    xs = x if type(x) is tuple else tuple(x)  # a private copy of the inputs
+    if type(spec) is MLPPlan:
+        return _run_plan(<MLPPlan>spec, xs)
+    return _run_plan(mlp_plan(spec, len(xs)), xs)
 
 
 def layer(W, B, x, act):

@@ -34,6 +34,8 @@ __all__ = [
     "vsum",
     "layer",
     "mlp",
+    "mlp_plan",
+    "MLPPlan",
     "sgd_update",
     "adam_update",
     "gather",
@@ -515,12 +517,52 @@ def layer(W, B, x, act):
     return [_neuron(rows[j], xs, B[j], act) for j in range(nout)]
 
 
+class MLPPlan(tuple):
+    """A frozen copy of a spec of layers, from ``mlp_plan``."""
+
+    @property
+    def nin(self):
+        return self._nin
+
+    @property
+    def nout(self):
+        return len(self[-1][1])
+
+
+def mlp_plan(spec, nin=None):
+    """Check a spec of ``(W, B, act)`` layers once and freeze it (tuples of
+    the same Values), for repeated ``mlp`` calls.  ``nin`` defaults to the
+    length of the first weight row."""
+    plan = MLPPlan(
+        (tuple(tuple(row) for row in W), tuple(B), act) for W, B, act in _spec_items(spec)
+    )
+    if nin is None:
+        first = plan[0][0]
+        nin = len(first[0]) if first else 0
+    plan._nin = nin
+    mlp(plan, [Value(0.0)] * nin)  # every check mlp makes, once
+    return plan
+
+
+def _spec_items(spec):
+    spec = list(spec)
+    if not spec:
+        raise ValueError("mlp: spec must contain at least one layer")
+    for item in spec:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise TypeError("mlp: spec items must be (W, B, act) tuples")
+    return spec
+
+
 def mlp(spec, x):
-    """Layers applied in turn: ``spec`` is a list of ``(W, B, act)``.
+    """Layers applied in turn: ``spec`` is a list of ``(W, B, act)`` (or a
+    plan from ``mlp_plan``).
 
     The output list of each layer is the input of the next; the last
     layer's list is returned.  An empty ``spec`` is a ValueError.
     """
+    if isinstance(spec, MLPPlan) and len(x) != spec.nin:
+        raise ValueError(f"mlp expects {spec.nin} inputs, got {len(x)}")
     spec = list(spec)
     if not spec:
         raise ValueError("mlp: spec must contain at least one layer")

@@ -157,10 +157,40 @@ def _unwrap(out):
 # Forward passes reuse a module's engine spec (weight rows, biases,
 # activations) until some module's structure changes: assigning any of these
 # attributes on any module bumps the counter, which invalidates every cached
-# spec.  (Edits inside a layer's ``neurons`` or a model's ``layers`` list are
-# not seen by a model that has already run: replace the list instead.)
+# spec.  The lists the modules make (``w``, ``neurons``, ``layers``) count
+# their in-place edits too; a list of your own assigned there is seen when
+# assigned, not when edited in place afterwards.
 _STRUCTURE_ATTRS = frozenset({"w", "b", "nonlin", "act", "neurons", "layers", "_engine"})
 _structure_version = 0
+
+
+def _structure_changed():
+    global _structure_version
+    _structure_version += 1
+
+
+class _TrackedList(list):
+    """The list type of ``neuron.w``, ``layer.neurons`` and ``mlp.layers``:
+    a plain list whose in-place edits also count as structure changes."""
+
+    __slots__ = ()
+
+
+def _tracking(name):
+    method = getattr(list, name)
+
+    def tracked(self, *args):
+        _structure_changed()
+        return method(self, *args)
+
+    tracked.__name__ = name
+    return tracked
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend",
+              "insert", "pop", "remove", "clear", "sort", "reverse"):
+    setattr(_TrackedList, _name, _tracking(_name))
+del _name
 
 
 class Module:
@@ -168,8 +198,7 @@ class Module:
 
     def __setattr__(self, name, value):
         if name in _STRUCTURE_ATTRS:
-            global _structure_version
-            _structure_version += 1
+            _structure_changed()
         object.__setattr__(self, name, value)
 
     def _cached(self, build):
@@ -269,7 +298,7 @@ class Neuron(Module):
         nin = _size(nin, "nin", 0)
         self._engine = eng = _resolve_engine(engine)
         V = eng.Value
-        self.w = [V(random.uniform(-1, 1)) for _ in range(nin)]
+        self.w = _TrackedList(V(random.uniform(-1, 1)) for _ in range(nin))
         self.b = V(0)
         self.nonlin = nonlin
         self.act = _check_act(act)
@@ -315,7 +344,9 @@ class Layer(Module):
         nin = _size(nin, "nin", 0)
         nout = _size(nout, "nout", 1)
         self._engine = _resolve_engine(kwargs.pop("engine", None))
-        self.neurons = [Neuron(nin, engine=self._engine, **kwargs) for _ in range(nout)]
+        self.neurons = _TrackedList(
+            Neuron(nin, engine=self._engine, **kwargs) for _ in range(nout)
+        )
 
     @classmethod
     def _from_neurons(cls, neurons, engine):
@@ -382,7 +413,7 @@ class MLP(Module):
         acts = self._layer_acts(act, out_act, len(nouts))
         self._engine = eng = _resolve_engine(engine)
         sz = [nin] + nouts
-        self.layers = [
+        self.layers = _TrackedList([
             Layer(
                 sz[i],
                 sz[i + 1],
@@ -391,7 +422,7 @@ class MLP(Module):
                 engine=eng,
             )
             for i in range(len(nouts))
-        ]
+        ])
 
     @staticmethod
     def _layer_acts(act, out_act, nlayers):
@@ -407,9 +438,15 @@ class MLP(Module):
         return acts
 
     def __call__(self, x):
+        cache = self.__dict__.get("_spec_cache")
+        if cache is not None and cache[0] == _structure_version and type(x) is list:
+            nin, plan, _ = cache[1]
+            if plan is not None and len(x) == nin:  # the common case, in short
+                out = self._engine.mlp(plan, x)
+                return out[0] if len(out) == 1 else out
         if _is_batch(x):
             return [self(row) for row in x]
-        nin, specs = self._cached(self._build_specs)
+        nin, specs, _ = self._cached(self._build_specs)
         x = _single_input(x, nin, "MLP")
         if specs is not None:
             return _unwrap(self._engine.mlp(specs, x))
@@ -418,14 +455,17 @@ class MLP(Module):
         return _unwrap(x)
 
     def _build_specs(self):
-        """(nin, the layers' specs), or (nin, None) when a layer mixes activations."""
+        """(nin, the engine's plan of the layers or None when a layer mixes
+        activations, the parameters)."""
+        nin = self.layers[0].nin
+        params = tuple(p for layer in self.layers for p in layer.parameters())
         specs = [layer._spec() for layer in self.layers]
         if any(s is None for s in specs):
-            specs = None
-        return self.layers[0].nin, specs
+            return nin, None, params
+        return nin, self._engine.mlp_plan(specs, nin), params
 
     def parameters(self):
-        return [p for layer in self.layers for p in layer.parameters()]
+        return list(self._cached(self._build_specs)[2])
 
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

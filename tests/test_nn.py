@@ -538,3 +538,25 @@ def test_forward_sees_structure_changes_after_a_call(engine):
     with pytest.raises(ValueError):
         model(x)  # the remaining layer expects 3 inputs
     assert model([1.0, 1.0, 1.0]).data == 13.0
+
+
+def test_forward_sees_in_place_edits_of_module_lists(engine):
+    V = engine.Value
+    random.seed(6)
+    model = nn.MLP(2, [2, 1], engine=engine)
+    x = [1.0, 2.0]
+    model(x)
+    out = model.layers[1].neurons[0]
+    out.w[0] = V(0.0)
+    out.w[1] = V(0.0)
+    out.b.data = 4.0
+    assert model(x).data == 4.0
+    assert out.w[0] in model.parameters()
+    model.layers[0].neurons.pop()
+    model.layers[1].neurons[0].w.pop()
+    assert len(model.parameters()) == 3 + 2
+    assert model(x).data == 4.0
+    model.layers.append(nn.Layer(1, 1, nonlin=False, engine=engine))
+    last = model.layers[-1].neurons[0]
+    last.w[0].data, last.b.data = 2.0, 1.0
+    assert model(x).data == 9.0
