@@ -100,9 +100,11 @@ typedef struct {
     int64_t ne, ecap;
 } mgf_arena;
 
-/* Children of node o, as an array of o->n indices. */
+/* Children of node o, as an array of o->n indices: inline, or in edges. */
+#define MGF_KIDS(edges, o) ((o)->n <= 2 ? (o)->k.c : (edges) + (o)->k.off)
+
 static inline int32_t *mgf_children(const mgf_arena *A, mgf_node *o) {
-    return o->n <= 2 ? o->k.c : A->edges + o->k.off;
+    return MGF_KIDS(A->edges, o);
 }
 
 /* Resize the node arrays to exactly cap slots; 0 on success, -1 if out of memory. */
@@ -391,13 +393,13 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o) 
         nd[o->k.c[0]].grad += (o->data * (1.0 - o->data)) * g;
         break;
     case MGF_SUM: {
-        const int32_t *ch = o->n <= 2 ? o->k.c : edges + o->k.off;
+        const int32_t *ch = MGF_KIDS(edges, o);
         for (uint32_t j = 0; j < o->n; j++) nd[ch[j]].grad += g;
         break;
     }
     case MGF_NEURON: {
         /* children: w_0..w_{m-1}, x_0..x_{m-1}, b */
-        const int32_t *ch = o->n <= 2 ? o->k.c : edges + o->k.off;
+        const int32_t *ch = MGF_KIDS(edges, o);
         const uint32_t m = (o->n - 1) / 2;
         const double pre = mgf_activate_grad(o->aux, o->data, g);
         for (uint32_t j = 0; j < m; j++) {
