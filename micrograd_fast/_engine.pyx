@@ -1102,6 +1102,9 @@ cdef class MLPPlan:
         self._check_ready()
         return self.nl
 
+    def __reduce_ex__(self, protocol):
+        raise TypeError("an MLPPlan does not pickle or copy: make one with mlp_plan()")
+
     def __repr__(self):
         if not self.ready:
             return "<MLPPlan (incomplete)>"

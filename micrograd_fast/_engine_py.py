@@ -547,6 +547,9 @@ class MLPPlan(tuple):
     def nout(self):
         return len(self[-1][1])
 
+    def __reduce_ex__(self, protocol):
+        raise TypeError("an MLPPlan does not pickle or copy: make one with mlp_plan()")
+
     def __repr__(self):
         sizes = [self._nin] + [len(B) for _, B, _ in self]
         return f"MLPPlan(sizes={sizes}, acts={[act for _, _, act in self]})"

@@ -66,6 +66,10 @@ def test_a_layer_without_rows_and_no_nin(engine):
     assert plan.nin == 0 and plan.nout == 0 and len(plan) == 1
     assert "MLPPlan" in repr(plan)
     assert engine.mlp(plan, []) == []
+    # a plan holds the very parameter Values: it neither pickles nor copies
+    for copier in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError):
+            copier(plan)
     wide = engine.mlp_plan([([], [], "tanh")], nin=3)
     assert wide.nin == 3 and engine.mlp(wide, [1.0, 2.0, 3.0]) == []
     with pytest.raises(ValueError):
