@@ -220,6 +220,62 @@ def test_a_bare_local_rule_is_refused_or_safe(engine):
     assert_engine_still_works(engine)
 
 
+def test_every_method_of_a_bare_value_raises_cleanly(engine):
+    """Value.__new__ without __init__: each method, property and operator
+    works or raises a Python exception (RuntimeError in the compiled core,
+    AttributeError in the pure engine), and nothing else is disturbed."""
+    V = engine.Value
+    ok = V(2.0)
+    calls = {
+        "data": lambda b: b.data, "grad": lambda b: b.grad, "_op": lambda b: b._op,
+        "_prev": lambda b: b._prev, "repr": repr, "svg": lambda b: b._repr_svg_(),
+        "set-data": lambda b: setattr(b, "data", 1.0),
+        "set-grad": lambda b: setattr(b, "grad", 1.0),
+        "set-backward": lambda b: setattr(b, "_backward", lambda: None),
+        "backward": lambda b: b.backward(), "pickle": pickle.dumps,
+        "deepcopy": copy.deepcopy, "neg": lambda b: -b, "add": lambda b: b + 1.0,
+        "radd": lambda b: 1.0 + b, "add-Value": lambda b: ok + b, "sub": lambda b: ok - b,
+        "rsub": lambda b: 1.0 - b, "mul": lambda b: b * ok, "div": lambda b: ok / b,
+        "rdiv": lambda b: 1.0 / b, "pow": lambda b: b**2, "pow-big": lambda b: b ** (2**60 + 1),
+        "pow-Value": lambda b: ok**b, "rpow": lambda b: 2.0**b, "relu": lambda b: b.relu(),
+        "tanh": lambda b: b.tanh(), "exp": lambda b: b.exp(), "log": lambda b: b.log(),
+        "sigmoid": lambda b: b.sigmoid(), "vsum": lambda b: engine.vsum([ok, b]),
+        "child": lambda b: V(1.0, (b,)), "gather": lambda b: engine.gather([b]),
+        "scatter": lambda b: engine.scatter([b], [1.0]), "zero_grad": lambda b: engine.zero_grad([b]),
+        "sgd": lambda b: engine.sgd_update([b], 0.1, 0.0, None, True),
+        "layer-input": lambda b: engine.layer([[ok]], [ok], [b], "relu"),
+    }
+    for name, call in calls.items():
+        bare = V.__new__(V)
+        try:
+            call(bare)
+        except (RuntimeError, AttributeError):
+            pass
+        except Exception as exc:  # pragma: no cover - a failure message
+            pytest.fail(f"{name}: {type(exc).__name__}: {exc}")
+        else:
+            assert name in ("set-data", "set-grad", "repr", "svg", "set-backward") or not engine.COMPILED, name
+    assert ok.data == 2.0 and ok.grad == 0.0
+    # a bare Value can still be initialized afterwards
+    bare = V.__new__(V)
+    bare.__init__(4.0)
+    assert (bare * ok).data == 8.0
+    assert_engine_still_works(engine)
+
+
+def test_rebuilding_from_bad_pickle_arguments(engine):
+    rebuild = pickle.loads(pickle.dumps(engine.Value(1.0))).__reduce__()[0]
+    with pytest.raises(TypeError):
+        rebuild("x", 0.0, "")
+    with pytest.raises(TypeError):
+        rebuild(1.0, None, "")
+    with pytest.raises(TypeError):
+        rebuild(1.0, 0.0, "", int)
+    with pytest.raises(TypeError):
+        rebuild(1.0, 0.0, "", "Value")
+    assert rebuild(1.0, 0.5, "a").grad == 0.5
+
+
 # -- 2. huge int exponents -------------------------------------------------------
 
 BIG_EXPONENTS = [2**53 + 1, 2**53 + 3, 2**53, 2**53 - 1, -(2**53 + 1), -(2**53) - 3,
