@@ -49,6 +49,7 @@ The node arena: invariants
 
 cimport cython
 import operator
+import sys
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -1307,12 +1308,30 @@ def layer(W, B, x, act):
     return mlp(((W, B, act),), x)
 
 
-cdef inline int _check_state(Py_ssize_t n, double[::1] buf, str name) except -1:
-    if buf is None:
-        raise TypeError(f"{name} must be a 1-D float64 NumPy array, not None")
-    if buf.shape[0] != n:
-        raise ValueError(f"{name} has {buf.shape[0]} entries for {n} parameters")
-    return 0
+_F64_FORMATS = frozenset(("d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"))
+
+
+cdef double[::1] _state_view(object arr, Py_ssize_t n, str name):
+    """An optimizer state array as a typed view (mirrors _check_state): any
+    writeable, C-contiguous, 1-D buffer of native float64 with n entries.
+    TypeError for an object that is no buffer, ValueError for a buffer of
+    another kind; checked here so both engines raise the same types."""
+    try:
+        view = memoryview(arr)
+    except TypeError:
+        raise TypeError(f"{name} must be a 1-D float64 array, not {type(arr).__name__}") from None
+    with view:
+        if view.format not in _F64_FORMATS or view.ndim != 1 or not view.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous 1-D float64 array "
+                             f"(got format {view.format!r}, {view.ndim} dimensions)")
+        if view.readonly:
+            raise ValueError(f"{name} must be writeable")
+        if view.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} entries (one per parameter), got {view.shape[0]}")
+    cdef double[::1] out = arr
+    if out.shape[0] != n:  # an exporter may hand out another buffer the second time
+        raise ValueError(f"{name}: expected {n} entries (one per parameter), got {out.shape[0]}")
+    return out
 
 
 cdef tuple _checked_values(object values, str what):
@@ -1326,16 +1345,14 @@ cdef tuple _checked_values(object values, str what):
     return items
 
 
-def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
+def sgd_update(params, double lr, double momentum, buf, bint first):
     """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
     momentum buf = momentum * buf + g (buf = g on the first step)."""
     cdef tuple items = _checked_values(params, "a parameter")
     cdef Py_ssize_t i, n = len(items)
-    if buf is None:
-        if momentum != 0.0:  # without momentum it may be None
-            raise TypeError("momentum buffer must be a 1-D float64 NumPy array, not None")
-    else:
-        _check_state(n, buf, "momentum buffer")
+    cdef double[::1] mom
+    if buf is not None or momentum != 0.0:  # without momentum it may be None
+        mom = _state_view(buf, n, "buf")
     cdef mgf_node *o
     cdef double g
     for i in range(n):
@@ -1344,19 +1361,19 @@ def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
         if momentum == 0.0:
             o.data = o.data - lr * g
         else:
-            buf[i] = g if first else momentum * buf[i] + g
-            o.data = o.data - lr * buf[i]
+            mom[i] = g if first else momentum * mom[i] + g
+            o.data = o.data - lr * mom[i]
 
 
-def adam_update(params, double[::1] m, double[::1] v, double t, double lr,
+def adam_update(params, m, v, double t, double lr,
                 double beta1, double beta2, double eps, double weight_decay,
                 bint decoupled):
     """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
     step number."""
     cdef tuple items = _checked_values(params, "a parameter")
     cdef Py_ssize_t i, n = len(items)
-    _check_state(n, m, "first moment")
-    _check_state(n, v, "second moment")
+    cdef double[::1] m1 = _state_view(m, n, "m")
+    cdef double[::1] m2 = _state_view(v, n, "v")
     if not t >= 1.0:
         raise ValueError(f"adam step number must be >= 1, not {t!r}")
     cdef double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t)
@@ -1369,10 +1386,10 @@ def adam_update(params, double[::1] m, double[::1] v, double t, double lr,
         g = o.grad
         if not decoupled and weight_decay != 0.0:
             g = g + weight_decay * o.data
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g
-        v[i] = beta2 * v[i] + (1.0 - beta2) * (g * g)
-        mhat = m[i] / bc1
-        vhat = v[i] / bc2
+        m1[i] = beta1 * m1[i] + (1.0 - beta1) * g
+        m2[i] = beta2 * m2[i] + (1.0 - beta2) * (g * g)
+        mhat = m1[i] / bc1
+        vhat = m2[i] / bc2
         upd = mhat / (sqrt(vhat) + eps)
         if decoupled:
             upd = upd + weight_decay * o.data

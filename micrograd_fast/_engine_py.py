@@ -28,6 +28,7 @@ Conventions shared by both engines
 import itertools
 import math
 import operator
+import sys
 
 __all__ = [
     "Value",
@@ -94,6 +95,15 @@ def _pow_ieee(x, e):
     if isinstance(r, complex):
         return math.nan
     return r
+
+
+def _div_ieee(a, b):
+    """a / b as C computes it: never raises (a zero divisor gives inf or nan)."""
+    if b != 0.0:
+        return a / b
+    if a == 0.0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _exp_forward(x):
@@ -662,15 +672,31 @@ def _check_initialized(v):
         raise RuntimeError("this Value was never initialized (Value.__new__ without __init__)")
 
 
-def _check_state(arr, n, name):
-    import numpy as np
+#: The buffer formats of a native float64 (struct / PEP 3118 codes).
+_F64_FORMATS = frozenset(("d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"))
 
-    if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or arr.ndim != 1:
-        raise TypeError(f"{name} must be a 1-D float64 NumPy array")
-    if not arr.flags.writeable:
-        raise ValueError(f"{name} must be writeable")
-    if arr.shape[0] != n:
-        raise ValueError(f"{name}: expected {n} entries (one per parameter), got {arr.shape[0]}")
+
+def _check_state(arr, n, name):
+    """An optimizer state array: any writeable, C-contiguous, 1-D buffer of
+    native float64 with n entries (a NumPy array, array.array('d'), a
+    memoryview).  TypeError for an object that is no buffer, ValueError for
+    a buffer of another kind (mirrors _state_view)."""
+    try:
+        view = memoryview(arr)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a 1-D float64 array, not {type(arr).__name__}"
+        ) from None
+    with view:
+        if view.format not in _F64_FORMATS or view.ndim != 1 or not view.c_contiguous:
+            raise ValueError(
+                f"{name} must be a C-contiguous 1-D float64 array "
+                f"(got format {view.format!r}, {view.ndim} dimensions)"
+            )
+        if view.readonly:
+            raise ValueError(f"{name} must be writeable")
+        if view.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} entries (one per parameter), got {view.shape[0]}")
 
 
 def sgd_update(params, lr, momentum, buf, first):
@@ -710,8 +736,11 @@ def adam_update(params, m, v, t, lr, beta1, beta2, eps, weight_decay, decoupled)
     beta2 = _as_float(beta2, "beta2")
     eps = _as_float(eps, "eps")
     weight_decay = _as_float(weight_decay, "weight_decay")
-    bc1 = 1.0 - beta1**t
-    bc2 = 1.0 - beta2**t
+    # IEEE arithmetic from here on, as C computes it: no exception half way
+    bc1 = 1.0 - _pow_ieee(beta1, t)
+    bc2 = 1.0 - _pow_ieee(beta2, t)
+    if bc1 == 0.0 or bc2 == 0.0:  # checked before anything is written
+        raise ZeroDivisionError("adam bias correction is zero (beta1 or beta2 ** t == 1)")
     for i, p in enumerate(params):
         g = p._grad
         if not decoupled and weight_decay != 0:
@@ -722,7 +751,7 @@ def adam_update(params, m, v, t, lr, beta1, beta2, eps, weight_decay, decoupled)
         v[i] = vi
         mhat = mi / bc1
         vhat = vi / bc2
-        upd = mhat / (math.sqrt(vhat) + eps)
+        upd = _div_ieee(mhat, (math.sqrt(vhat) if vhat >= 0.0 else math.nan) + eps)
         if decoupled:
             upd = upd + weight_decay * p._data
         p._data = p._data - lr * upd

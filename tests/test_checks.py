@@ -464,6 +464,95 @@ def test_sgd_checks_a_given_buffer_even_without_momentum(engine):
     assert a.data == 1.0
 
 
+def _state_buffers():
+    import array
+
+    ro = np.zeros(2)
+    ro.flags.writeable = False
+    other_order = ">f8" if np.little_endian else "<f8"
+    return {
+        "list": ([0.0, 0.0], TypeError), "tuple": ((0.0, 0.0), TypeError),
+        "None": (None, TypeError), "int": (3, TypeError),
+        "float32": (np.zeros(2, np.float32), ValueError),
+        "int64": (np.zeros(2, np.int64), ValueError),
+        "object": (np.zeros(2, object), ValueError),
+        "two-dimensional": (np.zeros((2, 1)), ValueError),
+        "zero-dimensional": (np.zeros(()), ValueError),
+        "strided": (np.zeros(4)[::2], ValueError),
+        "read-only": (ro, ValueError),
+        "bytes": (b"\0" * 16, ValueError),
+        "bytearray": (bytearray(16), ValueError),
+        "byte-swapped": (np.zeros(2, other_order), ValueError),
+        "short": (np.zeros(1), ValueError),
+        "array-f": (array.array("f", [0.0, 0.0]), ValueError),
+        # any writeable 1-D float64 buffer works
+        "array-d": (array.array("d", [0.0, 0.0]), None),
+        "memoryview": (memoryview(np.zeros(2)), None),
+        "ndarray": (np.zeros(2), None),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_state_buffers()))
+def test_optimizer_state_buffers(engine, kind):
+    """The same exception type from both engines for every kind of state
+    array: TypeError for no buffer, ValueError for a buffer of another
+    kind; nothing written before the check."""
+    buf, expected = _state_buffers()[kind]
+    V = engine.Value
+    a, b = V(1.0), V(2.0)
+    a.grad, b.grad = 0.5, -0.5
+    calls = [
+        lambda: engine.sgd_update([a, b], 0.1, 0.9, buf, True),
+        lambda: engine.adam_update([a, b], buf, np.zeros(2), 1, 0.1, 0.9, 0.999, 1e-8, 0.0, False),
+        lambda: engine.adam_update([a, b], np.zeros(2), buf, 1, 0.1, 0.9, 0.999, 1e-8, 0.0, False),
+    ]
+    for call in calls:
+        if expected is None:
+            call()
+            continue
+        with pytest.raises(expected):
+            call()
+        assert (a.data, b.data) == (1.0, 2.0)
+    if expected is None:  # three updates ran, the buffer took part
+        assert a.data < 1.0 and list(buf) != [0.0, 0.0]
+
+
+def test_adam_follows_ieee_arithmetic_in_both_engines(engine):
+    """eps = 0 with a zero gradient (0/0), or betas outside [0, 1): nan or
+    inf as C computes them, never an exception after half the writes."""
+    V = engine.Value
+    ps = [V(1.0), V(2.0)]
+    ps[1].grad = 1.0
+    m, v = np.zeros(2), np.zeros(2)
+    engine.adam_update(ps, m, v, 1, 0.1, 0.9, 0.999, 0.0, 0.0, False)
+    assert math.isnan(ps[0].data) and ps[1].data == pytest.approx(1.9)
+    qs = [V(1.0)]
+    qs[0].grad = 1.0
+    engine.adam_update(qs, np.zeros(1), np.zeros(1), 1.5, 0.1, -0.5, 0.999, 1e-8, 0.0, False)
+    assert math.isnan(qs[0].data)
+    rs = [V(1.0), V(3.0)]
+    rs[0].grad = 1.0
+    # a negative second moment: its square root is nan, not a ValueError
+    engine.adam_update(rs, np.zeros(2), np.array([-10.0, 0.0]), 1, 0.1, 0.9, 0.999, 1e-8,
+                       0.0, False)
+    assert math.isnan(rs[0].data) and rs[1].data == 3.0
+
+
+def test_adam_numbers_are_the_same_in_both_engines():
+    if _compiled is None:
+        pytest.skip("the compiled core is not built")
+    results = []
+    for E in (_compiled, _engine_py):
+        ps = [E.Value(x) for x in (1.0, -2.0, 0.0)]
+        m, v = np.zeros(3), np.zeros(3)
+        for t in range(1, 4):
+            for k, p in enumerate(ps):
+                p.grad = [0.0, 1e-300, -3.0][k] * t
+            E.adam_update(ps, m, v, t, 0.1, 0.9, 0.999, 0.0, 0.01, t % 2 == 0)
+        results.append([p.data for p in ps] + list(m) + list(v))
+    assert str(results[0]) == str(results[1])
+
+
 # -- 4. label=None ---------------------------------------------------------------
 
 
