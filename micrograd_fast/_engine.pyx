@@ -599,6 +599,26 @@ cdef class _LocalRule:
         return f"<local chain rule of {self.v._op!r} node>"
 
 
+def _slot_state(obj):  # mirrors _slot_state
+    """The values of the ``__slots__`` a Value subclass declares, by
+    attribute name (unset slots are left out), for pickling."""
+    state = {}
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__")
+        if slots is None:
+            continue
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = "_" + klass.__name__.lstrip("_") + name
+            try:
+                state[name] = getattr(obj, name)
+            except AttributeError:
+                pass
+    return state
+
+
 def _restore(data, grad, label, cls=None):
     """Unpickling: a leaf with the saved data, grad and label (mirrors
     _rebuild_value); attributes follow through Value.__setstate__.  cls: a
@@ -796,10 +816,12 @@ cdef class Value:
         label and attributes; the graph below is not copied (mirrors
         Value.__reduce__)."""
         args = (self.data, self.grad, self.label)
+        state = dict(<object>self._dict) if mgf_has_attrs(self) else {}
         if type(self) is not Value:  # a subclass comes back as itself
             args += (type(self),)
-        if mgf_has_attrs(self):
-            return (_restore, args, dict(<object>self._dict))
+            state.update(_slot_state(self))
+        if state:
+            return (_restore, args, state)
         return (_restore, args)
 
     def __setstate__(self, state):

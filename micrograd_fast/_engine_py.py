@@ -201,6 +201,7 @@ class Value:
         args = (self._data, self._grad, self.label)
         if type(self) is not Value:  # a subclass comes back as itself
             args += (type(self),)
+            extras.update(_slot_state(self))
         if extras:
             return (_rebuild_value, args, extras)
         return (_rebuild_value, args)
@@ -392,6 +393,26 @@ def _no_backward():
 _INTERNAL_ATTRS = frozenset(
     ("_data", "_grad", "_children", "_prev", "_op", "label", "_backward", "_seq")
 )
+
+
+def _slot_state(obj):
+    """The values of the ``__slots__`` a Value subclass declares, by
+    attribute name (unset slots are left out), for pickling."""
+    state = {}
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__")
+        if slots is None:
+            continue
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = "_" + klass.__name__.lstrip("_") + name
+            try:
+                state[name] = getattr(obj, name)
+            except AttributeError:
+                pass
+    return state
 
 
 def _rebuild_value(data, grad, label, cls=None):

@@ -704,8 +704,33 @@ if _compiled is not None:
             return self * 2.0
 
 
+class PySlotted(_engine_py.Value):
+    __slots__ = ("unit", "__secret", "unset")
+
+
+if _compiled is not None:
+
+    class CSlotted(_compiled.Value):
+        __slots__ = ("unit", "__secret", "unset")
+
+
 def _subclass(engine):
     return CSub if engine.COMPILED else PySub
+
+
+def test_a_value_subclass_with_slots_pickles_its_slots(engine):
+    Slotted = CSlotted if engine.COMPILED else PySlotted
+    v = Slotted(2.5, label="s")
+    secret = f"_{Slotted.__name__}__secret"  # the private slot's mangled name
+    v.unit = "m"
+    setattr(v, secret, 42)
+    v.note = "in the dict"
+    assert "unit" not in v.__dict__ and secret not in v.__dict__
+    for c in (pickle.loads(pickle.dumps(v)), copy.deepcopy(v)):
+        assert type(c) is Slotted
+        assert (c.data, c.label, c.unit, getattr(c, secret), c.note) == (2.5, "s", "m", 42,
+                                                                          "in the dict")
+        assert not hasattr(c, "unset")
 
 
 @pytest.mark.parametrize("how", ["pickle", "deepcopy", "copy"])
