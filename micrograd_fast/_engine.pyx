@@ -185,6 +185,7 @@ cdef int _make_room(int64_t nodes, int64_t edges) except -1:
     cdef list released
     while A.n + nodes > A.cap:
         if _busy == 0 and A.n > 0:
+            _note_cycle()
             released = _compact()
             _fit_capacity(nodes)
             # dropping pins may run arbitrary Python code (finalizers), which
@@ -212,16 +213,41 @@ cdef int _fit_capacity(int64_t more) except -1:
     return 0
 
 
+# Nodes and edges made since the last reclamation (see _fit_edges).
+cdef int64_t _base_n = 0, _base_ne = 0, _cycle_n = 0, _cycle_ne = 0
+
+
+cdef inline void _note_cycle() noexcept:
+    """Just before a reclamation: how many nodes and edges the cycle that
+    ends here made."""
+    global _cycle_n, _cycle_ne
+    _cycle_n = A.n - _base_n
+    _cycle_ne = A.ne - _base_ne
+
+
 cdef void _fit_edges() noexcept:
-    """After a compaction: an edge array more than twice as large as needed
-    (twice what is live, at least MIN_ECAP entries) shrinks to that size, so
-    one huge n-ary node does not hold its memory for ever.  Growing is left
-    to mgf_reserve_edges; a failed shrink keeps the larger array."""
+    """After a compaction: shrink an oversized edge array, so that one huge
+    n-ary node does not hold its memory for ever.
+
+    The size wanted is what is live plus what the next cycle is expected to
+    add: the free node slots times the edges per node of the cycle that
+    just ended (at least twice what is live, at least MIN_ECAP).  The array
+    shrinks to that only when it is more than twice as large, so a steady
+    workload keeps its array and never reallocates it.  Growing is left to
+    mgf_reserve_edges; a failed shrink keeps the larger array."""
+    global _base_n, _base_ne
     cdef int64_t target = 2 * A.ne
+    cdef double need = A.ne
+    if _cycle_n > 0 and _cycle_ne > 0:
+        need += <double>_cycle_ne / <double>_cycle_n * <double>(A.cap - A.n)
+    if need > target:
+        target = <int64_t>need if need < 4e18 else A.ecap
     if target < MIN_ECAP:
         target = MIN_ECAP
     if A.ecap > 2 * target:
         mgf_resize_edges(&A, target)
+    _base_n = A.n
+    _base_ne = A.ne
 
 
 cdef list _compact():
@@ -306,6 +332,7 @@ def compact():
     needed, but it makes memory measurements exact."""
     if _busy:
         raise RuntimeError("cannot compact the arena during backward()")
+    _note_cycle()
     released = _compact()
     _fit_capacity(0)
     released = None
