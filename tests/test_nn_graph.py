@@ -480,3 +480,20 @@ def test_neuron_drawing_renders_upstreams_node_count(engine, fused):
         their_dot, _ = upstream_neuron_drawing(unn, 22)
         theirs = json.loads(their_dot.pipe(format="json"))
         assert len(rendered["objects"]) == len(theirs["objects"]) == 21
+
+
+def test_micrograd_fast_run_never_fuses(tmp_path, capsys):
+    """A script's ``micrograd.nn`` under ``micrograd-fast run`` is
+    micrograd_fast.nn with its defaults: upstream's graph."""
+    from micrograd_fast.lab.run import run_script
+
+    script = tmp_path / "graph.py"
+    script.write_text(
+        "import random\n"
+        "from micrograd.nn import MLP\n"
+        "random.seed(0)\n"
+        "out = MLP(2, [3, 1])([1.0, 2.0])\n"
+        "print(out._op, ' '.join(sorted({c._op for c in out._prev})))\n"
+    )
+    run_script(str(script))
+    assert capsys.readouterr().out.split() == ["+", "*", "+"]
