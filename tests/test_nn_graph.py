@@ -497,3 +497,19 @@ def test_micrograd_fast_run_never_fuses(tmp_path, capsys):
     )
     run_script(str(script))
     assert capsys.readouterr().out.split() == ["+", "*", "+"]
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["default", "fused"])
+def test_inputs_are_checked_in_both_graphs(engine, fused):
+    random.seed(3)
+    model = nn.MLP(2, [2, 1], engine=engine, fused=fused)
+    for bad in ([1.0, "a"], [1.0, None], [b"x", 2.0]):
+        with pytest.raises(TypeError):
+            model(bad)
+    with pytest.raises(ValueError):
+        model([1.0])
+    row = [engine.Value(0.5)]
+    with pytest.raises(TypeError):
+        engine.layer([row], [engine.Value(0.0)], ["x"], "relu", fused=fused)
+    # ints and NumPy scalars are numbers like floats
+    assert model([np.float64(1.0), 2]).data == model([1.0, 2.0]).data
