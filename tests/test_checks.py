@@ -173,6 +173,30 @@ def test_bad_arguments_of_the_fused_helpers(engine, case):
     assert_engine_still_works(engine)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_unfused_layers_are_checked_the_same_way(engine, fused):
+    V = engine.Value
+    a, b = V(0.5), V(-0.25)
+    bad = [
+        (lambda: engine.mlp([([[a]], [b], "gelu")], [1.0], fused=fused), ValueError),
+        (lambda: engine.mlp([()], [1.0], fused=fused), TypeError),
+        (lambda: engine.mlp([([[1.0]], [b], "relu")], [1.0], fused=fused), TypeError),
+        (lambda: engine.mlp([([[a]], [b], "relu")], [1.0, 2.0], fused=fused), ValueError),
+        (lambda: engine.layer([[a]], [b], ["x"], "relu", fused=fused), TypeError),
+        (lambda: engine.layer([3], [b], [1.0], "relu", fused=fused), TypeError),
+        (lambda: engine.mlp(engine.mlp_plan([([], [], "relu")]), [1.0], fused=fused), ValueError),
+    ]
+    for call, expected in bad:
+        with pytest.raises(expected):
+            call()
+    assert engine.mlp(engine.mlp_plan([([], [], "relu")]), [], fused=fused) == []
+    (out,) = engine.layer(LyingSequence([LyingSequence([a])]), LyingSequence([b]),
+                          (x for x in [2.0]), "tanh", fused=fused)
+    assert out.data == math.tanh(-0.25 + 0.5 * 2.0)
+    assert (a.data, a.grad, b.data, b.grad) == (0.5, 0.0, -0.25, 0.0)
+    assert_engine_still_works(engine)
+
+
 def test_fused_helpers_read_each_argument_once(engine):
     """Sequences whose __len__/__getitem__ lie, generators, and lists that
     change when read: the helpers take one snapshot by iteration."""
