@@ -660,6 +660,17 @@ cdef tuple _local_grads_tuple(object lgs, Py_ssize_t n):
     tuple of floats (mirrors _local_grads_tuple)."""
     cdef double d
     cdef Py_ssize_t t
+    cdef bint floats = True
+    if type(lgs) is tuple:
+        # the common case, a tuple of floats, is used as it is
+        for item in <tuple>lgs:
+            if type(item) is not float:
+                floats = False
+                break
+        if floats:
+            if len(<tuple>lgs) != n:
+                raise ValueError(f"got {len(<tuple>lgs)} local gradients for {n} children")
+            return <tuple>lgs
     if isinstance(lgs, (str, bytes, bytearray)):
         items = None
     else:
