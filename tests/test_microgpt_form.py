@@ -405,3 +405,61 @@ def test_children_and_prev_reuse_the_handles_the_user_holds(Value):
     first = top._children[0]
     assert top._children[0] is first
     assert next(iter(top._prev)) is first
+
+
+def random_mixed_program(V, seed, compact=None):
+    """Built-in ops and local-form nodes interleaved, with garbage and
+    (compiled core) reclamations in between; returns (root, leaves)."""
+    import random
+
+    rng = random.Random(seed)
+    leaves = [V(rng.uniform(0.5, 2.0)) for _ in range(4)]
+    pool = list(leaves)
+    for step in range(60):
+        k = rng.randrange(7)
+        a, b = rng.choice(pool), rng.choice(pool)
+        if k == 0:
+            v = a * b
+        elif k == 1:
+            v = (a + b).tanh()
+        elif k == 2:
+            v = V(a.data * b.data, (a, b), (b.data, a.data))
+        elif k == 3:
+            kids = [rng.choice(pool) for _ in range(rng.randrange(1, 6))]
+            lgs = tuple(rng.uniform(-1.0, 1.0) for _ in kids)
+            v = V(sum(c.data for c in kids) * 0.5, kids, lgs)
+        elif k == 4:
+            v = V(a.data**2, children=[a], local_grads=[2 * a.data])
+        elif k == 5:
+            v = a.relu() + 1
+        else:
+            V(1.0, (a, b), (1.0, 1.0))  # garbage at once
+            v = a.sigmoid()
+        pool.append(v)
+        if len(pool) > 12:
+            pool.pop(rng.randrange(4, len(pool)))  # drop a handle
+        if compact is not None and step % 15 == 14:
+            compact()
+    root = pool[4]
+    for v in pool[5:]:
+        root = root + v
+    return root, leaves
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_mixed_programs_match_between_engines(seed):
+    import importlib
+
+    from conftest import NO_EXTENSIONS
+
+    if NO_EXTENSIONS:
+        pytest.skip("MICROGRAD_FAST_NO_EXTENSIONS is set")
+    _engine_py = importlib.import_module("micrograd_fast._engine_py")
+    _engine = importlib.import_module("micrograd_fast._engine")
+    ref, ref_leaves = random_mixed_program(_engine_py.Value, seed)
+    ref.backward()
+    out, leaves = random_mixed_program(_engine.Value, seed, _engine.compact)
+    assert out.data == ref.data
+    out.backward()
+    assert [v.grad for v in leaves] == [v.grad for v in ref_leaves]
+    assert _engine._check_invariants()
