@@ -85,6 +85,11 @@ enum { MGF_ACT_LINEAR = 0, MGF_ACT_RELU = 1, MGF_ACT_TANH = 2, MGF_ACT_SIGMOID =
 #define MGF_F_PYBW 0x01   /* backward calls the handle's Python _backward  */
 #define MGF_F_PINNED 0x02 /* the arena holds a strong ref to the handle    */
 #define MGF_F_INTEXP 0x04 /* POWC exponent was given as an int (for _op)   */
+/* POWC with an int exponent k of size 2**53 or more: the derivative
+ * k * x ** (k - 1) takes k - 1 from int arithmetic, rounded once, which is
+ * not param - 1.0 but param itself (SAME) or the double below it (DOWN). */
+#define MGF_F_EM1_SAME 0x40
+#define MGF_F_EM1_DOWN 0x80
 
 /* Largest node count: child indices are int32. */
 #define MGF_MAX_NODES ((int64_t)INT32_MAX)
@@ -144,6 +149,19 @@ static inline int mgf_reserve_edges(mgf_arena *A, int64_t more) {
     if (A->ne + more <= A->ecap) return 0;
     int64_t cap = A->ecap ? A->ecap : 1024;
     while (cap < A->ne + more) cap *= 2;
+    if ((uint64_t)cap > SIZE_MAX / sizeof(int32_t)) return -1;
+    int32_t *e = (int32_t *)MGF_REALLOC(A->edges, (size_t)cap * sizeof(int32_t));
+    if (!e) return -1;
+    A->edges = e;
+    A->ecap = cap;
+    return 0;
+}
+
+/* Resize the edge array to exactly cap entries (at least ne, at least 1);
+ * 0 on success, -1 if out of memory (the array is then unchanged). */
+static inline int mgf_resize_edges(mgf_arena *A, int64_t cap) {
+    if (cap < A->ne) return -1;
+    if (cap < 1) cap = 1;
     if ((uint64_t)cap > SIZE_MAX / sizeof(int32_t)) return -1;
     int32_t *e = (int32_t *)MGF_REALLOC(A->edges, (size_t)cap * sizeof(int32_t));
     if (!e) return -1;
@@ -470,6 +488,15 @@ MGF_INLINE double mgf_activate_grad(int act, double out, double g) {
     }
 }
 
+/* The exponent of a MGF_POWC node's derivative, param - 1 as the exponent's
+ * own arithmetic gives it (see MGF_F_EM1_SAME / MGF_F_EM1_DOWN). */
+static inline double mgf_powc_em1(const mgf_node *o) {
+    const double e = o->param;
+    if (o->flags & MGF_F_EM1_SAME) return e;
+    if (o->flags & MGF_F_EM1_DOWN) return nextafter(e, -INFINITY);
+    return e - 1.0;
+}
+
 /* ---- local chain rules ---------------------------------------------------
  * Apply node o's rule once: add its contribution to each child's grad.
  * The expressions are the pure engine's, term for term, so both engines
@@ -491,7 +518,7 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
     case MGF_POWC: {
         mgf_node *x = &nd[o->k.c[0]];
         const double e = o->param;
-        x->grad += (e * pow(x->data, e - 1.0)) * g;
+        x->grad += (e * pow(x->data, mgf_powc_em1(o))) * g;
         break;
     }
     case MGF_POWV: {
@@ -569,7 +596,7 @@ static inline uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, do
     case MGF_MUL: out[0] = nd[ch[1]].data; out[1] = nd[ch[0]].data; return 2;
     case MGF_POWC: {
         const double e = o->param;
-        out[0] = e * pow(nd[ch[0]].data, e - 1.0);
+        out[0] = e * pow(nd[ch[0]].data, mgf_powc_em1(o));
         return 1;
     }
     case MGF_POWV: {

@@ -1,15 +1,19 @@
 """micrograd_fast: a compiled-core, drop-in faster micrograd."""
 
 from micrograd_fast._version import __version__
+
 from micrograd_fast.engine import COMPILED, Value
-from micrograd_fast import engine as _engine
+
+# The selected engine is bound as _selected: the attribute _engine is the
+# compiled submodule (micrograd_fast._engine), never the selection.
+from micrograd_fast import engine as _selected
 
 from micrograd_fast import _engine_py, viz as _viz
 
 #: ``sum(values, start=0.0)``: the selected engine's ``vsum``, one n-ary
 #: ``'sum'`` node instead of a chain of ``+`` nodes (same number as the
 #: builtin ``sum`` of the same Values: the additions run left to right).
-sum = _engine.vsum
+sum = _selected.vsum
 
 __all__ = ["Value", "COMPILED", "__version__", "draw_dot", "sum"]
 

@@ -40,7 +40,7 @@ class Value:
         data: SupportsFloat,
         _children: Iterable[Value] = (),
         _op: Union[str, Iterable[SupportsFloat]] = "",
-        label: str = "",
+        label: Optional[str] = "",
         *,
         children: Optional[Iterable[Value]] = None,
         local_grads: Optional[Iterable[SupportsFloat]] = None,
@@ -56,7 +56,7 @@ class Value:
     @property
     def label(self) -> str: ...
     @label.setter
-    def label(self, value: str) -> None: ...
+    def label(self, value: Optional[str]) -> None: ...
     @property
     def _op(self) -> str: ...
     @_op.setter

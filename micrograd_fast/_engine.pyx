@@ -62,6 +62,8 @@ The node arena: invariants
 """
 
 cimport cython
+import operator
+import sys
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -208,6 +210,7 @@ COMPILED = True
 # the arena and its bookkeeping ----------------------------------------------
 cdef mgf_arena A
 cdef int64_t MIN_CAP = 1 << 16
+cdef int64_t MIN_ECAP = 1 << 16
 cdef int _busy = 0
 cdef int64_t _compactions = 0
 
@@ -217,6 +220,10 @@ _OP_NAMES = {
     MGF_SUM: "sum", MGF_CUSTOM: "", MGF_LOCAL: "",
 }
 _ACT_NAMES = ("linear", "relu", "tanh", "sigmoid")
+
+# Value._label holds this when the label was set to None (None in _label
+# means the default label, '').
+cdef object _NO_LABEL = object()
 
 
 cdef int _grow(int64_t more) except -1:
@@ -245,6 +252,7 @@ cdef int _make_room(int64_t nodes, int64_t edges) except -1:
     cdef list released
     while A.n + nodes > A.cap:
         if _busy == 0 and A.n > 0:
+            _note_cycle()
             released = _compact()
             _fit_capacity(nodes)
             # dropping pins may run arbitrary Python code (finalizers), which
@@ -268,7 +276,45 @@ cdef int _fit_capacity(int64_t more) except -1:
         if mgf_resize_nodes(&A, target) < 0:
             if A.cap < A.n + more:
                 raise MemoryError("micrograd_fast: cannot grow the node arena")
+    _fit_edges()
     return 0
+
+
+# Nodes and edges made since the last reclamation (see _fit_edges).
+cdef int64_t _base_n = 0, _base_ne = 0, _cycle_n = 0, _cycle_ne = 0
+
+
+cdef inline void _note_cycle() noexcept:
+    """Just before a reclamation: how many nodes and edges the cycle that
+    ends here made."""
+    global _cycle_n, _cycle_ne
+    _cycle_n = A.n - _base_n
+    _cycle_ne = A.ne - _base_ne
+
+
+cdef void _fit_edges() noexcept:
+    """After a compaction: shrink an oversized edge array, so that one huge
+    n-ary node does not hold its memory for ever.
+
+    The size wanted is what is live plus what the next cycle is expected to
+    add: the free node slots times the edges per node of the cycle that
+    just ended (at least twice what is live, at least MIN_ECAP).  The array
+    shrinks to that only when it is more than twice as large, so a steady
+    workload keeps its array and never reallocates it.  Growing is left to
+    mgf_reserve_edges; a failed shrink keeps the larger array."""
+    global _base_n, _base_ne
+    cdef int64_t target = 2 * A.ne
+    cdef double need = A.ne
+    if _cycle_n > 0 and _cycle_ne > 0:
+        need += <double>_cycle_ne / <double>_cycle_n * <double>(A.cap - A.n)
+    if need > target:
+        target = <int64_t>need if need < 4e18 else A.ecap
+    if target < MIN_ECAP:
+        target = MIN_ECAP
+    if A.ecap > 2 * target:
+        mgf_resize_edges(&A, target)
+    _base_n = A.n
+    _base_ne = A.ne
 
 
 cdef list _compact():
@@ -362,6 +408,7 @@ def compact():
     needed, but it makes memory measurements exact."""
     if _busy:
         raise RuntimeError("cannot compact the arena during backward()")
+    _note_cycle()
     released = _compact()
     _fit_capacity(0)
     released = None
@@ -394,7 +441,8 @@ def _check_invariants():
 
 
 def arena_stats():
-    """Sizes of the node arena: nodes in use, capacity, handles, pins, bytes."""
+    """Sizes of the node arena: nodes in use, capacity, edges in use, edge
+    capacity, handles, pins, bytes."""
     cdef int64_t i, handles = 0, pinned = 0
     for i in range(A.n):
         if A.handles[i] != NULL:
@@ -405,6 +453,7 @@ def arena_stats():
         "nodes": A.n,
         "capacity": A.cap,
         "edges": A.ne,
+        "edge_capacity": A.ecap,
         "local_grads": A.nl,
         "handles": handles,
         "pinned": pinned,
@@ -544,6 +593,34 @@ cdef Value _pow_const(Value x, double e, bint int_exponent):
     return _unary(MGF_POWC, x, r, e, MGF_F_INTEXP if int_exponent else 0)
 
 
+cdef Value _pow_big_int(Value x, object other, double e):
+    """x ** other for an int exponent of size 2**53 or more (mirrors
+    _exponent_minus_one): the derivative's exponent is other - 1 computed on
+    the int, then rounded, which is e itself or the double below e where
+    e - 1.0 would round otherwise (node flags MGF_F_EM1_SAME / _DOWN); the
+    _op shows the int as given (held by the handle: the double lost it)."""
+    cdef double em1
+    cdef uint8_t flags = MGF_F_INTEXP
+    try:
+        em1 = float(operator.index(other) - 1)
+    except (TypeError, OverflowError):
+        em1 = e - 1.0
+    if em1 != e - 1.0:
+        if em1 == e:
+            flags |= MGF_F_EM1_SAME
+        elif em1 == nextafter(e, -INFINITY):
+            flags |= MGF_F_EM1_DOWN
+    name = f"**{other}"
+    cdef double xd = A.nodes[x.idx].data, r = 0.0
+    cdef int err = mgf_pow_forward(xd, e, &r)
+    if err:
+        _math_error(err, xd, e, "**")
+    cdef Value out = _unary(MGF_POWC, x, r, e, flags)
+    out._opname = name
+    _track(out)
+    return out
+
+
 cdef Value _pow_value(Value x, Value y):
     """op_pow_value: x ** y with gradients for both."""
     cdef double xd = A.nodes[x.idx].data, e = A.nodes[y.idx].data, r = 0.0
@@ -617,11 +694,15 @@ cdef class _LocalRule:
     cdef Value v
 
     def __call__(self):
+        if self.v is None:  # made with _LocalRule.__new__: bound to nothing
+            raise RuntimeError("this local chain rule belongs to no Value")
         if self.v.idx == 0:
             _uninitialized()
         mgf_local_backward(&A, self.v.idx)
 
     def __repr__(self):
+        if self.v is None or self.v.idx == 0:
+            return "<local chain rule of no node>"
         return f"<local chain rule of {self.v._op!r} node>"
 
 
@@ -693,10 +774,37 @@ cdef tuple _local_grads_tuple(object lgs, Py_ssize_t n):
     return tuple(out)
 
 
-def _restore(data, grad, label):
+def _slot_state(obj):  # mirrors _slot_state
+    """The values of the ``__slots__`` a Value subclass declares, by
+    attribute name (unset slots are left out), for pickling."""
+    state = {}
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__")
+        if slots is None:
+            continue
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = "_" + klass.__name__.lstrip("_") + name
+            try:
+                state[name] = getattr(obj, name)
+            except AttributeError:
+                pass
+    return state
+
+
+def _restore(data, grad, label, cls=None):
     """Unpickling: a leaf with the saved data, grad and label (mirrors
-    _rebuild_value); attributes follow through Value.__setstate__."""
-    v = Value(data, label=label)
+    _rebuild_value); attributes follow through Value.__setstate__.  cls: a
+    subclass of Value to rebuild as (its own __init__ is not called)."""
+    if cls is None or cls is Value:
+        v = Value(data, label=label)
+    else:
+        if not (isinstance(cls, type) and issubclass(cls, Value)):
+            raise TypeError(f"cannot rebuild a Value as {cls!r}")
+        v = cls.__new__(cls)
+        Value.__init__(v, data, label=label)
     v.grad = grad
     return v
 
@@ -776,7 +884,10 @@ cdef class Value:
             self._stateful = True
         if n and not local:
             self._stateful = True
-        if label is not None and label != "":
+        if label is None:  # kept as given: reads back None
+            self._label = _NO_LABEL
+            self._stateful = True
+        elif type(label) is not str or len(<str>label) != 0:
             self._label = label
             self._stateful = True
         if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
@@ -820,11 +931,15 @@ cdef class Value:
 
     @property
     def label(self):
-        return "" if self._label is None else self._label
+        if self._label is None:
+            return ""
+        if self._label is _NO_LABEL:
+            return None
+        return self._label
 
     @label.setter
     def label(self, value):
-        self._label = value
+        self._label = _NO_LABEL if value is None else value
         _track(self)
 
     @property
@@ -931,8 +1046,12 @@ cdef class Value:
         label and attributes; the graph below is not copied (mirrors
         Value.__reduce__)."""
         args = (self.data, self.grad, self.label)
-        if mgf_has_attrs(self):
-            return (_restore, args, dict(<object>self._dict))
+        state = dict(<object>self._dict) if mgf_has_attrs(self) else {}
+        if type(self) is not Value:  # a subclass comes back as itself
+            args += (type(self),)
+            state.update(_slot_state(self))
+        if state:
+            return (_restore, args, state)
         return (_restore, args)
 
     def __setstate__(self, state):
@@ -1019,6 +1138,8 @@ cdef class Value:
             return _pow_value(self, other)
         if not _number(other, &e):
             return NotImplemented
+        if PyIndex_Check(other) and not (-9007199254740992.0 < e < 9007199254740992.0):
+            return _pow_big_int(self, other, e)
         return _pow_const(self, e, PyIndex_Check(other) != 0)
 
     def __rpow__(self, other, mod):  # Value.__rpow__: Value(other) ** self
@@ -1084,6 +1205,8 @@ cdef class Value:
 
 
 cdef extern from "math.h" nogil:
+    double nextafter(double, double)
+    const double INFINITY
     double pow(double, double)
     double sqrt(double)
 
@@ -1182,12 +1305,19 @@ cdef inline int _check_param(PyObject *o, str what) except -1:
     return 0
 
 
+# The widest input a fused neuron takes (mirrors _MAX_NIN): its node's
+# children count, 2 * nin + 1, stays far inside uint32.
+_MAX_NIN = 0x7FFFFFF
+cdef object _PLAN_TOKEN = object()
+
+
 cdef class MLPPlan:
     """A checked, frozen stack of fused layers for mlp() (see mlp_plan).
 
     It holds its own references to the parameter Values (per layer, per
     neuron: w_0..w_{nin-1}, b), so the lists it was made from may change
-    afterwards without touching it, and mlp() needs no checks per call."""
+    afterwards without touching it, and mlp() needs no checks per call.
+    Only mlp_plan() makes one: MLPPlan() is a TypeError."""
     cdef tuple params
     cdef PyObject **p
     cdef Py_ssize_t nl, n_in, n_out, maxw, nodes, edges
@@ -1195,27 +1325,66 @@ cdef class MLPPlan:
     cdef Py_ssize_t *width  # nl + 1 widths, width[0] = n_in
     cdef int *act
     cdef int32_t *buf       # scratch: two rows of maxw + 1 node indices
+    cdef bint ready         # set last by mlp_plan: the arrays are filled in
+
+    def __cinit__(self, token=None):
+        if token is not _PLAN_TOKEN:
+            raise TypeError("MLPPlan objects are made by mlp_plan()")
 
     def __dealloc__(self):
         free(self.width)
         free(self.act)
         free(self.buf)
 
+    cdef int _check_ready(self) except -1:
+        if not self.ready:
+            raise TypeError("this MLPPlan was not completed by mlp_plan()")
+        return 0
+
     @property
     def nin(self):
+        self._check_ready()
         return self.n_in
 
     @property
     def nout(self):
+        self._check_ready()
         return self.n_out
 
     def __len__(self):
+        self._check_ready()
         return self.nl
 
+    def __reduce_ex__(self, protocol):
+        raise TypeError("an MLPPlan does not pickle or copy: make one with mlp_plan()")
+
     def __repr__(self):
+        if not self.ready:
+            return "<MLPPlan (incomplete)>"
         sizes = [self.width[l] for l in range(self.nl + 1)]
         acts = [_ACT_NAMES[self.act[l]] for l in range(self.nl)]
         return f"MLPPlan(sizes={sizes}, acts={acts})"
+
+
+cdef Py_ssize_t _check_nin(object nin) except -1:
+    """nin as an int in [0, _MAX_NIN] (mirrors _check_nin)."""
+    try:
+        n = operator.index(nin)
+    except TypeError:
+        raise TypeError(f"nin must be an int, not {type(nin).__name__}") from None
+    if n < 0:
+        raise ValueError("nin must not be negative")
+    if n > _MAX_NIN:
+        raise ValueError(f"nin must be at most {_MAX_NIN}, got {n}")
+    return n
+
+
+cdef tuple _as_row(object row):
+    try:
+        return tuple(row)
+    except TypeError:
+        raise TypeError(
+            f"weight rows must be sequences of Values, not {type(row).__name__}") from None
 
 
 def mlp_plan(spec, nin=None):
@@ -1223,43 +1392,35 @@ def mlp_plan(spec, nin=None):
 
     spec: sequence of (W, B, act) as for mlp().  nin: the input width
     (taken from the first weight row when not given).  The plan keeps the
-    parameter Values it was given: make a new one when they are replaced."""
+    parameter Values it was given: make a new one when they are replaced.
+
+    Everything is read into private tuples and checked (in the order the
+    pure engine checks) before the plan's C arrays are made."""
     layers = tuple(spec)
-    cdef Py_ssize_t nl = len(layers), l, j, t, width, nout
+    cdef Py_ssize_t nl = len(layers), l, j, width = -1, nout, maxw = 0, nodes = 0, edges = 0
+    cdef Py_ssize_t chain_nodes = 0
     if nl == 0:
         raise ValueError("mlp needs at least one layer")
-    cdef MLPPlan plan = MLPPlan.__new__(MLPPlan)
-    plan.width = <Py_ssize_t *>malloc((nl + 1) * sizeof(Py_ssize_t))
-    plan.act = <int *>malloc(nl * sizeof(int))
-    if plan.width == NULL or plan.act == NULL:
-        raise MemoryError("micrograd_fast: no memory for an mlp plan")
-    if nin is None:
-        try:
-            width = len(tuple(tuple(layers[0])[0])[0])
-        except (TypeError, IndexError, ValueError):
-            width = 0
-    else:
-        width = nin
-        if width < 0:
-            raise ValueError("nin must not be negative")
-    plan.nl = nl
-    plan.n_in = plan.maxw = width
+    if nin is not None:
+        width = _check_nin(nin)
+    widths = []
+    acts = []
     items = []
     for l in range(nl):
         item = layers[l]
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
         W, B, act = item
-        rows = tuple(W)
+        acts.append(_act_code(act))
+        rows = tuple([_as_row(row) for row in W])
         biases = tuple(B)
         nout = len(rows)
         if len(biases) != nout:
             raise ValueError(f"layer has {nout} weight rows but {len(biases)} biases")
+        if width < 0:
+            width = _check_nin(len(<tuple>rows[0]) if nout > 0 else 0)
         for j in range(nout):
-            row = rows[j]
-            if not isinstance(row, (list, tuple)):
-                raise TypeError(f"weight rows must be lists or tuples, not {type(row).__name__}")
-            row = tuple(row)
+            row = <tuple>rows[j]
             if len(row) != width:
                 raise ValueError(
                     f"neuron {j} has {len(row)} weights, expected {width} (one per input)")
@@ -1268,21 +1429,37 @@ def mlp_plan(spec, nin=None):
             _check_param(<PyObject *>biases[j], "a bias")
             items.extend(row)
             items.append(biases[j])
-        plan.act[l] = _act_code(act)
-        plan.width[l] = width
-        plan.edges += nout * (2 * width + 1)
-        plan.nodes += nout
-        plan.chain_nodes += nout * (2 * width + (plan.act[l] != MGF_ACT_LINEAR))
+        widths.append(width)
+        if width > maxw:
+            maxw = width
+        edges += nout * (2 * width + 1)
+        nodes += nout
+        chain_nodes += nout * (2 * width + (<int>acts[l] != MGF_ACT_LINEAR))
         width = nout
-        if width > plan.maxw:
-            plan.maxw = width
-    plan.width[nl] = width
-    plan.n_out = width
-    plan.params = tuple(items)
-    plan.p = PySequence_Fast_ITEMS(plan.params)
-    plan.buf = <int32_t *>malloc(2 * (plan.maxw + 1) * sizeof(int32_t))
-    if plan.buf == NULL:
+    widths.append(width)
+    if width > maxw:
+        maxw = width
+    params = tuple(items)
+    cdef MLPPlan plan = MLPPlan.__new__(MLPPlan, _PLAN_TOKEN)
+    plan.params = params
+    plan.width = <Py_ssize_t *>malloc((nl + 1) * sizeof(Py_ssize_t))
+    plan.act = <int *>malloc(nl * sizeof(int))
+    plan.buf = <int32_t *>malloc(2 * (maxw + 1) * sizeof(int32_t))
+    if plan.width == NULL or plan.act == NULL or plan.buf == NULL:
         raise MemoryError("micrograd_fast: no memory for an mlp plan")
+    for l in range(nl):
+        plan.width[l] = <Py_ssize_t>widths[l]
+        plan.act[l] = <int>acts[l]
+    plan.width[nl] = width
+    plan.nl = nl
+    plan.n_in = plan.width[0]
+    plan.n_out = width
+    plan.maxw = maxw
+    plan.nodes = nodes
+    plan.edges = edges
+    plan.chain_nodes = chain_nodes
+    plan.p = PySequence_Fast_ITEMS(plan.params)
+    plan.ready = True
     return plan
 
 
@@ -1314,6 +1491,7 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
     one per neuron, as `w * x` makes it), the '*' node (w_j, x_j) and the
     '+' node (acc, w_j*x_j); then the activation's node unless linear."""
     cdef Py_ssize_t nin = len(xs), t, l, j, k, c = 0, n_const = 0, m_in, m_out
+    plan._check_ready()
     if nin != plan.n_in:
         raise ValueError(f"mlp expects {plan.n_in} inputs, got {nin}")
     cdef double local[64]
@@ -1446,60 +1624,88 @@ def layer(W, B, x, act, *, fused=True):
     return mlp(((W, B, act),), x, fused=fused)
 
 
-cdef inline Py_ssize_t _check_state(params, double[::1] buf, str name) except -1:
-    cdef Py_ssize_t n = len(params)
-    if buf.shape[0] != n:
-        raise ValueError(f"{name} has {buf.shape[0]} entries for {n} parameters")
-    return n
+_F64_FORMATS = frozenset(("d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"))
 
 
-def sgd_update(params, double lr, double momentum, double[::1] buf, bint first):
+cdef double[::1] _state_view(object arr, Py_ssize_t n, str name):
+    """An optimizer state array as a typed view (mirrors _check_state): any
+    writeable, C-contiguous, 1-D buffer of native float64 with n entries.
+    TypeError for an object that is no buffer, ValueError for a buffer of
+    another kind; checked here so both engines raise the same types."""
+    try:
+        view = memoryview(arr)
+    except TypeError:
+        raise TypeError(f"{name} must be a 1-D float64 array, not {type(arr).__name__}") from None
+    with view:
+        if view.format not in _F64_FORMATS or view.ndim != 1 or not view.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous 1-D float64 array "
+                             f"(got format {view.format!r}, {view.ndim} dimensions)")
+        if view.readonly:
+            raise ValueError(f"{name} must be writeable")
+        if view.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} entries (one per parameter), got {view.shape[0]}")
+    cdef double[::1] out = arr
+    if out.shape[0] != n:  # an exporter may hand out another buffer the second time
+        raise ValueError(f"{name}: expected {n} entries (one per parameter), got {out.shape[0]}")
+    return out
+
+
+cdef tuple _checked_values(object values, str what):
+    """One private snapshot of values (any iterable), every item an
+    initialized Value (TypeError / RuntimeError otherwise).  The updates
+    below read only this tuple, after every check: all or nothing."""
+    cdef tuple items = _seq(values)
+    cdef Py_ssize_t i
+    for i in range(len(items)):
+        _as_value(items[i], what)
+    return items
+
+
+def sgd_update(params, double lr, double momentum, buf, bint first):
     """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
     momentum buf = momentum * buf + g (buf = g on the first step)."""
-    if buf is None and momentum != 0.0:  # without momentum it may be None
-        raise TypeError("momentum buffer must be a 1-D float64 NumPy array, not None")
-    cdef Py_ssize_t i, n = len(params) if buf is None else _check_state(params, buf, "momentum buffer")
-    _check_values(params, n, "a parameter")  # all or nothing: check before updating
-    cdef Value p
+    cdef tuple items = _checked_values(params, "a parameter")
+    cdef Py_ssize_t i, n = len(items)
+    cdef double[::1] mom
+    if buf is not None or momentum != 0.0:  # without momentum it may be None
+        mom = _state_view(buf, n, "buf")
     cdef mgf_node *o
     cdef double g
     for i in range(n):
-        p = _as_value(params[i], "a parameter")
-        o = &A.nodes[p.idx]
+        o = &A.nodes[(<Value>items[i]).idx]
         g = o.grad
         if momentum == 0.0:
             o.data = o.data - lr * g
         else:
-            buf[i] = g if first else momentum * buf[i] + g
-            o.data = o.data - lr * buf[i]
+            mom[i] = g if first else momentum * mom[i] + g
+            o.data = o.data - lr * mom[i]
 
 
-def adam_update(params, double[::1] m, double[::1] v, double t, double lr,
+def adam_update(params, m, v, double t, double lr,
                 double beta1, double beta2, double eps, double weight_decay,
                 bint decoupled):
     """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
     step number."""
-    cdef Py_ssize_t i, n = _check_state(params, m, "first moment")
-    _check_state(params, v, "second moment")
+    cdef tuple items = _checked_values(params, "a parameter")
+    cdef Py_ssize_t i, n = len(items)
+    cdef double[::1] m1 = _state_view(m, n, "m")
+    cdef double[::1] m2 = _state_view(v, n, "v")
     if not t >= 1.0:
         raise ValueError(f"adam step number must be >= 1, not {t!r}")
     cdef double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t)
     if bc1 == 0.0 or bc2 == 0.0:
         raise ZeroDivisionError("adam bias correction is zero (beta1 or beta2 ** t == 1)")
-    _check_values(params, n, "a parameter")  # all or nothing: check before updating
     cdef double g, mhat, vhat, upd
-    cdef Value p
     cdef mgf_node *o
     for i in range(n):
-        p = _as_value(params[i], "a parameter")
-        o = &A.nodes[p.idx]
+        o = &A.nodes[(<Value>items[i]).idx]
         g = o.grad
         if not decoupled and weight_decay != 0.0:
             g = g + weight_decay * o.data
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g
-        v[i] = beta2 * v[i] + (1.0 - beta2) * (g * g)
-        mhat = m[i] / bc1
-        vhat = v[i] / bc2
+        m1[i] = beta1 * m1[i] + (1.0 - beta1) * g
+        m2[i] = beta2 * m2[i] + (1.0 - beta2) * (g * g)
+        mhat = m1[i] / bc1
+        vhat = m2[i] / bc2
         upd = mhat / (sqrt(vhat) + eps)
         if decoupled:
             upd = upd + weight_decay * o.data
@@ -1509,54 +1715,45 @@ def adam_update(params, double[::1] m, double[::1] v, double t, double lr,
 def gather(values, which="data"):
     """The data (or grads) of values as a float64 NumPy array."""
     import numpy
-    cdef Py_ssize_t i, n = len(values)
     cdef bint grad = _which(which)
+    cdef tuple items = _checked_values(values, "each item")
+    cdef Py_ssize_t i, n = len(items)
     out = numpy.empty(n, dtype=numpy.float64)
     cdef double[::1] dst = out
-    cdef Value p
+    cdef mgf_node *o
     for i in range(n):
-        p = _as_value(values[i], "each item")
-        dst[i] = A.nodes[p.idx].grad if grad else A.nodes[p.idx].data
+        o = &A.nodes[(<Value>items[i]).idx]
+        dst[i] = o.grad if grad else o.data
     return out
 
 
 def scatter(values, array, which="data"):
     """Write array into the data (or grads) of values."""
     import numpy
-    cdef Py_ssize_t i, n = len(values)
     cdef bint grad = _which(which)
+    cdef tuple items = _checked_values(values, "each item")
+    cdef Py_ssize_t i, n = len(items)
     src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64)
     if src_arr.ndim != 1:
         raise ValueError(f"expected a 1-D array, got {src_arr.ndim} dimensions")
     cdef double[::1] src = src_arr
     if src.shape[0] != n:
         raise ValueError(f"got {src.shape[0]} numbers for {n} values")
-    _check_values(values, n, "each item")  # all or nothing: check before writing
-    cdef Value p
+    cdef mgf_node *o
     for i in range(n):
-        p = _as_value(values[i], "each item")
+        o = &A.nodes[(<Value>items[i]).idx]
         if grad:
-            A.nodes[p.idx].grad = src[i]
+            o.grad = src[i]
         else:
-            A.nodes[p.idx].data = src[i]
+            o.data = src[i]
 
 
 def zero_grad(values):
     """Set every grad to 0.0."""
-    cdef Value p
-    items = tuple(values)
-    _check_values(items, len(items), "each item")  # all or nothing
-    for v in items:
-        p = <Value>v
-        A.nodes[p.idx].grad = 0.0
-
-
-cdef int _check_values(object values, Py_ssize_t n, str what) except -1:
-    """TypeError (or RuntimeError) unless values[0..n) are all initialized Values."""
+    cdef tuple items = _checked_values(values, "each item")
     cdef Py_ssize_t i
-    for i in range(n):
-        _as_value(values[i], what)
-    return 0
+    for i in range(len(items)):
+        A.nodes[(<Value>items[i]).idx].grad = 0.0
 
 
 cdef bint _which(object which) except -1:

@@ -40,6 +40,8 @@ Conventions shared by both engines
 
 import itertools
 import math
+import operator
+import sys
 
 __all__ = [
     "Value",
@@ -108,6 +110,15 @@ def _pow_ieee(x, e):
     return r
 
 
+def _div_ieee(a, b):
+    """a / b as C computes it: never raises (a zero divisor gives inf or nan)."""
+    if b != 0.0:
+        return a / b
+    if a == 0.0 or math.isnan(a):
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
 def _exp_forward(x):
     return math.exp(x)  # OverflowError like math.exp
 
@@ -130,6 +141,22 @@ def _log_forward(x):
 
 def _pow_op_name(e):
     return f"**{e}"
+
+
+def _exponent_minus_one(other, e):
+    """The exponent of the derivative of x ** other, as a float.
+
+    For an int exponent, ``other - 1`` is computed on the int and then
+    rounded, as ``other * x ** (other - 1)`` does in Python: beyond 2**53,
+    ``float(other) - 1.0`` can differ from it (even where it must be odd,
+    or the other way round), which changes the derivative's sign for a
+    negative base.  Below 2**53 in size both are the same number."""
+    if abs(e) < 9007199254740992.0 or isinstance(other, float):
+        return e - 1.0
+    try:
+        return float(operator.index(other) - 1)
+    except (TypeError, OverflowError):
+        return e - 1.0
 
 
 def _tanh(x):
@@ -340,6 +367,9 @@ class Value:
         """
         extras = {k: v for k, v in vars(self).items() if k not in _INTERNAL_ATTRS}
         args = (self._data, self._grad, self.label)
+        if type(self) is not Value:  # a subclass comes back as itself
+            args += (type(self),)
+            extras.update(_slot_state(self))
         if extras:
             return (_rebuild_value, args, extras)
         return (_rebuild_value, args)
@@ -387,11 +417,12 @@ class Value:
         if not _is_number(other):
             return NotImplemented
         e = _as_float(other, "exponent")  # mirrored by MGF_POWC
+        em1 = _exponent_minus_one(other, e)
         out = Value(_pow_forward(self._data, e), (self,), _pow_op_name(other))
-        out._local = lambda v: (e * _pow_ieee(self._data, e - 1.0),)
+        out._local = lambda v: (e * _pow_ieee(self._data, em1),)
 
         def _backward():
-            self._grad += (e * _pow_ieee(self._data, e - 1.0)) * out._grad
+            self._grad += (e * _pow_ieee(self._data, em1)) * out._grad
 
         out._backward = _backward
         return out
@@ -558,9 +589,40 @@ _value_mul = Value.__mul__
 _ACT_METHODS = {"relu": Value.relu, "tanh": Value.tanh, "sigmoid": Value.sigmoid}
 
 
-def _rebuild_value(data, grad, label):
-    """Leaf Value from ``Value.__reduce__`` (pickle, copy, deepcopy)."""
-    v = Value(data, label=label)
+def _slot_state(obj):
+    """The values of the ``__slots__`` a Value subclass declares, by
+    attribute name (unset slots are left out), for pickling."""
+    state = {}
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__")
+        if slots is None:
+            continue
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = "_" + klass.__name__.lstrip("_") + name
+            try:
+                state[name] = getattr(obj, name)
+            except AttributeError:
+                pass
+    return state
+
+
+def _rebuild_value(data, grad, label, cls=None):
+    """Leaf Value from ``Value.__reduce__`` (pickle, copy, deepcopy).
+
+    ``cls``: a subclass of Value to rebuild as; it is made without calling
+    its own ``__init__`` (whose signature may differ), as pickle does for
+    plain Python classes: Value's part is initialized here, the subclass's
+    attributes come back through ``__setstate__``."""
+    if cls is None or cls is Value:
+        v = Value(data, label=label)
+    else:
+        if not (isinstance(cls, type) and issubclass(cls, Value)):
+            raise TypeError(f"cannot rebuild a Value as {cls!r}")
+        v = cls.__new__(cls)
+        Value.__init__(v, data, label=label)
     v._grad = _as_float(grad, "grad")
     return v
 
@@ -609,6 +671,10 @@ def vsum(values, start=0.0):
 
 
 _ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+
+#: The widest input a fused neuron takes: its node's children (weights,
+#: inputs, bias) must stay within the compiled core's children count.
+_MAX_NIN = 0x7FFFFFF
 
 
 def _check_act(act):
@@ -727,7 +793,8 @@ def layer(W, B, x, act, *, fused=True):
 
     ``W`` holds ``nout`` rows of ``nin`` weight Values, ``B`` the ``nout``
     bias Values, ``x`` the ``nin`` inputs (Values or numbers).  Returns a
-    list of ``nout`` Values.
+    list of ``nout`` Values.  The same as ``mlp(((W, B, act),), x,
+    fused=fused)``.
 
     ``fused=True``: one node per neuron.  Neuron ``j`` computes ``z =
     B[j] + W[j][0]*x[0] + ...`` left to right, then ``act``; its node has
@@ -741,40 +808,21 @@ def layer(W, B, x, act, *, fused=True):
     at the bias), then the activation's node (``'ReLU'``, ``'tanh'``,
     ``'sigmoid'``; none when linear).
     """
-    _check_act(act)
-    W = list(W)
-    B = list(B)
-    x = list(x)
-    nout = len(W)
-    if len(B) != nout:
-        raise ValueError(f"layer: expected {nout} biases (one per row of W), got {len(B)}")
-    nin = len(W[0]) if nout else len(x)
-    if len(x) != nin:
-        raise ValueError(f"layer: expected {nin} inputs, got {len(x)}")
-    rows = []
-    for j in range(nout):
-        row = list(W[j])
-        if len(row) != nin:
-            raise ValueError(
-                f"layer: expected {nin} weights in row {j} of W, got {len(row)}"
-            )
-        for w in row:
-            if not isinstance(w, Value):
-                raise TypeError(
-                    f"layer: weights must be Values, not {type(w).__name__}"
-                )
-        if not isinstance(B[j], Value):
-            raise TypeError(f"layer: biases must be Values, not {type(B[j]).__name__}")
-        rows.append(row)
-    if not fused:
-        xs = _chain_inputs(x)
-        return [_chain_neuron(rows[j], xs, B[j], act) for j in range(nout)]
-    xs = _input_values(x)
-    return [_neuron(rows[j], xs, B[j], act) for j in range(nout)]
+    return mlp(((W, B, act),), x, fused=fused)
 
 
 class MLPPlan(tuple):
-    """A frozen copy of a spec of layers, from ``mlp_plan``."""
+    """A frozen, checked copy of a spec of layers, made by ``mlp_plan`` only
+    (``MLPPlan()`` is a TypeError, as in the compiled core)."""
+
+    def __new__(cls, *args, **kwargs):
+        raise TypeError("MLPPlan objects are made by mlp_plan()")
+
+    @classmethod
+    def _make(cls, layers, nin):
+        plan = tuple.__new__(cls, layers)
+        plan._nin = nin
+        return plan
 
     @property
     def nin(self):
@@ -784,30 +832,80 @@ class MLPPlan(tuple):
     def nout(self):
         return len(self[-1][1])
 
+    def __reduce_ex__(self, protocol):
+        raise TypeError("an MLPPlan does not pickle or copy: make one with mlp_plan()")
+
+    def __repr__(self):
+        sizes = [self._nin] + [len(B) for _, B, _ in self]
+        return f"MLPPlan(sizes={sizes}, acts={[act for _, _, act in self]})"
+
+
+def _check_nin(nin):
+    """nin as an int in [0, _MAX_NIN]: TypeError or ValueError otherwise."""
+    try:
+        nin = operator.index(nin)
+    except TypeError:
+        raise TypeError(f"nin must be an int, not {type(nin).__name__}") from None
+    if nin < 0:
+        raise ValueError("nin must not be negative")
+    if nin > _MAX_NIN:
+        raise ValueError(f"nin must be at most {_MAX_NIN}, got {nin}")
+    return nin
+
 
 def mlp_plan(spec, nin=None):
     """Check a spec of ``(W, B, act)`` layers once and freeze it (tuples of
     the same Values), for repeated ``mlp`` calls.  ``nin`` defaults to the
-    length of the first weight row."""
-    plan = MLPPlan(
-        (tuple(tuple(row) for row in W), tuple(B), act) for W, B, act in _spec_items(spec)
-    )
-    if nin is None:
-        first = plan[0][0]
-        nin = len(first[0]) if first else 0
-    plan._nin = nin
-    mlp(plan, [Value(0.0)] * nin)  # every check mlp makes, once
-    return plan
+    length of the first weight row (0 when the first layer has no rows).
 
-
-def _spec_items(spec):
-    spec = list(spec)
-    if not spec:
+    Checks, in this order for each layer (as the compiled core does): the
+    item is a ``(W, B, act)`` tuple, ``act`` is known, every row of ``W``
+    and ``B`` itself is iterable, there is one bias per row, every row has
+    one weight per input, weights and biases are Values."""
+    layers = list(spec)
+    if not layers:
         raise ValueError("mlp: spec must contain at least one layer")
-    for item in spec:
+    width = None if nin is None else _check_nin(nin)
+    frozen = []
+    for item in layers:
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
-    return spec
+        W, B, act = item
+        _check_act(act)
+        rows = tuple(_as_row(row) for row in W)
+        biases = tuple(B)
+        nout = len(rows)
+        if len(biases) != nout:
+            raise ValueError(f"layer has {nout} weight rows but {len(biases)} biases")
+        if width is None:
+            width = _check_nin(len(rows[0]) if rows else 0)
+        if not frozen:
+            plan_nin = width
+        for j in range(nout):
+            row = rows[j]
+            if len(row) != width:
+                raise ValueError(
+                    f"neuron {j} has {len(row)} weights, expected {width} (one per input)"
+                )
+            for w in row:
+                if not isinstance(w, Value):
+                    raise TypeError(f"a weight must be a Value, not {type(w).__name__}")
+                _check_initialized(w)
+            if not isinstance(biases[j], Value):
+                raise TypeError(f"a bias must be a Value, not {type(biases[j]).__name__}")
+            _check_initialized(biases[j])
+        frozen.append((rows, biases, act))
+        width = nout
+    return MLPPlan._make(frozen, plan_nin)
+
+
+def _as_row(row):
+    try:
+        return tuple(row)
+    except TypeError:
+        raise TypeError(
+            f"weight rows must be sequences of Values, not {type(row).__name__}"
+        ) from None
 
 
 def mlp(spec, x, *, fused=True):
@@ -815,41 +913,70 @@ def mlp(spec, x, *, fused=True):
     plan from ``mlp_plan``); ``fused`` as for ``layer``.
 
     The output list of each layer is the input of the next; the last
-    layer's list is returned.  An empty ``spec`` is a ValueError.
+    layer's list is returned.  An empty ``spec`` is a ValueError.  Every
+    check is made before any node is built.
     """
-    if isinstance(spec, MLPPlan) and len(x) != spec.nin:
-        raise ValueError(f"mlp expects {spec.nin} inputs, got {len(x)}")
-    spec = list(spec)
-    if not spec:
-        raise ValueError("mlp: spec must contain at least one layer")
-    for item in spec:
-        if not isinstance(item, tuple) or len(item) != 3:
-            raise TypeError("mlp: spec items must be (W, B, act) tuples")
-    for W, B, act in spec:
-        x = layer(W, B, x, act, fused=fused)
-    return x
+    xs = list(x)  # one private copy of the inputs
+    plan = spec if isinstance(spec, MLPPlan) else mlp_plan(spec, len(xs))
+    if len(xs) != plan.nin:
+        raise ValueError(f"mlp expects {plan.nin} inputs, got {len(xs)}")
+    if fused:
+        xs = _input_values(xs)
+        for rows, biases, act in plan:
+            xs = [_neuron(rows[j], xs, biases[j], act) for j in range(len(rows))]
+    else:
+        xs = _chain_inputs(xs)
+        for rows, biases, act in plan:
+            xs = [_chain_neuron(rows[j], xs, biases[j], act) for j in range(len(rows))]
+    return xs
 
 
 # -- optimizer updates and parameter arrays -------------------------------------
 
 
 def _check_params(params):
+    """One private snapshot (list) of params, every item an initialized
+    Value: the updates read only this list, after every check."""
     params = list(params)
     for p in params:
         if not isinstance(p, Value):
             raise TypeError(f"parameters must be Values, not {type(p).__name__}")
+        _check_initialized(p)
     return params
 
 
-def _check_state(arr, n, name):
-    import numpy as np
+def _check_initialized(v):
+    """RuntimeError for a Value made by Value.__new__ without __init__ (as
+    the compiled core raises)."""
+    if "_seq" not in v.__dict__:
+        raise RuntimeError("this Value was never initialized (Value.__new__ without __init__)")
 
-    if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or arr.ndim != 1:
-        raise TypeError(f"{name} must be a 1-D float64 NumPy array")
-    if not arr.flags.writeable:
-        raise ValueError(f"{name} must be writeable")
-    if arr.shape[0] != n:
-        raise ValueError(f"{name}: expected {n} entries (one per parameter), got {arr.shape[0]}")
+
+#: The buffer formats of a native float64 (struct / PEP 3118 codes).
+_F64_FORMATS = frozenset(("d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"))
+
+
+def _check_state(arr, n, name):
+    """An optimizer state array: any writeable, C-contiguous, 1-D buffer of
+    native float64 with n entries (a NumPy array, array.array('d'), a
+    memoryview).  TypeError for an object that is no buffer, ValueError for
+    a buffer of another kind (mirrors _state_view)."""
+    try:
+        view = memoryview(arr)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a 1-D float64 array, not {type(arr).__name__}"
+        ) from None
+    with view:
+        if view.format not in _F64_FORMATS or view.ndim != 1 or not view.c_contiguous:
+            raise ValueError(
+                f"{name} must be a C-contiguous 1-D float64 array "
+                f"(got format {view.format!r}, {view.ndim} dimensions)"
+            )
+        if view.readonly:
+            raise ValueError(f"{name} must be writeable")
+        if view.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} entries (one per parameter), got {view.shape[0]}")
 
 
 def sgd_update(params, lr, momentum, buf, first):
@@ -858,11 +985,12 @@ def sgd_update(params, lr, momentum, buf, first):
     params = _check_params(params)
     lr = _as_float(lr, "lr")
     momentum = _as_float(momentum, "momentum")
+    if buf is not None or momentum != 0:  # without momentum buf may be None
+        _check_state(buf, len(params), "buf")
     if momentum == 0:
         for p in params:
             p._data = p._data - lr * p._grad
         return
-    _check_state(buf, len(params), "buf")
     for i, p in enumerate(params):
         g = p._grad
         if first:
@@ -888,8 +1016,11 @@ def adam_update(params, m, v, t, lr, beta1, beta2, eps, weight_decay, decoupled)
     beta2 = _as_float(beta2, "beta2")
     eps = _as_float(eps, "eps")
     weight_decay = _as_float(weight_decay, "weight_decay")
-    bc1 = 1.0 - beta1**t
-    bc2 = 1.0 - beta2**t
+    # IEEE arithmetic from here on, as C computes it: no exception half way
+    bc1 = 1.0 - _pow_ieee(beta1, t)
+    bc2 = 1.0 - _pow_ieee(beta2, t)
+    if bc1 == 0.0 or bc2 == 0.0:  # checked before anything is written
+        raise ZeroDivisionError("adam bias correction is zero (beta1 or beta2 ** t == 1)")
     for i, p in enumerate(params):
         g = p._grad
         if not decoupled and weight_decay != 0:
@@ -900,7 +1031,7 @@ def adam_update(params, m, v, t, lr, beta1, beta2, eps, weight_decay, decoupled)
         v[i] = vi
         mhat = mi / bc1
         vhat = vi / bc2
-        upd = mhat / (math.sqrt(vhat) + eps)
+        upd = _div_ieee(mhat, (math.sqrt(vhat) if vhat >= 0.0 else math.nan) + eps)
         if decoupled:
             upd = upd + weight_decay * p._data
         p._data = p._data - lr * upd

@@ -18,9 +18,12 @@ given as ``engine=``.
   (sqrt(vhat) + eps) + weight_decay * p.data)``.
 
 ``step()`` applies one update from the current grads; ``zero_grad()`` sets
-every parameter's grad to 0.0.
+every parameter's grad to 0.0.  Optimizers pickle and deep-copy with their
+state; ``copy.deepcopy((model, opt))`` gives a pair that trains on exactly
+as the original would.
 """
 
+import importlib
 import sys
 
 import numpy as np
@@ -64,6 +67,22 @@ class Optimizer:
 
     def zero_grad(self):
         self.engine.zero_grad(self.params)
+
+    # pickle / copy / deepcopy: the engine module is kept by name (modules do
+    # not pickle); the parameter list, the state arrays, the step count and
+    # the hyperparameters are copied as they are.  Copy a model and its
+    # optimizer together (one deepcopy or one pickle of both) so that the
+    # copy's parameters are the copied model's parameters.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["engine"] = self.engine.__name__
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        if isinstance(state.get("engine"), str):
+            state["engine"] = importlib.import_module(state["engine"])
+        self.__dict__.update(state)
 
     def step(self):  # pragma: no cover - overridden
         raise NotImplementedError

@@ -46,6 +46,8 @@ cdef extern from "mgf_core.h" nogil:
     int MGF_F_PYBW
     int MGF_F_PINNED
     int MGF_F_INTEXP
+    int MGF_F_EM1_SAME
+    int MGF_F_EM1_DOWN
     int64_t MGF_MAX_NODES
 
     ctypedef union mgf_kids:
@@ -77,6 +79,7 @@ cdef extern from "mgf_core.h" nogil:
     int32_t *mgf_children(const mgf_arena *A, mgf_node *o)
     int mgf_resize_nodes(mgf_arena *A, int64_t cap)
     int mgf_reserve_edges(mgf_arena *A, int64_t more)
+    int mgf_resize_edges(mgf_arena *A, int64_t cap)
     int mgf_reserve_lg(mgf_arena *A, int64_t more)
     int64_t MGF_LG_OFF(const mgf_node *o)
     void mgf_release(mgf_arena *A)
