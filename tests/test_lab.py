@@ -415,6 +415,36 @@ def test_run_replace_value_binds_our_class(engine, tmp_path):
     assert f"({script}, line 1)" in r.stderr
 
 
+def test_run_replace_value_names_methods_ours_lacks(engine, tmp_path):
+    script = tmp_path / "extra.py"
+    script.write_text(textwrap.dedent("""\
+        import math
+
+
+        class Value:
+            def __init__(self, data):
+                self.data = data
+
+            def exp(self):
+                return Value(math.exp(self.data))
+
+            def wobble(self):
+                return self
+
+            def shimmer(self):
+                return self
+
+
+        print((Value(0.0).exp()).data)
+        """))
+    r = cli(engine, "run", "--replace-value", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1.0"
+    assert ("micrograd-fast: the script's class Value defines wobble, shimmer, which "
+            "micrograd_fast's Value does not have: calls to them fail unless the "
+            "script adds them to Value") in r.stderr.splitlines()
+
+
 def test_run_replace_value_without_a_value_class(engine, tmp_path):
     script = tmp_path / "plain.py"
     script.write_text("def f():\n    class Value: pass\nprint('ran')\n")

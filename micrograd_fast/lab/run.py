@@ -161,6 +161,19 @@ def replace_value(source, filename):
     return compile(tree, filename, "exec"), lines
 
 
+def value_class_methods(source, filename):
+    """Names of the methods the top-level ``class Value`` statements of
+    ``source`` define, in order (each name once)."""
+    names = []
+    for stmt in ast.parse(source, filename=filename).body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Value":
+            for item in stmt.body:
+                if (isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and item.name not in names):
+                    names.append(item.name)
+    return names
+
+
 def _exec_as_main(code, path, extra_globals):
     """Execute ``code`` as the ``__main__`` module of the file ``path``."""
     main = types.ModuleType("__main__")
@@ -231,6 +244,18 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
                 f"micrograd-fast: replacing the script's class Value ({path}, line "
                 f"{line}) with micrograd_fast's Value "
                 f"({engine.Value.__module__}.Value)",
+                file=announce,
+                flush=True,
+            )
+        missing = []
+        if replaced:
+            missing = [name for name in value_class_methods(source, path)
+                       if not hasattr(engine.Value, name)]
+        if missing:
+            print(
+                f"micrograd-fast: the script's class Value defines "
+                f"{', '.join(missing)}, which micrograd_fast's Value does not have: "
+                f"calls to them fail unless the script adds them to Value",
                 file=announce,
                 flush=True,
             )
