@@ -6,7 +6,7 @@ saved run can be rendered again with ``python -m benchmarks --from-json``.
 
 import math
 
-__all__ = ["main_table", "scaling_table", "render_text", "render_markdown", "plot"]
+__all__ = ["main_table", "scaling_table", "microgpt_lines", "render_text", "render_markdown", "plot"]
 
 ENGINE_ORDER = ("micrograd_fast", "reference", "micrograd", "torch")
 
@@ -113,6 +113,7 @@ def _rows(records):
                 "demo_step_fused": "demo step (micrograd_fast.nn, fused=True)",
                 "memory_per_node": "memory per node",
                 "demo_peak_memory": "demo step peak memory",
+                "microgpt_step": "microgpt-shaped step",
             }.get(w, w)
             nodes = next((r.get("nodes") for r in recs.values() if r.get("nodes")), None)
             if w in ("build", "backward", "free") and nodes:
@@ -186,6 +187,23 @@ def scaling_table(records):
     return header, rows
 
 
+def microgpt_lines(records):
+    """One line per engine that ran ``microgpt_step``: its time per step next
+    to the pure children/local-gradients Value's, the ratio, the loss trail."""
+    lines = []
+    for r in records:
+        if r.get("workload") != "microgpt_step":
+            continue
+        same = "bit for bit" if r.get("bit_identical") else "to 4 decimals"
+        lines.append(
+            f"microgpt-shaped step ({r.get('model')}) on {r['engine']}: "
+            f"{_fmt_value(r.get('own_ms_step'), 'ms/step')} with its own pure-Python "
+            f"Value, {_fmt_value(r['headline'], r['unit'])} with {r['engine']}'s "
+            f"({_fmt_ratio(r.get('speedup'))}); same loss trail {same}: "
+            f"{' '.join(r.get('trail') or [])}")
+    return lines
+
+
 def _text_grid(header, rows):
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     line = "  ".join("-" * w for w in widths)
@@ -246,6 +264,9 @@ def render_text(records):
     if sh:
         parts.append("cost per node by graph size (flat = linear total cost)")
         parts.append(_text_grid(sh, srows))
+    gpt = microgpt_lines(records)
+    if gpt:
+        parts.append("\n".join(gpt))
     notes = _notes(_meta(records))
     if notes:
         parts.append("\n".join(notes))
@@ -273,6 +294,9 @@ def render_markdown(records):
     if sh:
         parts.append("Cost per node by graph size (a flat column means linear total cost):")
         parts.append(_md_grid(sh, srows))
+    gpt = microgpt_lines(records)
+    if gpt:
+        parts.append("\n".join(f"- {line}" for line in gpt))
     notes = _notes(_meta(records))
     if notes:
         parts.append("\n".join(f"- {n}" for n in notes))

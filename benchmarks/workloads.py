@@ -41,7 +41,7 @@ SIZES = {
         chain_depths=[100, 3_000], bisect_steps=4,
         demo_sizes=[4, 1], demo_points=10, demo_steps=1, demo_warmup=0,
         demo_warmup_s=0.0, demo_measure_s=0.0,
-        memory_nodes=600,
+        memory_nodes=600, microgpt="smoke",
     ),
     # under two minutes for the whole suite on two cores
     "quick": dict(
@@ -52,7 +52,7 @@ SIZES = {
         chain_depths=[100, 1_000, 10_000, 100_000], bisect_steps=7,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=3, demo_warmup=0,
         demo_warmup_s=0.3, demo_measure_s=0.5,
-        memory_nodes=150_000,
+        memory_nodes=150_000, microgpt="quick",
     ),
     # the numbers for the README
     "full": dict(
@@ -64,7 +64,7 @@ SIZES = {
         chain_depths=[100, 1_000, 10_000, 100_000, 1_000_000], bisect_steps=10,
         demo_sizes=[16, 16, 1], demo_points=100, demo_steps=10, demo_warmup=1,
         demo_warmup_s=1.0, demo_measure_s=2.0,
-        memory_nodes=1_000_000,
+        memory_nodes=1_000_000, microgpt="full",
     ),
 }
 
@@ -656,6 +656,42 @@ def gc_share(engine, size):
 
 
 # --------------------------------------------------------------------------
+# a microgpt-shaped program
+# --------------------------------------------------------------------------
+def microgpt_step(engine, size):
+    """A training step of a tiny GPT on names (benchmarks/microgpt.py), run
+    with a pure-Python Value written in the children/local-gradients style
+    and with this engine's Value in its place: ms per step with the engine's.
+
+    Both runs take turns step by step and must print the same loss trail
+    (4 decimals); a difference is an error, not a number.  The record
+    carries both trails, ``own_ms_step`` (the pure class), ``speedup`` (its
+    time over the engine's) and ``bit_identical``.
+    """
+    _require_scalar(engine)
+    from benchmarks import microgpt
+
+    if not microgpt.supports_node_form(engine.Value):
+        raise Skip("Value(data, children, local_grads) is not supported by this "
+                   "engine (the workload's squared ReLU is built in that form)")
+    cfg = microgpt.CONFIGS[size["microgpt"]]
+    res = microgpt.compare(engine.Value, cfg)
+    if res["trail_own"] != res["trail_ours"]:
+        raise RuntimeError(
+            f"loss trails differ: own Value {res['trail_own']}, "
+            f"{engine.name} {res['trail_ours']}")
+    samples = Samples()
+    for t in res["times_ours"]:
+        samples.add(t)
+    return [_record(samples, None, samples.median * 1e3, "ms/step",
+                    own_ms_step=res["own_step_s"] * 1e3, speedup=res["speedup"],
+                    trail=res["trail_ours"], bit_identical=res["bit_identical"],
+                    max_abs_diff=res["max_abs_diff"],
+                    model=("n_embd={n_embd} n_head={n_head} n_layer={n_layer} "
+                           "block_size={block_size}").format(**cfg))]
+
+
+# --------------------------------------------------------------------------
 # memory
 # --------------------------------------------------------------------------
 def _require_traced(engine):
@@ -791,6 +827,7 @@ WORKLOADS = {
     "memory_per_node": memory_per_node,
     "demo_peak_memory": demo_peak_memory,
     "scaling": scaling,
+    "microgpt_step": microgpt_step,
 }
 
 # which engines each workload runs on (others are not even started)
@@ -810,6 +847,7 @@ def applies(workload, engine_name):
     """Whether ``workload`` is meant to run on ``engine_name`` at all."""
     if engine_name == "torch":
         return workload in TORCH_WORKLOADS
-    if engine_name == "micrograd" and workload in ("demo_step_native", "demo_step_fused", "vsum"):
+    if engine_name == "micrograd" and workload in ("demo_step_native", "demo_step_fused", "vsum",
+                                                   "microgpt_step"):
         return False
     return True

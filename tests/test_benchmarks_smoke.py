@@ -22,6 +22,7 @@ if ROOT not in sys.path:
 from benchmarks import engines as engines_mod  # noqa: E402
 from benchmarks import report  # noqa: E402
 from benchmarks._worker import run  # noqa: E402
+from benchmarks import microgpt  # noqa: E402
 from benchmarks.moons import demo_data  # noqa: E402
 from benchmarks.workloads import TORCH_WORKLOADS, WORKLOADS, Skip, applies  # noqa: E402
 CORE = ("workload", "engine", "median_s", "min_s", "max_s", "repeats", "nodes",
@@ -103,6 +104,97 @@ def test_same_first_loss_everywhere(engine):
         (rec,) = run(eng, "demo_step", "smoke")
         assert rec["loss_first"] == pytest.approx(ours["loss_first"], rel=1e-12)
         assert rec["accuracy_first"] == ours["accuracy_first"]
+
+
+def _needs_node_form(Value):
+    if not microgpt.supports_node_form(Value):
+        pytest.skip("Value(data, children, local_grads) is not supported by this "
+                    "engine yet (the workload's squared ReLU is built in that form)")
+
+
+@pytest.mark.parametrize("act", ["relu", "sqrelu"])
+def test_microgpt_same_loss_trail(engine, act):
+    """The names GPT trains to the same losses with the pure children /
+    local-gradients Value and with ours swapped in."""
+    if act == "sqrelu":
+        _needs_node_form(engine.Value)
+    res = microgpt.compare(engine.Value, microgpt.CONFIGS["smoke"], steps=3, act=act)
+    assert len(res["trail_own"]) == 3
+    assert res["trail_own"] == res["trail_ours"]
+    assert res["max_abs_diff"] < 1e-12
+    # it learns: the first name's loss is near log(vocab) and training moves it
+    assert 2.0 < res["losses_own"][0] < 4.0
+    assert len(set(res["trail_own"])) > 1
+
+
+def test_microgpt_step_record(engine):
+    _needs_node_form(engine.Value)
+    eng = engines_mod.from_module(engine)
+    (rec,) = run(eng, "microgpt_step", "smoke")
+    assert rec["speedup"] > 0 and rec["own_ms_step"] > 0
+    steps = microgpt.CONFIGS["smoke"]["steps"]
+    assert len(rec["trail"]) == steps
+    # the first step counts as a warm-up when there are more than two
+    assert rec["repeats"] == (steps - 1 if steps > 2 else steps)
+    assert report.microgpt_lines([rec])[0].startswith("microgpt-shaped step (n_embd=4")
+
+
+def test_microgpt_skips_without_node_form():
+    """An engine without the node form is skipped with the reason, never run
+    with wrong gradients."""
+    class Plain(microgpt.ScalarValue):
+        __slots__ = ()
+
+    class NoForm:
+        def __init__(self, data, _children=(), _op=""):
+            self.data = data
+
+    assert microgpt.supports_node_form(microgpt.ScalarValue)
+    assert microgpt.supports_node_form(Plain)
+    assert not microgpt.supports_node_form(NoForm)
+    with pytest.raises(TypeError, match="children, local_grads"):
+        next(microgpt.training(NoForm, microgpt.CONFIGS["smoke"]))
+
+
+def test_microgpt_scalar_value_gradients():
+    """The workload's own class gets the gradients an independent engine
+    (our pure twin) gets on an expression using every one of its ops."""
+    from micrograd_fast._engine_py import Value as Ref
+
+    def expr(V):
+        a, b = V(1.5), V(-0.7)
+        c = (a * b + 2 - a / b) ** 2
+        d = (-c).exp() + (a * a).log() + (b * 3).relu() + (1 - a) + 2 / a
+        e = microgpt.sqrelu(a - b) if V is microgpt.ScalarValue else (a - b).relu() ** 2
+        return a, b, d * 0.5 + e
+
+    a, b, out = expr(microgpt.ScalarValue)
+    out.backward()
+    ra, rb, rout = expr(Ref)
+    rout.backward()
+    assert out.data == pytest.approx(rout.data, rel=1e-14)
+    assert a.grad == pytest.approx(ra.grad, rel=1e-12)
+    assert b.grad == pytest.approx(rb.grad, rel=1e-12)
+
+
+def test_microgpt_names_are_deterministic():
+    names = microgpt.make_names(50)
+    assert names == microgpt.make_names(50)
+    assert names != microgpt.make_names(50, seed=8)
+    assert all(n.isalpha() and n.islower() for n in names)
+    assert len(set(names)) > 40
+
+
+def test_microgpt_command(engine, capsys):
+    flag = "compiled" if engine.COMPILED else "pure"
+    act = "sqrelu" if microgpt.supports_node_form(engine.Value) else "relu"
+    status = microgpt.main(["--size", "smoke", "--steps", "2", "--engine", flag, "--act", act])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "loss trails identical to 4 decimals: yes" in out
+    assert f"ours = {engine.Value.__module__}.Value" in out
+    rows = [line.split() for line in out.splitlines() if line[:4].strip().isdigit()]
+    assert len(rows) == 2 and all(r[1] == r[2] for r in rows)
 
 
 def test_demo_data():

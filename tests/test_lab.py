@@ -202,9 +202,267 @@ def test_run_swaps_in_micrograd_fast(engine, tmp_path):
     assert lines["argv"] == "['0', '--lr', '0.1']"
     assert lines["name"] == "__main__"
     stderr_lines = r.stderr.strip().splitlines()
-    assert len(stderr_lines) == 1
     assert "in place of micrograd" in stderr_lines[0]
     assert f"{engine_flag(engine)} engine" in stderr_lines[0]
+    # the rest name the real micrograd the alias hides, if one is installed
+    assert all(line.startswith("micrograd-fast: shadowing the installed micrograd ")
+               for line in stderr_lines[1:])
+
+
+def _shadow_lines(stderr):
+    return [line for line in stderr.splitlines() if "micrograd-fast: shadowing" in line]
+
+
+def test_run_names_a_local_micrograd_package(engine, tmp_path):
+    """A student's own micrograd/ next to the script is named, with its path,
+    before the script runs, and the script still gets micrograd_fast."""
+    proj = tmp_path / "proj"
+    (proj / "micrograd").mkdir(parents=True)
+    (proj / "micrograd" / "__init__.py").write_text("OWN = True\n")
+    (proj / "micrograd" / "engine.py").write_text("class Value: pass\n")
+    script = proj / "train.py"
+    script.write_text("import micrograd\nprint(micrograd.__name__)\n")
+    r = cli(engine, "run", str(script), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "micrograd_fast"
+    lines = _shadow_lines(r.stderr)
+    assert lines, r.stderr
+    assert lines[0] == (
+        "micrograd-fast: shadowing the micrograd package next to the script "
+        f"('import micrograd' gives micrograd_fast): {proj / 'micrograd'}")
+    # said before the script's own output could be: stderr's first lines
+    assert r.stderr.splitlines()[1] == lines[0]
+
+
+def test_run_names_a_micrograd_module_in_the_working_directory(engine, tmp_path):
+    (tmp_path / "micrograd.py").write_text("OWN = True\n")
+    (tmp_path / "scripts").mkdir()
+    script = tmp_path / "scripts" / "train.py"
+    script.write_text("import micrograd\nprint(micrograd.__name__)\n")
+    r = cli(engine, "run", str(script), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "micrograd_fast"
+    assert (f"micrograd-fast: shadowing the micrograd module in the working directory "
+            f"('import micrograd' gives micrograd_fast): {tmp_path / 'micrograd.py'}"
+            in _shadow_lines(r.stderr))
+
+
+def test_shadowed_micrograd_lists_each_place_once(tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    (here / "micrograd").mkdir(parents=True)  # a namespace package counts too
+    site = tmp_path / "site"
+    (site / "micrograd").mkdir(parents=True)
+    (site / "micrograd" / "__init__.py").write_text("")
+    monkeypatch.chdir(here)
+    found = lab_run.shadowed_micrograd(str(here), [str(site), str(here), str(tmp_path)])
+    assert found == [(str(here / "micrograd"), "next to the script"),
+                     (str(site / "micrograd"), "installed")]
+    monkeypatch.chdir(tmp_path)
+    assert lab_run.shadowed_micrograd(str(tmp_path), [str(tmp_path)]) == []
+
+
+# A script with its own Value class written in the children / local-gradients
+# style, trained on a few made-up names: printed numbers only.
+OWN_VALUE_SCRIPT = """import math
+import random
+import sys
+
+
+class Value:
+    __slots__ = ("data", "grad", "_children", "_local_grads")
+
+    def __init__(self, data, children=(), local_grads=()):
+        self.data = data
+        self.grad = 0
+        self._children = children
+        self._local_grads = local_grads
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data + other.data, (self, other), (1, 1))
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(self.data * other.data, (self, other), (other.data, self.data))
+
+    def __pow__(self, k):
+        return Value(self.data ** k, (self,), (k * self.data ** (k - 1),))
+
+    def exp(self):
+        return Value(math.exp(self.data), (self,), (math.exp(self.data),))
+
+    def log(self):
+        return Value(math.log(self.data), (self,), (1 / self.data,))
+
+    def relu(self):
+        return Value(max(0, self.data), (self,), (float(self.data > 0),))
+
+    def __neg__(self): return self * -1
+    def __radd__(self, other): return self + other
+    def __sub__(self, other): return self + (-other)
+    def __rsub__(self, other): return other + (-self)
+    def __rmul__(self, other): return self * other
+    def __truediv__(self, other): return self * other ** -1
+    def __rtruediv__(self, other): return other * self ** -1
+
+    def backward(self):
+        order, seen = [], set()
+        def visit(v):
+            if v not in seen:
+                seen.add(v)
+                for c in v._children:
+                    visit(c)
+                order.append(v)
+        visit(self)
+        self.grad = 1
+        for v in reversed(order):
+            for c, g in zip(v._children, v._local_grads):
+                c.grad += g * v.grad
+
+
+def halve_square(x):
+    # an op of the script's own, built in the node form
+    return Value(0.5 * x.data * x.data, (x,), (x.data,))
+
+
+rng = random.Random(3)
+words = ["ana", "bo", "kira", "lum", "sefa", "tor"]
+chars = sorted(set("".join(words)))
+V, D = len(chars) + 1, 6
+emb = [[Value(rng.gauss(0, 0.3)) for _ in range(D)] for _ in range(V)]
+out = [[Value(rng.gauss(0, 0.3)) for _ in range(D)] for _ in range(V)]
+params = [p for m in (emb, out) for row in m for p in row]
+node_op = "--node-op" in sys.argv
+for step in range(6):
+    w = words[step % len(words)]
+    toks = [V - 1] + [chars.index(c) for c in w] + [V - 1]
+    losses = []
+    for a, b in zip(toks, toks[1:]):
+        h = [e.relu() if not node_op else halve_square(e) for e in emb[a]]
+        logits = [sum(wi * hi for wi, hi in zip(row, h)) for row in out]
+        top = max(l.data for l in logits)
+        exps = [(l - top).exp() for l in logits]
+        total = sum(exps)
+        losses.append(-(exps[b] / total).log())
+    loss = sum(losses) / len(losses)
+    loss.backward()
+    for p in params:
+        p.data -= 0.5 * p.grad
+        p.grad = 0
+    print(f"step {step} loss {loss.data:.4f}")
+"""
+
+
+def _plain_run(script, *args):
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def _node_form(Value):
+    return hasattr(Value(1.0), "_local_grads")
+
+
+def test_run_replace_value_gives_the_scripts_own_numbers(engine, tmp_path):
+    script = tmp_path / "names.py"
+    script.write_text(OWN_VALUE_SCRIPT)
+    own = _plain_run(script)
+    assert own.returncode == 0, own.stderr
+    r = cli(engine, "run", "--replace-value", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == own.stdout
+    assert len(r.stdout.splitlines()) == 6
+    expected = (f"micrograd-fast: replacing the script's class Value ({script}, line 6) "
+                f"with micrograd_fast's Value ({engine.Value.__module__}.Value)")
+    assert expected in r.stderr.splitlines()
+
+
+def test_run_replace_value_with_an_op_in_node_form(engine, tmp_path):
+    if not _node_form(engine.Value):
+        pytest.skip("Value(data, children, local_grads) is not supported yet")
+    script = tmp_path / "names.py"
+    script.write_text(OWN_VALUE_SCRIPT)
+    own = _plain_run(script, "--node-op")
+    assert own.returncode == 0, own.stderr
+    r = cli(engine, "run", "--replace-value", str(script), "--node-op")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == own.stdout
+
+
+def test_run_replace_value_binds_our_class(engine, tmp_path):
+    script = tmp_path / "which.py"
+    script.write_text(textwrap.dedent("""\
+        class Value:
+            def __init__(self, data):
+                self.data = data
+
+
+        class Param(Value):
+            pass
+
+
+        def make(x):
+            return Value(x)
+
+
+        p = Param(2.0)
+        print(Value.__module__, isinstance(p, Value), isinstance(make(1.0) * 2, Value))
+        print(Param.__mro__[1].__module__)
+        """))
+    r = cli(engine, "run", "--replace-value", str(script))
+    assert r.returncode == 0, r.stderr
+    module = engine.Value.__module__
+    assert r.stdout.splitlines() == [f"{module} True True", module]
+    assert f"({script}, line 1)" in r.stderr
+
+
+def test_run_replace_value_names_methods_ours_lacks(engine, tmp_path):
+    script = tmp_path / "extra.py"
+    script.write_text(textwrap.dedent("""\
+        import math
+
+
+        class Value:
+            def __init__(self, data):
+                self.data = data
+
+            def exp(self):
+                return Value(math.exp(self.data))
+
+            def wobble(self):
+                return self
+
+            def shimmer(self):
+                return self
+
+
+        print((Value(0.0).exp()).data)
+        """))
+    r = cli(engine, "run", "--replace-value", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1.0"
+    assert ("micrograd-fast: the script's class Value defines wobble, shimmer, which "
+            "micrograd_fast's Value does not have: calls to them fail unless the "
+            "script adds them to Value") in r.stderr.splitlines()
+
+
+def test_run_replace_value_without_a_value_class(engine, tmp_path):
+    script = tmp_path / "plain.py"
+    script.write_text("def f():\n    class Value: pass\nprint('ran')\n")
+    r = cli(engine, "run", "--replace-value", str(script))
+    assert r.returncode == 2
+    assert r.stdout == ""
+    assert f"{script} defines no top-level 'class Value' to replace" in r.stderr
+
+
+def test_replace_value_keeps_line_numbers():
+    source = "x = 1\nclass Value:\n    pass\n\n\nclass Value:\n    y = 2\nraise KeyError(x)\n"
+    code, lines = lab_run.replace_value(source, "s.py")
+    assert lines == [2, 6]
+    scope = {lab_run._INJECTED: int}
+    with pytest.raises(KeyError) as info:
+        exec(code, scope)
+    assert scope["Value"] is int
+    assert info.traceback[-1].lineno + 1 == 8
 
 
 def test_run_passes_the_exit_code_on(engine, tmp_path):

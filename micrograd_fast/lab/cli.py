@@ -56,9 +56,14 @@ def build_parser():
         help="run a script written for micrograd on micrograd_fast",
         description="Run SCRIPT.py as __main__ with 'micrograd' imports "
         "(micrograd.engine, micrograd.nn, ...) served by micrograd_fast, even "
-        "if micrograd itself is installed. Arguments after the script go to it.",
+        "if micrograd itself is installed; any real micrograd package or module "
+        "this hides is named on stderr first. Arguments after the script go to it.",
     )
     _add_engine_option(run)
+    run.add_argument("--replace-value", action="store_true",
+                     help="the script defines its own top-level 'class Value': "
+                     "bind that name to micrograd_fast's Value right after the "
+                     "class statement (said on stderr), so the script runs on ours")
     run.add_argument("script", metavar="SCRIPT.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
 
@@ -109,10 +114,14 @@ def main(argv=None):
         return 0 if ok else 1
 
     if args.command == "run":
-        from micrograd_fast.lab.run import run_script
+        from micrograd_fast.lab.run import NoValueClass, run_script
 
         try:
-            run_script(args.script, args.args, announce=sys.stderr)
+            run_script(args.script, args.args, announce=sys.stderr,
+                       replace_value_class=args.replace_value)
+        except NoValueClass as exc:
+            print(f"micrograd-fast: --replace-value: {exc}", file=sys.stderr)
+            return 2
         except FileNotFoundError as exc:
             if exc.filename is None:  # our check, not one inside the script
                 print(f"micrograd-fast: {exc}", file=sys.stderr)

@@ -6,15 +6,23 @@ While ``micrograd_alias()`` is active, ``import micrograd`` gives the
 micrograd is installed: a finder placed first on ``sys.meta_path`` answers
 for those names, and any micrograd modules already imported are set aside
 until the block ends.
+
+``shadowed_micrograd`` lists the real micrograd packages or modules the alias
+hides from a script, so the command can name them before running it, and
+``replace_value`` rewrites a script that defines its own ``class Value`` so
+that the name is bound to micrograd_fast's class instead.
 """
 
+import ast
 import contextlib
 import importlib
 import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import runpy
 import sys
+import types
 
 ALIASED = "micrograd"
 TARGET = "micrograd_fast"
@@ -69,13 +77,135 @@ def micrograd_alias():
         sys.modules.update(set_aside)
 
 
-def run_script(path, args=(), announce=None):
+def _spec_path(spec):
+    """The file or directory a found ``micrograd`` spec would load."""
+    if spec.origin and spec.origin not in ("namespace", "built-in", "frozen"):
+        origin = spec.origin
+        if spec.submodule_search_locations and os.path.basename(origin).startswith("__init__."):
+            return os.path.dirname(origin)  # a package: its directory
+        return origin
+    locations = list(spec.submodule_search_locations or [])
+    return locations[0] if locations else None
+
+
+def shadowed_micrograd(script_dir, search_path=None):
+    """``(path, where)`` for every ``micrograd`` package or module the alias hides.
+
+    Looks where ``python script.py`` would import ``micrograd`` from: the
+    script's directory (``where == 'next to the script'``), then the working
+    directory (``'in the working directory'``), then the other entries of
+    ``search_path`` (default ``sys.path``; ``'installed'``).  Each path is
+    given once, at its first place, and ``micrograd_fast`` itself (or a
+    ``micrograd`` that is an alias of it) is never listed.
+    """
+    entries = [(os.path.abspath(script_dir), "next to the script"),
+               (os.path.abspath(os.getcwd()), "in the working directory")]
+    for entry in sys.path if search_path is None else search_path:
+        entries.append((os.path.abspath(entry or os.curdir), "installed"))
+    found, seen_entries, seen_paths = [], set(), set()
+    for entry, where in entries:
+        if entry in seen_entries:
+            continue
+        seen_entries.add(entry)
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(ALIASED, [entry])
+        except (ImportError, OSError, ValueError):
+            continue
+        if spec is None:
+            continue
+        path = _spec_path(spec)
+        if path is None or path in seen_paths:
+            continue
+        seen_paths.add(path)
+        found.append((path, where))
+    return found
+
+
+class NoValueClass(ValueError):
+    """The script defines no top-level ``class Value`` to replace."""
+
+
+# the name the rewritten script reads micrograd_fast's Value from
+_INJECTED = "__micrograd_fast_Value__"
+
+
+def replace_value(source, filename):
+    """Compile ``source`` with each top-level ``class Value`` rebound to ours.
+
+    Right after every ``class Value`` statement at the top level of the
+    module, ``Value = <micrograd_fast's Value>`` is inserted, so everything
+    the script does afterwards with the name (constructing, subclassing,
+    ``isinstance``) uses micrograd_fast's class; the script's own class is
+    still defined, then dropped.  Line numbers are kept for tracebacks.
+    Returns ``(code, [line of each class replaced])``; raises NoValueClass
+    when there is none.
+    """
+    tree = ast.parse(source, filename=filename)
+    body, lines = [], []
+    for stmt in tree.body:
+        body.append(stmt)
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Value":
+            lines.append(stmt.lineno)
+            rebind = ast.Assign(
+                targets=[ast.Name(id="Value", ctx=ast.Store())],
+                value=ast.Name(id=_INJECTED, ctx=ast.Load()),
+            )
+            end = stmt.end_lineno or stmt.lineno
+            for node in ast.walk(rebind):
+                node.lineno = node.end_lineno = end
+                node.col_offset = node.end_col_offset = 0
+            body.append(rebind)
+    if not lines:
+        raise NoValueClass(f"{filename} defines no top-level 'class Value' to replace")
+    tree.body = body
+    return compile(tree, filename, "exec"), lines
+
+
+def value_class_methods(source, filename):
+    """Names of the methods the top-level ``class Value`` statements of
+    ``source`` define, in order (each name once)."""
+    names = []
+    for stmt in ast.parse(source, filename=filename).body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Value":
+            for item in stmt.body:
+                if (isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and item.name not in names):
+                    names.append(item.name)
+    return names
+
+
+def _exec_as_main(code, path, extra_globals):
+    """Execute ``code`` as the ``__main__`` module of the file ``path``."""
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__cached__ = None
+    main.__loader__ = None
+    main.__package__ = None
+    main.__spec__ = None
+    main.__dict__.update(extra_globals)
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+        else:
+            sys.modules.pop("__main__", None)
+
+
+def run_script(path, args=(), announce=None, replace_value_class=False):
     """Run the file ``path`` as ``__main__`` with micrograd meaning micrograd_fast.
 
     ``sys.argv`` becomes ``[path, *args]`` and ``sys.path[0]`` the script's
     directory, as for ``python path args``.  ``announce`` (a stream, e.g.
-    stderr) gets one line saying which engine stands in for micrograd.
-    The script's SystemExit and exceptions propagate.
+    stderr) gets one line saying which engine stands in for micrograd, and
+    one line per real micrograd package or module the alias hides (see
+    :func:`shadowed_micrograd`).  With ``replace_value_class`` the script's
+    top-level ``class Value`` is replaced by micrograd_fast's (see
+    :func:`replace_value`; NoValueClass when it has none), and ``announce``
+    gets a line naming the class and line.  The script's SystemExit and
+    exceptions propagate.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -84,6 +214,13 @@ def run_script(path, args=(), announce=None):
     from micrograd_fast.lab.engines import engine_name
     import micrograd_fast.engine as engine
 
+    script_dir = os.path.dirname(os.path.abspath(path))
+    code, extra_globals, replaced = None, {}, []
+    if replace_value_class:
+        with open(path, "rb") as fh:
+            source = fh.read()
+        code, replaced = replace_value(source, path)
+        extra_globals[_INJECTED] = engine.Value
     if announce is not None:
         print(
             f"micrograd-fast: running {path} with micrograd_fast "
@@ -92,17 +229,49 @@ def run_script(path, args=(), announce=None):
             file=announce,
             flush=True,
         )
+        for shadowed, place in shadowed_micrograd(script_dir, sys.path[1:]):
+            kind = "package" if os.path.isdir(shadowed) else "module"
+            what = (f"the installed micrograd {kind}" if place == "installed"
+                    else f"the micrograd {kind} {place}")
+            print(
+                f"micrograd-fast: shadowing {what} "
+                f"('import micrograd' gives micrograd_fast): {shadowed}",
+                file=announce,
+                flush=True,
+            )
+        for line in replaced:
+            print(
+                f"micrograd-fast: replacing the script's class Value ({path}, line "
+                f"{line}) with micrograd_fast's Value "
+                f"({engine.Value.__module__}.Value)",
+                file=announce,
+                flush=True,
+            )
+        missing = []
+        if replaced:
+            missing = [name for name in value_class_methods(source, path)
+                       if not hasattr(engine.Value, name)]
+        if missing:
+            print(
+                f"micrograd-fast: the script's class Value defines "
+                f"{', '.join(missing)}, which micrograd_fast's Value does not have: "
+                f"calls to them fail unless the script adds them to Value",
+                file=announce,
+                flush=True,
+            )
     saved_argv = sys.argv
     saved_path = list(sys.path)
     sys.argv = [path, *args]
-    script_dir = os.path.dirname(os.path.abspath(path))
     if sys.path:
         sys.path[0] = script_dir
     else:
         sys.path.append(script_dir)
     try:
         with micrograd_alias():
-            runpy.run_path(path, run_name="__main__")
+            if code is None:
+                runpy.run_path(path, run_name="__main__")
+            else:
+                _exec_as_main(code, path, extra_globals)
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path

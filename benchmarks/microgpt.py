@@ -1,0 +1,398 @@
+"""A microgpt-shaped workload: a tiny GPT trained on names, one scalar at a time.
+
+The program below is the kind of scalar-autograd code people run today: a
+character-level language model over a corpus of names with token and position
+embeddings, causal self-attention that keeps its keys and values in a list as
+it walks the sequence, RMS normalisation, an MLP block, softmax cross-entropy
+and Adam, every number a ``Value``.  It is written against a small
+pure-Python ``Value`` class of the "children and local gradients" kind
+(:class:`ScalarValue` here): each node stores its children and the local
+derivative with respect to each, and ``backward()`` walks a topological order
+doing ``child.grad += local_grad * node.grad``.
+
+The same program then runs a second time with micrograd_fast's ``Value`` in
+that class's place (one name bound to another class, nothing else changed).
+Both runs start from the same seeded weights and see the same names, so they
+must print the same loss trail; the time per training step of each, and their
+ratio, is the measurement.
+
+The MLP's activation is a squared ReLU written *outside* the class, as a node
+built directly with ``Value(data, children, local_grads)``: an op added in the
+node form, the way users extend such code.  Engines without that constructor
+form cannot run it; ``act="relu"`` uses the class's own ``relu()`` instead.
+
+The names are made up by the workload itself (syllables drawn from a seeded
+``random.Random``), so nothing is downloaded.
+
+    python -m benchmarks.microgpt                 # default size, both classes
+    python -m benchmarks.microgpt --engine pure   # micrograd_fast's pure twin as "ours"
+    python -m benchmarks.microgpt --size smoke --steps 3
+"""
+
+import argparse
+import math
+import random
+import sys
+import time
+
+__all__ = [
+    "ScalarValue",
+    "CONFIGS",
+    "make_names",
+    "supports_node_form",
+    "training",
+    "train",
+    "compare",
+    "main",
+]
+
+
+# --------------------------------------------------------------------------
+# the scalar class the program is written against
+# --------------------------------------------------------------------------
+class ScalarValue:
+    """A scalar node that keeps its children and their local derivatives."""
+
+    __slots__ = ("data", "grad", "_children", "_local_grads")
+
+    def __init__(self, data, children=(), local_grads=()):
+        self.data = data
+        self.grad = 0
+        self._children = children
+        self._local_grads = local_grads
+
+    def __add__(self, other):
+        if not isinstance(other, ScalarValue):
+            other = ScalarValue(other)
+        return ScalarValue(self.data + other.data, (self, other), (1, 1))
+
+    def __mul__(self, other):
+        if not isinstance(other, ScalarValue):
+            other = ScalarValue(other)
+        return ScalarValue(self.data * other.data, (self, other), (other.data, self.data))
+
+    def __pow__(self, k):  # k is a plain number
+        return ScalarValue(self.data ** k, (self,), (k * self.data ** (k - 1),))
+
+    def exp(self):
+        e = math.exp(self.data)
+        return ScalarValue(e, (self,), (e,))
+
+    def log(self):
+        return ScalarValue(math.log(self.data), (self,), (1 / self.data,))
+
+    def relu(self):
+        return ScalarValue(max(0, self.data), (self,), (float(self.data > 0),))
+
+    def __neg__(self):
+        return self * -1
+
+    def __radd__(self, other):
+        return self + other
+
+    def __sub__(self, other):
+        return self + (-other)
+
+    def __rsub__(self, other):
+        return other + (-self)
+
+    def __rmul__(self, other):
+        return self * other
+
+    def __truediv__(self, other):
+        return self * other ** -1
+
+    def __rtruediv__(self, other):
+        return other * self ** -1
+
+    def backward(self):
+        # depth-first post-order from the root: every node after its children
+        order, seen = [], set()
+        stack = [(self, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for child in reversed(node._children):
+                if id(child) not in seen:
+                    stack.append((child, False))
+        self.grad = 1
+        for node in reversed(order):
+            for child, local in zip(node._children, node._local_grads):
+                child.grad += local * node.grad
+
+
+def supports_node_form(Value):
+    """Whether ``Value(data, children, local_grads)`` builds a node whose
+    backward uses the given local derivatives."""
+    try:
+        probe = Value(1.0)
+        return hasattr(probe, "_local_grads")
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------
+# the corpus
+# --------------------------------------------------------------------------
+_ONSETS = ["b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v",
+           "z", "br", "st", "th", "sh", "ch"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ia", "y"]
+_CODAS = ["", "", "", "n", "l", "r", "s", "x"]
+
+
+def make_names(count, seed=7):
+    """``count`` made-up names of one to three syllables, deterministic."""
+    rng = random.Random(seed)
+    names = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.choice((1, 2, 2, 3))):
+            parts.append(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS))
+        names.append("".join(parts))
+    return names
+
+
+# --------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------
+CONFIGS = {
+    # every code path, in a blink
+    "smoke": dict(n_embd=4, n_head=2, n_layer=1, block_size=4, names=40, steps=2),
+    # a step of the pure class takes a few tens of milliseconds
+    "quick": dict(n_embd=8, n_head=2, n_layer=1, block_size=8, names=500, steps=5),
+    # microgpt's own width and heads: a step of the pure class takes a few
+    # hundred milliseconds on an idle machine
+    "full": dict(n_embd=16, n_head=4, n_layer=1, block_size=8, names=2000, steps=10),
+}
+
+
+def sqrelu(x):
+    """max(x, 0) squared, as one node in the ``(data, children, local_grads)``
+    form, built by the class of ``x``."""
+    r = x.data if x.data > 0 else 0.0
+    return type(x)(r * r, (x,), (2.0 * r,))
+
+
+def _matrix(Value, rng, rows, cols, std=0.08):
+    return [[Value(rng.gauss(0.0, std)) for _ in range(cols)] for _ in range(rows)]
+
+
+def init_params(Value, vocab, cfg, seed=42):
+    rng = random.Random(seed)
+    d = cfg["n_embd"]
+    params = {
+        "wte": _matrix(Value, rng, vocab, d),
+        "wpe": _matrix(Value, rng, cfg["block_size"], d),
+        "head": _matrix(Value, rng, vocab, d),
+    }
+    for i in range(cfg["n_layer"]):
+        for name, rows, cols in (("q", d, d), ("k", d, d), ("v", d, d), ("o", d, d),
+                                 ("up", 4 * d, d), ("down", d, 4 * d)):
+            params[f"layer{i}.{name}"] = _matrix(Value, rng, rows, cols)
+    return params
+
+
+def flat_params(params):
+    return [p for mat in params.values() for row in mat for p in row]
+
+
+def linear(x, w):
+    return [sum(wij * xj for wij, xj in zip(row, x)) for row in w]
+
+
+def softmax(logits):
+    top = max(v.data for v in logits)
+    exps = [(v - top).exp() for v in logits]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def rmsnorm(x):
+    mean_sq = sum(xi * xi for xi in x) / len(x)
+    scale = (mean_sq + 1e-5) ** -0.5
+    return [xi * scale for xi in x]
+
+
+def forward_token(params, cfg, token, pos, keys, values, act):
+    """Logits for the next token; appends this position's keys and values."""
+    d, heads = cfg["n_embd"], cfg["n_head"]
+    hd = d // heads
+    x = [t + p for t, p in zip(params["wte"][token], params["wpe"][pos])]
+    x = rmsnorm(x)
+    for i in range(cfg["n_layer"]):
+        L = f"layer{i}."
+        skip = x
+        h = rmsnorm(x)
+        q = linear(h, params[L + "q"])
+        keys[i].append(linear(h, params[L + "k"]))
+        values[i].append(linear(h, params[L + "v"]))
+        mixed = []
+        for hi in range(heads):
+            lo = hi * hd
+            qh = q[lo:lo + hd]
+            scores = [sum(qj * kj for qj, kj in zip(qh, k[lo:lo + hd])) / hd ** 0.5
+                      for k in keys[i]]
+            weights = softmax(scores)
+            for j in range(hd):
+                mixed.append(sum(w * v[lo + j] for w, v in zip(weights, values[i])))
+        x = [a + b for a, b in zip(linear(mixed, params[L + "o"]), skip)]
+        skip = x
+        h = linear(rmsnorm(x), params[L + "up"])
+        h = [sqrelu(v) for v in h] if act == "sqrelu" else [v.relu() for v in h]
+        x = [a + b for a, b in zip(linear(h, params[L + "down"]), skip)]
+    return linear(rmsnorm(x), params["head"])
+
+
+def training(Value, cfg, steps=None, act="sqrelu"):
+    """Train the names model with ``Value``, yielding ``(loss, seconds)`` per step.
+
+    One name per step (BOS, its letters, BOS, cut to the block size), mean
+    cross-entropy over its positions, ``backward()``, then Adam with a
+    linearly decaying learning rate; the seconds cover all of that.
+    """
+    if act == "sqrelu" and not supports_node_form(Value):
+        raise TypeError(
+            f"{Value.__module__}.{Value.__qualname__} does not build nodes from "
+            "Value(data, children, local_grads); use act='relu'")
+    steps = cfg["steps"] if steps is None else steps
+    names = make_names(cfg["names"])
+    chars = sorted(set("".join(names)))
+    bos = len(chars)
+    vocab = bos + 1
+    index = {c: i for i, c in enumerate(chars)}
+    params = init_params(Value, vocab, cfg)
+    plist = flat_params(params)
+    m = [0.0] * len(plist)
+    v = [0.0] * len(plist)
+    lr, beta1, beta2, eps = 0.02, 0.85, 0.99, 1e-8
+    for k in range(steps):
+        t0 = time.perf_counter()
+        name = names[k % len(names)]
+        tokens = [bos] + [index[c] for c in name] + [bos]
+        n = min(cfg["block_size"], len(tokens) - 1)
+        keys = [[] for _ in range(cfg["n_layer"])]
+        vals = [[] for _ in range(cfg["n_layer"])]
+        terms = []
+        for pos in range(n):
+            logits = forward_token(params, cfg, tokens[pos], pos, keys, vals, act)
+            probs = softmax(logits)
+            terms.append(-probs[tokens[pos + 1]].log())
+        loss = (1 / n) * sum(terms)
+        loss.backward()
+        rate = lr * (1 - k / steps)
+        for i, p in enumerate(plist):
+            g = p.grad
+            m[i] = beta1 * m[i] + (1 - beta1) * g
+            v[i] = beta2 * v[i] + (1 - beta2) * g * g
+            mhat = m[i] / (1 - beta1 ** (k + 1))
+            vhat = v[i] / (1 - beta2 ** (k + 1))
+            p.data -= rate * mhat / (vhat ** 0.5 + eps)
+            p.grad = 0
+        seconds = time.perf_counter() - t0
+        yield loss.data, seconds
+
+
+def train(Value, cfg, steps=None, act="sqrelu"):
+    """All of :func:`training` at once: ``(losses, seconds per step)``."""
+    pairs = list(training(Value, cfg, steps, act))
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _median(xs):
+    s = sorted(xs)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else 0.5 * (s[mid - 1] + s[mid])
+
+
+def compare(OurValue, cfg, steps=None, act="sqrelu"):
+    """Train with :class:`ScalarValue` and with ``OurValue``; a result dict.
+
+    ``trail_own`` and ``trail_ours`` are the losses printed to 4 decimals,
+    ``bit_identical`` whether the losses are the same doubles, ``times_*``
+    the seconds of each step and ``*_step_s`` their median (the first step,
+    a warm-up, left out when there are more than two).
+    """
+    own_losses, own_times, our_losses, our_times = [], [], [], []
+    # the two runs take turns, step by step, so a change in the machine's
+    # load while they run hits both alike
+    for (a, ta), (b, tb) in zip(training(ScalarValue, cfg, steps, act),
+                                training(OurValue, cfg, steps, act)):
+        own_losses.append(a)
+        own_times.append(ta)
+        our_losses.append(b)
+        our_times.append(tb)
+
+    def steady(ts):
+        return ts[1:] if len(ts) > 2 else ts
+
+    own_s, our_s = _median(steady(own_times)), _median(steady(our_times))
+    return dict(
+        trail_own=[f"{x:.4f}" for x in own_losses],
+        trail_ours=[f"{x:.4f}" for x in our_losses],
+        losses_own=own_losses,
+        losses_ours=our_losses,
+        bit_identical=own_losses == our_losses,
+        max_abs_diff=max((abs(a - b) for a, b in zip(own_losses, our_losses)), default=0.0),
+        times_own=steady(own_times),
+        times_ours=steady(our_times),
+        own_step_s=own_s,
+        ours_step_s=our_s,
+        speedup=own_s / our_s if our_s > 0 else math.inf,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.microgpt",
+        description="Train a tiny GPT on generated names twice: with a pure-Python "
+        "Value written in the children/local-gradients style, then with "
+        "micrograd_fast's Value in its place. Prints both loss trails and the time "
+        "per step.")
+    parser.add_argument("--size", choices=sorted(CONFIGS), default="full")
+    parser.add_argument("--steps", type=int, default=None, help="training steps")
+    parser.add_argument("--engine", choices=("compiled", "pure"), default=None,
+                        help="micrograd_fast engine standing in (default: the one "
+                        "micrograd_fast.engine selects)")
+    parser.add_argument("--act", choices=("sqrelu", "relu"), default="sqrelu",
+                        help="MLP activation: sqrelu, a node built in the "
+                        "(data, children, local_grads) form (default), or the "
+                        "class's relu()")
+    args = parser.parse_args(argv)
+
+    if args.engine == "pure":
+        from micrograd_fast._engine_py import Value
+    elif args.engine == "compiled":
+        from micrograd_fast._engine import Value
+    else:
+        from micrograd_fast.engine import Value
+    cfg = dict(CONFIGS[args.size])
+    steps = cfg["steps"] if args.steps is None else args.steps
+    if args.act == "sqrelu" and not supports_node_form(Value):
+        print(f"{Value.__module__}.Value has no Value(data, children, local_grads) "
+              "form; run with --act relu", file=sys.stderr)
+        return 2
+    print(f"model: n_embd={cfg['n_embd']} n_head={cfg['n_head']} "
+          f"n_layer={cfg['n_layer']} block_size={cfg['block_size']} act={args.act}; "
+          f"{steps} steps; ours = {Value.__module__}.Value")
+    res = compare(Value, cfg, steps, args.act)
+    print("step  own Value  micrograd_fast")
+    for k, (a, b) in enumerate(zip(res["trail_own"], res["trail_ours"])):
+        print(f"{k:4d}  {a:>9}  {b:>14}")
+    same = res["trail_own"] == res["trail_ours"]
+    print(f"loss trails identical to 4 decimals: {'yes' if same else 'NO'}; "
+          f"bit for bit: {'yes' if res['bit_identical'] else 'no'} "
+          f"(largest difference {res['max_abs_diff']:.3g})")
+    print(f"own Value:      {res['own_step_s'] * 1e3:10.2f} ms/step")
+    print(f"micrograd_fast: {res['ours_step_s'] * 1e3:10.2f} ms/step")
+    print(f"ratio: {res['speedup']:.1f}x")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
