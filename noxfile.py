@@ -92,24 +92,23 @@ def _pyenv_interpreters():
     return {key: exe for key, (patch, exe) in best.items()}
 
 
-def _probe(exe):
-    """True when ``exe`` runs and is the CPython it is named after (a pyenv
-    shim for a version pyenv has not selected fails here)."""
-    m = re.search(r"python3\.(\d+)(t?)$", str(exe))
-    if not m:
-        return False
+def _probe(exe, minor, ft):
+    """True when ``exe`` runs and is CPython 3.``minor``, free-threaded or not
+    as ``ft`` says (a pyenv shim for a version pyenv has not selected fails
+    here)."""
     try:
         out = subprocess.run(
             [str(exe), "-c", _PROBE], capture_output=True, text=True, timeout=60, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return False
-    want = f"CPython 3 {int(m.group(1))} {1 if m.group(2) else 0}"
+    want = f"CPython 3 {minor} {1 if ft else 0}"
     return out.returncode == 0 and out.stdout.strip() == want
 
 
-def _nox_finds(spec):
-    """Whether nox's own discovery finds a working interpreter for ``spec``."""
+def _nox_finds(minor, ft):
+    """Whether nox's own discovery finds a working interpreter for 3.``minor``."""
+    spec = f"3.{minor}{'t' if ft else ''}"
     try:
         from python_discovery import get_interpreter
     except ImportError:  # older nox: PATH lookup only
@@ -120,7 +119,7 @@ def _nox_finds(spec):
         except Exception:  # noqa: BLE001 - discovery trouble means "not found"
             info = None
         exe = info.executable if info is not None else None
-    return exe is not None and _probe(exe)
+    return exe is not None and _probe(exe, minor, ft)
 
 
 def _discover():
@@ -137,16 +136,19 @@ def _discover():
     for minor, ft in wanted:
         spec = f"3.{minor}{'t' if ft else ''}"
         exe = pyenv.get((minor, ft))
-        if exe is not None and _probe(exe):
+        if exe is not None and _probe(exe, minor, ft):
             # put pyenv's interpreter first on PATH, under its own name only
             # (not python, python3 or pip), for nox's discovery to find
+            # (the sessions' environments keep using the link: it is only
+            # ever replaced atomically, never removed)
             _LINK_DIR.mkdir(parents=True, exist_ok=True)
             link = _LINK_DIR / exe.name
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(exe)
+            if not (link.is_symlink() and os.readlink(link) == str(exe)):
+                tmp = link.with_name(f".{link.name}.{os.getpid()}")
+                tmp.symlink_to(exe)
+                os.replace(tmp, link)
             found.append(spec)
-        elif _nox_finds(spec):
+        elif _nox_finds(minor, ft):
             found.append(spec)
         elif not ft:
             missing.append(spec)

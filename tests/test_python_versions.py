@@ -218,8 +218,9 @@ def _claimed_minors():
 # CPython versions that need a newer Cython than the 3.1 floor the project
 # started with: the first Cython release that builds for them
 CYTHON_FOR_MINOR = {15: (3, 3, 0)}
-# and the first cibuildwheel release that lists them
-CIBUILDWHEEL_FOR_MINOR = {15: (4, 3)}
+# and the first cibuildwheel release that builds them by default (4.1 has
+# cp315 only behind the prerelease opt-in)
+CIBUILDWHEEL_FOR_MINOR = {15: (4, 2)}
 
 
 @needs_checkout
