@@ -109,7 +109,8 @@ def _rows(records):
                 "sum_builtin": "sum(xs) + backward",
                 "vsum": "vsum(xs) + backward",
                 "demo_step": "demo step (upstream nn.py)",
-                "demo_step_native": "demo step (micrograd_fast.nn)",
+                "demo_step_native": "demo step (micrograd_fast.nn, upstream's graph)",
+                "demo_step_fused": "demo step (micrograd_fast.nn, fused=True)",
                 "memory_per_node": "memory per node",
                 "demo_peak_memory": "demo step peak memory",
             }.get(w, w)

@@ -163,6 +163,73 @@ static inline int64_t mgf_push(mgf_arena *A, uint8_t op, double data) {
     return i;
 }
 
+/* Write node o (a slot of reserved room) with children c0 and c1 (n of
+ * them, 0 to 2). */
+MGF_INLINE void mgf_fill(mgf_node *o, uint8_t op, double data, uint32_t n,
+                         int32_t c0, int32_t c1) {
+    o->data = data;
+    o->grad = 0.0;
+    o->param = 0.0;
+    o->k.c[0] = c0;
+    o->k.c[1] = c1;
+    o->n = n;
+    o->op = op;
+    o->flags = 0;
+    o->aux = 0;
+}
+
+/* Append a node with up to two children; the caller has reserved room. */
+MGF_INLINE int64_t mgf_push_node(mgf_arena *A, uint8_t op, double data, uint32_t n,
+                                 int32_t c0, int32_t c1) {
+    MGF_ASSERT(A->n < A->cap);
+    int64_t i = A->n++;
+    mgf_fill(&A->nodes[i], op, data, n, c0, c1);
+    A->handles[i] = NULL;
+    return i;
+}
+
+/* One neuron as micrograd's Neuron builds it, `sum((w_j * x_j for ...), b)`,
+ * node for node in its creation order: acc = b; then for each input j a
+ * leaf holding consts[-1 - x[j]] when x[j] < 0 (what `w * number` makes),
+ * the MGF_MUL node (w[j], x_j) and the MGF_ADD node (acc, w_j * x_j).
+ * Returns the last MGF_ADD node (b itself when m == 0) and stores its data
+ * in *z.  The caller has reserved room: 2 * m nodes plus one per leaf. */
+static inline int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int32_t *x,
+                                       const double *consts, int32_t b, uint32_t m,
+                                       double *z) {
+    /* local copies: the stores below cannot then be taken to change them */
+    mgf_node *const nd = A->nodes;
+    void **const hd = A->handles;
+    int64_t n = A->n;
+    int32_t acc = b, xj;
+    double accd = nd[b].data, xd, pd;
+    MGF_ASSERT(n + 3 * (int64_t)m <= A->cap || n + 2 * (int64_t)m <= A->cap);
+    for (uint32_t j = 0; j < m; j++) {
+        xj = x[j];
+        if (xj < 0) {
+            xd = consts[-1 - xj];
+            MGF_ASSERT(n < A->cap);
+            mgf_fill(&nd[n], MGF_LEAF, xd, 0, 0, 0);
+            hd[n] = NULL;
+            xj = (int32_t)n++;
+        } else {
+            xd = nd[xj].data;
+        }
+        pd = nd[w[j]].data * xd;
+        accd = accd + pd;
+        MGF_ASSERT(n + 1 < A->cap);
+        mgf_fill(&nd[n], MGF_MUL, pd, 2, w[j], xj);
+        mgf_fill(&nd[n + 1], MGF_ADD, accd, 2, acc, (int32_t)n);
+        hd[n] = NULL;
+        hd[n + 1] = NULL;
+        acc = (int32_t)(n + 1);
+        n += 2;
+    }
+    A->n = n;
+    *z = accd;
+    return acc;
+}
+
 /* ---- invariants ------------------------------------------------------------
  * mgf_check verifies the arena's structural invariants in O(n + ne): sizes
  * within capacities, node 0 the sentinel leaf, known op codes, every child

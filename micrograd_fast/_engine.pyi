@@ -86,6 +86,8 @@ def layer(
     B: Sequence[Value],
     x: Sequence[_Operand],
     act: _Activation,
+    *,
+    fused: bool = True,
 ) -> list[Value]: ...
 _Spec = Sequence[tuple[Sequence[Sequence[Value]], Sequence[Value], _Activation]]
 
@@ -98,7 +100,9 @@ class MLPPlan:
     def __len__(self) -> int: ...
 
 def mlp_plan(spec: _Spec, nin: Optional[int] = None) -> MLPPlan: ...
-def mlp(spec: Union[MLPPlan, _Spec], x: Sequence[_Operand]) -> list[Value]: ...
+def mlp(
+    spec: Union[MLPPlan, _Spec], x: Sequence[_Operand], *, fused: bool = True
+) -> list[Value]: ...
 def sgd_update(
     params: Sequence[Value],
     lr: float,

@@ -665,7 +665,7 @@ cdef class Value:
                 return f"**{int(o.param)}"
             return f"**{o.param!r}"
         if o.op == MGF_NEURON:
-            return "neuron:" + _ACT_NAMES[o.aux]
+            return "neuron_" + _ACT_NAMES[o.aux]
         return _OP_NAMES[o.op]
 
     @property
@@ -990,6 +990,7 @@ cdef class MLPPlan:
     cdef tuple params
     cdef PyObject **p
     cdef Py_ssize_t nl, n_in, n_out, maxw, nodes, edges
+    cdef Py_ssize_t chain_nodes  # unfused: nodes made from Value inputs alone
     cdef Py_ssize_t *width  # nl + 1 widths, width[0] = n_in
     cdef int *act
     cdef int32_t *buf       # scratch: two rows of maxw + 1 node indices
@@ -1070,6 +1071,7 @@ def mlp_plan(spec, nin=None):
         plan.width[l] = width
         plan.edges += nout * (2 * width + 1)
         plan.nodes += nout
+        plan.chain_nodes += nout * (2 * width + (plan.act[l] != MGF_ACT_LINEAR))
         width = nout
         if width > plan.maxw:
             plan.maxw = width
@@ -1083,17 +1085,46 @@ def mlp_plan(spec, nin=None):
     return plan
 
 
-cdef list _run_plan(MLPPlan plan, tuple xs):
-    """The fused forward pass (mirrors mlp): one node per neuron, children
-    w_0..w_{nin-1}, x_0..x_{nin-1}, b; only the outputs get handles."""
+cdef inline double _act_forward(int act, double z) noexcept:
+    """The activation as the Value method computes it (relu, tanh, sigmoid)."""
+    if act == MGF_ACT_RELU:
+        return mgf_relu(z)
+    if act == MGF_ACT_TANH:
+        return _tanh(z)  # the function Value.tanh uses
+    if act == MGF_ACT_SIGMOID:
+        return mgf_sigmoid(z)
+    return z
+
+
+cdef uint8_t[4] _ACT_OPS
+_ACT_OPS[MGF_ACT_LINEAR] = MGF_LEAF  # no node
+_ACT_OPS[MGF_ACT_RELU] = MGF_RELU
+_ACT_OPS[MGF_ACT_TANH] = MGF_TANH
+_ACT_OPS[MGF_ACT_SIGMOID] = MGF_SIGMOID
+
+
+cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
+    """The forward pass of a plan (mirrors mlp); only the outputs get handles.
+
+    fused: one MGF_NEURON node per neuron, children w_0..w_{nin-1},
+    x_0..x_{nin-1}, b; plain-number inputs become leaves once per call.
+    Otherwise micrograd's Neuron graph, node for node in its creation order:
+    per neuron acc = b, then for each input j a leaf (when x_j is a number,
+    one per neuron, as `w * x` makes it), the '*' node (w_j, x_j) and the
+    '+' node (acc, w_j*x_j); then the activation's node unless linear."""
     cdef Py_ssize_t nin = len(xs), t, l, j, k, c = 0, n_const = 0, m_in, m_out
     if nin != plan.n_in:
         raise ValueError(f"mlp expects {plan.n_in} inputs, got {nin}")
     cdef double local[64]
     cdef double *consts = local
-    if nin > 64:
-        consts = <double *>malloc(nin * sizeof(double))
-        if consts == NULL:
+    cdef int32_t wlocal[64]
+    cdef int32_t *wbuf = wlocal  # one neuron's weight indices
+    if nin > 64 or plan.maxw > 64:
+        consts = <double *>malloc((nin if nin > 0 else 1) * sizeof(double))
+        wbuf = <int32_t *>malloc(plan.maxw * sizeof(int32_t))
+        if consts == NULL or wbuf == NULL:
+            free(consts)
+            free(wbuf)
             raise MemoryError("micrograd_fast: no memory for mlp")
     cdef PyObject **xi = PySequence_Fast_ITEMS(xs)
     cdef int32_t *cur
@@ -1102,6 +1133,8 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
     cdef int32_t *ch
     cdef mgf_node *o
     cdef int64_t i
+    cdef int32_t acc
+    cdef double z
     cdef uint32_t m
     cdef int act
     cdef PyObject **p = plan.p
@@ -1113,7 +1146,10 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
                 consts[n_const] = _as_double(<object>xi[t], "input")
                 n_const += 1
         outs = [_new_handle() for t in range(plan.n_out)]  # allocate first (may run GC)
-        _reserve(n_const + plan.nodes, plan.edges)
+        if fused:
+            _reserve(n_const + plan.nodes, plan.edges)
+        else:
+            _reserve(plan.chain_nodes + n_const * plan.width[1], 0)
         # from here on no Python code runs until the outputs are registered
         cur = plan.buf
         nxt = plan.buf + plan.maxw + 1
@@ -1121,8 +1157,11 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
             if isinstance(<object>xi[t], Value):
                 cur[t] = <int32_t>(<Value>xi[t]).idx
                 _pin(<Value>xi[t])
-            else:
+            elif fused:
                 cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, consts[c])
+                c += 1
+            else:
+                cur[t] = <int32_t>(-1 - c)  # consts[c]: a leaf per neuron, made below
                 c += 1
         k = 0
         for l in range(plan.nl):
@@ -1131,6 +1170,20 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
             act = plan.act[l]
             m = <uint32_t>(2 * m_in + 1)
             for j in range(m_out):
+                if not fused:
+                    for t in range(m_in):
+                        wbuf[t] = <int32_t>(<Value>p[k + t]).idx
+                        _pin(<Value>p[k + t])
+                    _pin(<Value>p[k + m_in])
+                    acc = mgf_chain_neuron(&A, wbuf, cur, consts,
+                                           <int32_t>(<Value>p[k + m_in]).idx,
+                                           <uint32_t>m_in, &z)
+                    if act != MGF_ACT_LINEAR:
+                        acc = <int32_t>mgf_push_node(&A, _ACT_OPS[act], _act_forward(act, z),
+                                                     1, acc, 0)
+                    nxt[j] = acc
+                    k += m_in + 1
+                    continue
                 i = mgf_push(&A, MGF_NEURON, 0.0)
                 o = &A.nodes[i]
                 o.n = m
@@ -1152,34 +1205,44 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
             cur = nxt
             nxt = tmp
         for t in range(plan.n_out):
-            _register(<Value>outs[t], cur[t])
+            if A.handles[cur[t]] == NULL:
+                _register(<Value>outs[t], cur[t])
+        # an output that is an existing Value (a linear neuron without
+        # inputs is its bias) is that Value, as in micrograd
+        for t in range(plan.n_out):
+            if A.handles[cur[t]] != <void *>outs[t]:
+                outs[t] = <Value>A.handles[cur[t]]
     finally:
         if consts != local:
             free(consts)
+            free(wbuf)
     return outs
 
 
-def mlp(spec, x):
-    """Fused forward pass of a stack of layers (mirrors mlp).
+def mlp(spec, x, *, fused=True):
+    """Forward pass of a stack of layers (mirrors mlp).
 
     spec: an MLPPlan from mlp_plan(), or a sequence of (W, B, act) with W a
     sequence of weight rows (Values), B the biases (Values) and act one of
     'relu', 'tanh', 'sigmoid', 'linear'.  x: the inputs, Values or numbers
-    (numbers become leaves).  Returns the last layer's outputs as a list of
-    Values; the hidden layers' nodes get no Python objects."""
+    (numbers become leaves).  fused=True makes one node per neuron;
+    fused=False micrograd's graph of '*', '+' and activation nodes.  Returns
+    the last layer's outputs as a list of Values; the other nodes get no
+    Python objects until user code reaches them through _prev."""
     xs = x if type(x) is tuple else tuple(x)  # a private copy of the inputs
     if type(spec) is MLPPlan:
-        return _run_plan(<MLPPlan>spec, xs)
-    return _run_plan(mlp_plan(spec, len(xs)), xs)
+        return _run_plan(<MLPPlan>spec, xs, fused)
+    return _run_plan(mlp_plan(spec, len(xs)), xs, fused)
 
 
-def layer(W, B, x, act):
-    """Fused neurons: one node per neuron, act(b + w_0*x_0 + w_1*x_1 + ...).
+def layer(W, B, x, act, *, fused=True):
+    """Neurons act(b + w_0*x_0 + w_1*x_1 + ...): one node each (fused), or
+    micrograd's chain of nodes (fused=False).
 
     W: nout rows of nin weight Values, B: nout bias Values, x: nin inputs
     (Values or numbers), act: 'relu', 'tanh', 'sigmoid' or 'linear'.
     Returns the nout outputs (mirrors layer)."""
-    return mlp(((W, B, act),), x)
+    return mlp(((W, B, act),), x, fused=fused)
 
 
 cdef inline Py_ssize_t _check_state(params, double[::1] buf, str name) except -1:

@@ -364,6 +364,13 @@ _INTERNAL_ATTRS = frozenset(
 )
 
 
+# The ops the unfused layers build with, taken once: like the compiled core,
+# they make the built-in nodes even if the class's operators are replaced.
+_value_add = Value.__add__
+_value_mul = Value.__mul__
+_ACT_METHODS = {"relu": Value.relu, "tanh": Value.tanh, "sigmoid": Value.sigmoid}
+
+
 def _rebuild_value(data, grad, label):
     """Leaf Value from ``Value.__reduce__`` (pickle, copy, deepcopy)."""
     v = Value(data, label=label)
@@ -451,7 +458,7 @@ def _neuron(w, xs, b, act):
         y = _sigmoid(z)
     else:
         y = z
-    out = Value(y, (*w, *xs, b), "neuron:" + act)
+    out = Value(y, (*w, *xs, b), "neuron_" + act)
     nin = len(xs)
 
     def _backward():
@@ -477,16 +484,52 @@ def _neuron(w, xs, b, act):
     return out
 
 
-def layer(W, B, x, act):
-    """A layer of fused neurons: one node per neuron.
+def _chain_inputs(x):
+    """Inputs of an unfused layer call: Values as they are, numbers as
+    floats (each neuron's ``w * x`` makes its own leaf of them)."""
+    xs = []
+    for i, xi in enumerate(x):
+        if isinstance(xi, Value):
+            xs.append(xi)
+        elif _is_number(xi):
+            xs.append(_as_float(xi, "input"))
+        else:
+            raise TypeError(
+                f"layer: input {i} must be a Value or a real number, "
+                f"not {type(xi).__name__}"
+            )
+    return xs
+
+
+def _chain_neuron(w, xs, b, act):
+    """micrograd's Neuron graph: ``sum((wi * xi for ...), b)``, then the
+    activation's op (none when linear)."""
+    acc = b
+    for wi, xi in zip(w, xs):
+        acc = _value_add(acc, _value_mul(wi, xi))
+    if act == "linear":
+        return acc
+    return _ACT_METHODS[act](acc)
+
+
+def layer(W, B, x, act, *, fused=True):
+    """A layer of neurons, each ``act(b + w_0*x_0 + w_1*x_1 + ...)``.
 
     ``W`` holds ``nout`` rows of ``nin`` weight Values, ``B`` the ``nout``
-    bias Values, ``x`` the ``nin`` inputs (Values or numbers; numbers become
-    leaf Values once per call, shared by every neuron).  Neuron ``j``
-    computes ``z = B[j] + W[j][0]*x[0] + ... `` left to right, then ``act``.
-    Its node has ``_op == 'neuron:' + act`` and children
-    ``(w_0..w_{nin-1}, x_0..x_{nin-1}, b)``.  Returns a list of ``nout``
-    Values.
+    bias Values, ``x`` the ``nin`` inputs (Values or numbers).  Returns a
+    list of ``nout`` Values.
+
+    ``fused=True``: one node per neuron.  Neuron ``j`` computes ``z =
+    B[j] + W[j][0]*x[0] + ...`` left to right, then ``act``; its node has
+    ``_op == 'neuron_' + act`` and children ``(w_0..w_{nin-1},
+    x_0..x_{nin-1}, b)``; numbers among the inputs become leaf Values once
+    per call, shared by every neuron.
+
+    ``fused=False``: micrograd's graph, node for node: per neuron, for each
+    input a leaf when it is a number (one per neuron), the ``'*'`` node
+    ``w_i * x_i`` and the ``'+'`` node ``acc + w_i * x_i`` (``acc`` starting
+    at the bias), then the activation's node (``'ReLU'``, ``'tanh'``,
+    ``'sigmoid'``; none when linear).
     """
     _check_act(act)
     W = list(W)
@@ -513,6 +556,9 @@ def layer(W, B, x, act):
         if not isinstance(B[j], Value):
             raise TypeError(f"layer: biases must be Values, not {type(B[j]).__name__}")
         rows.append(row)
+    if not fused:
+        xs = _chain_inputs(x)
+        return [_chain_neuron(rows[j], xs, B[j], act) for j in range(nout)]
     xs = _input_values(x)
     return [_neuron(rows[j], xs, B[j], act) for j in range(nout)]
 
@@ -554,9 +600,9 @@ def _spec_items(spec):
     return spec
 
 
-def mlp(spec, x):
+def mlp(spec, x, *, fused=True):
     """Layers applied in turn: ``spec`` is a list of ``(W, B, act)`` (or a
-    plan from ``mlp_plan``).
+    plan from ``mlp_plan``); ``fused`` as for ``layer``.
 
     The output list of each layer is the input of the next; the last
     layer's list is returned.  An empty ``spec`` is a ValueError.
@@ -570,7 +616,7 @@ def mlp(spec, x):
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
     for W, B, act in spec:
-        x = layer(W, B, x, act)
+        x = layer(W, B, x, act, fused=fused)
     return x
 
 

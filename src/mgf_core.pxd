@@ -74,6 +74,10 @@ cdef extern from "mgf_core.h" nogil:
     int mgf_reserve_edges(mgf_arena *A, int64_t more)
     void mgf_release(mgf_arena *A)
     int64_t mgf_push(mgf_arena *A, uint8_t op, double data)
+    int64_t mgf_push_node(mgf_arena *A, uint8_t op, double data, uint32_t n,
+                          int32_t c0, int32_t c1)
+    int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int32_t *x,
+                             const double *consts, int32_t b, uint32_t m, double *z)
     int mgf_check(const mgf_arena *A, int64_t *where)
     void MGF_CHECK_ARENA(const mgf_arena *A, const char *when)  # empty without MGF_DEBUG
 

@@ -176,7 +176,7 @@ class Engine:
         for i in range(len(xs)):
             z = z + w[i].data * xs[i].data
         y = activate(act, z)
-        out = V(y, (*w, *xs, b), "neuron:" + act)
+        out = V(y, (*w, *xs, b), "neuron_" + act)
 
         def _backward():
             g = out.grad
