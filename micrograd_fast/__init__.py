@@ -12,7 +12,8 @@ from micrograd_fast import _engine_py, viz as _viz
 
 #: ``sum(values, start=0.0)``: the selected engine's ``vsum``, one n-ary
 #: ``'sum'`` node instead of a chain of ``+`` nodes (same number as the
-#: builtin ``sum`` of the same Values: the additions run left to right).
+#: builtin ``sum`` of the same Values: the additions run left to right, on
+#: every Python, also where the builtin ``sum`` of plain floats compensates).
 sum = _selected.vsum
 
 __all__ = ["Value", "COMPILED", "__version__", "draw_dot", "sum"]

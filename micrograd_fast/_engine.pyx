@@ -1227,8 +1227,9 @@ cdef inline Value _as_value(object v, str what):
 def vsum(values, start=0.0):
     """One n-ary sum node (_op 'sum'): start + values[0] + values[1] + ...
 
-    Adds in order, like the builtin sum, so the data is the same; plain
-    numbers are folded into the data and make no node (mirrors vsum)."""
+    Adds in order, like the builtin sum over Values, so the data is the same
+    (never the compensated float sum of Python 3.12+); plain numbers are
+    folded into the data and make no node (mirrors vsum)."""
     # a private, immutable copy: converting a number may run Python code,
     # which must not be able to change the items between the passes below
     items = values if type(values) is tuple else tuple(values)

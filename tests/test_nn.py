@@ -2,8 +2,10 @@
 training, validation, array/state/pickle round trips and the PyTorch bridge."""
 
 import copy
+import functools
 import importlib
 import math
+import operator
 import pickle
 import random
 
@@ -387,7 +389,11 @@ def test_package_sum_is_vsum():
     V = micrograd_fast.Value
     vs = [V(0.1 * i) for i in range(10)]
     s = micrograd_fast.sum(vs)
-    assert s._op == "sum" and s.data == sum(v.data for v in vs)
+    # left to right, as the builtin sum adds Values; not the builtin sum of
+    # the floats, which Python 3.12 and later add with compensation (4.5 here)
+    in_order = functools.reduce(operator.add, (v.data for v in vs), 0.0)
+    assert in_order == 4.500000000000001
+    assert s._op == "sum" and s.data == in_order
     assert micrograd_fast.sum([], start=2).data == 2.0
 
 
