@@ -15,8 +15,8 @@ select another version.  A version found nowhere gets a session that is
 skipped with a message saying so; nothing is downloaded.  Free-threaded
 interpreters (``3.13t`` ...) get a session too when one is found.
 
-Each session builds and installs the package from this checkout into a fresh
-virtual environment (``pip install .[test,viz]`` plus upstream ``micrograd``,
+Each session builds and installs the package from a private copy of this
+checkout (so sessions may run side by side) into a fresh virtual environment (``pip install .[test,viz]`` plus upstream ``micrograd``,
 so the compiled core is compiled for that interpreter), then runs the tests
 from a directory outside the source tree against the installed package, with
 ``MICROGRAD_FAST_TEST_INSTALLED=1`` (see ``tests/test_installed.py``).
@@ -160,9 +160,24 @@ def _discover():
 FOUND, MISSING = _discover()
 
 
+#: what a session's private copy of the checkout leaves out: build products
+#: (the generated C and the compiled module of another interpreter), version
+#: control and the environments
+_NOT_COPIED = shutil.ignore_patterns(
+    ".git", ".nox", ".venv", "build", "dist", "*.egg-info", "*.so", "*.pyd", "_engine.c",
+    "__pycache__", ".hypothesis", ".pytest_cache",
+)
+
+
 def _run_suite(session):
     session.install("--quiet", "--upgrade", "pip")
-    session.install("--quiet", f"{ROOT}[test,viz]", "micrograd")
+    # the package is built from a copy of the checkout of the session's own:
+    # a build writes into its source tree (the generated C), so sessions that
+    # run at the same time must not share one
+    src = Path(session.create_tmp()) / "src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(ROOT, src, ignore=_NOT_COPIED)
+    session.install("--quiet", f"{src}[test,viz]", "micrograd")
     # run from a directory of the session's own, with nothing of the checkout
     # importable: the tests see the installed package only
     run_dir = Path(session.create_tmp()) / "run"
