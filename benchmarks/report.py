@@ -108,8 +108,16 @@ def _rows(records):
                 "backward": "backward",
                 "sum_builtin": "sum(xs) + backward",
                 "vsum": "vsum(xs) + backward",
-                "demo_step": "demo step (upstream nn.py)",
-                "demo_step_native": "demo step (micrograd_fast.nn)",
+                "demo_notebook": "demo step, demo.ipynb loop as written (NumPy X and y, "
+                                 "builtin sum, map(model, inputs)), upstream nn.py MLP; "
+                                 "torch: nn.Sequential, zero_grad, optimizer.step()",
+                "demo_notebook_native": "demo step, demo.ipynb loop as written, "
+                                        "micrograd_fast.nn MLP; torch: nn.Sequential, "
+                                        "zero_grad, optimizer.step()",
+                "demo_step": "demo step tuned: float lists, builtin sum, upstream nn.py MLP; "
+                             "torch: hand-written tensor step",
+                "demo_step_native": "demo step tuned: float lists, micrograd_fast.sum, "
+                                    "micrograd_fast.nn MLP; torch: hand-written tensor step",
                 "memory_per_node": "memory per node",
                 "demo_peak_memory": "demo step peak memory",
             }.get(w, w)

@@ -78,11 +78,21 @@ def machine_info():
             "tqdm": _dist_version("tqdm"),
         },
         "git_commit": _git_commit(),
+        "micrograd_fast_package": _measured_package(),
     }
 
 
+def _measured_package():
+    import benchmarks
+
+    where, kind = benchmarks.measured_package()
+    return {"path": where, "kind": kind}
+
+
 def _source_version():
-    path = os.path.join(ROOT, "micrograd_fast", "_version.py")
+    """The version of the micrograd_fast that is measured."""
+    where = _measured_package()["path"] or os.path.join(ROOT, "micrograd_fast")
+    path = os.path.join(where, "_version.py")
     scope = {}
     try:
         with open(path, encoding="utf-8") as fh:
@@ -242,6 +252,13 @@ def main(argv=None):
     else:
         engine_names = _split(args.engines, engines_mod.ENGINE_NAMES, "engine")
         workload_names = _split(args.workloads, list(WORKLOADS), "workload")
+        package = _measured_package()
+        if package["path"] is None:
+            print("micrograd_fast: not found (only the other engines can run)",
+                  file=sys.stderr)
+        else:
+            print(f"measuring micrograd_fast from {package['path']} ({package['kind']})",
+                  file=sys.stderr)
         t0 = time.perf_counter()
         records = run_suite(engine_names, workload_names, size, args.timeout,
                             progress=not args.no_progress)
