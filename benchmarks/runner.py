@@ -235,6 +235,8 @@ def build_parser():
     p.add_argument("--json", metavar="PATH", help="write the records (a JSON list) here")
     p.add_argument("--markdown", metavar="PATH", help="write the Markdown tables here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG plot here")
+    p.add_argument("--readme", metavar="PATH",
+                   help="replace the speed table in this README (between its markers)")
     p.add_argument("--from-json", metavar="PATH",
                    help="do not run anything: render tables/plot from a saved run")
     p.add_argument("--timeout", type=float, help="seconds allowed per worker process")
@@ -274,8 +276,14 @@ def main(argv=None):
             fh.write(report.render_markdown(records))
     if args.plot:
         report.plot(records, args.plot)
+    if args.readme:
+        with open(args.readme, encoding="utf-8") as fh:
+            text = fh.read()
+        with open(args.readme, "w", encoding="utf-8") as fh:
+            fh.write(report.replace_readme_table(text, records))
     for what, path in (("JSON", None if args.from_json else args.json),
-                       ("Markdown", args.markdown), ("plot", args.plot)):
+                       ("Markdown", args.markdown), ("plot", args.plot),
+                       ("README table", args.readme)):
         if path:
             print(f"{what} written to {path}", file=sys.stderr)
     meta = records[0] if records and records[0].get("workload") == "meta" else {}

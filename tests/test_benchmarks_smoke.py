@@ -242,3 +242,32 @@ def test_benchmarks_without_any_built_core_name_the_fix(tmp_path):
     assert "compiled core is not built" in note
     assert f'`pip install -e "{root}"`' in note
     assert "a + b" in proc.stdout  # the pure twin was measured
+
+
+def test_readme_table_is_replaced_between_its_markers():
+    records = [
+        {"workload": "meta", "engine": None, "size": "smoke", "created": "now",
+         "machine": {"python_version": "3.x"}, "versions": {}, "skipped": [], "errors": []},
+        {"workload": "demo_notebook", "engine": "micrograd_fast", "headline": 1.0,
+         "unit": "ms/step", "nodes": 10},
+        {"workload": "demo_notebook", "engine": "micrograd", "headline": 250.0,
+         "unit": "ms/step", "nodes": 10},
+    ]
+    text = f"intro\n{report.README_START}\nold table\n{report.README_END}\nrest\n"
+    new = report.replace_readme_table(text, records)
+    assert "old table" not in new
+    assert new.startswith(f"intro\n{report.README_START}\n| workload |")
+    assert new.endswith(f"</sub>\n{report.README_END}\nrest\n")
+    assert "demo.ipynb loop as written" in new and "| 250x |" in new
+    assert report.replace_readme_table(new, records) == new
+    with pytest.raises(ValueError, match="markers"):
+        report.replace_readme_table("no markers here", records)
+
+
+def test_readme_has_the_table_markers():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    table = text[text.index(report.README_START):text.index(report.README_END)]
+    for workload in ("demo_notebook", "demo_notebook_native", "demo_step", "demo_step_native"):
+        label = report.ROW_LABELS[workload]
+        assert f"| {label} |" in table, workload
