@@ -22,3 +22,8 @@ out = layer(ws, [Value(0.0)], [1.0, 2.0], "tanh")
 total = vsum(out, 0.0)
 arr: np.ndarray = gather(out, "grad")
 flag: bool = micrograd_fast.COMPILED
+m = Value(a.data * b.data, (a, b), (b.data, a.data))
+m2 = Value(1.0, children=[m], local_grads=[2])
+m2._op = "scale"
+grads: tuple[float, ...] = m2._local_grads
+children: tuple[Value, ...] = m2._children

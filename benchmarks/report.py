@@ -29,7 +29,11 @@ ROW_LABELS = {
     "demo_step": "demo step tuned: float lists, builtin sum, upstream nn.py MLP; "
                  "torch: hand-written tensor step",
     "demo_step_native": "demo step tuned: float lists, micrograd_fast.sum, "
-                        "micrograd_fast.nn MLP; torch: hand-written tensor step",
+                        "micrograd_fast.nn MLP; torch: hand-written "
+                        "tensor step",
+    "demo_step_fused": "demo step tuned: float lists, micrograd_fast.sum, "
+                       "micrograd_fast.nn MLP fused=True (one node per neuron); torch: "
+                       "hand-written tensor step",
     "memory_per_node": "memory per node",
     "demo_peak_memory": "demo step peak memory",
 }

@@ -567,17 +567,21 @@ def demo_step(engine, size):
     return _scalar_demo(engine, size, lambda s: nn.MLP(s[0], s[1:]), "upstream nn.py")
 
 
-def _native_factory(engine):
-    """A ``sizes -> model`` factory of micrograd_fast.nn.MLP on ``engine``."""
+def _native_factory(engine, fused=False):
+    """A ``sizes -> model`` factory of micrograd_fast.nn.MLP on ``engine``
+    (``fused=True``: its one-node-per-neuron graph)."""
     try:
         import micrograd_fast.nn as native
     except ImportError as exc:
         raise Skip(f"micrograd_fast.nn is not available ({exc})") from exc
+    extra = {"fused": True} if fused else {}
 
     def factory(sizes):
         try:
-            return native.MLP(sizes[0], sizes[1:], engine=engine.module)
-        except TypeError:  # an MLP without the engine argument
+            return native.MLP(sizes[0], sizes[1:], engine=engine.module, **extra)
+        except TypeError:  # an MLP without the engine (or fused) argument
+            if fused:
+                raise Skip("this micrograd_fast.nn has no fused=True") from None
             return native.MLP(sizes[0], sizes[1:])
 
     probe = factory([1, 1])
@@ -587,15 +591,30 @@ def _native_factory(engine):
 
 
 def demo_step_native(engine, size):
-    """The same step with micrograd_fast.nn.MLP (its fast path) and, where
-    the engine has it, ``vsum`` for the two sums of the loss; torch as in
+    """The same step with micrograd_fast.nn.MLP as it comes (it builds
+    upstream's graph, made in one engine call per model call) and, where the
+    engine has it, ``vsum`` for the two sums of the loss; torch as in
     demo_step, for the comparison."""
     if engine.name == "torch":
         return _torch_demo(size)
     if engine.name == "micrograd":
         raise Skip("upstream's native step is demo_step")
     factory = _native_factory(engine)
-    return _scalar_demo(engine, size, factory, "micrograd_fast.nn", summer=engine.vsum)
+    return _scalar_demo(engine, size, factory, "micrograd_fast.nn (upstream's graph)",
+                        summer=engine.vsum)
+
+
+def demo_step_fused(engine, size):
+    """The same step with ``micrograd_fast.nn.MLP(..., fused=True)``: one
+    node per neuron, a different graph from upstream's; torch as in
+    demo_step, for the comparison."""
+    if engine.name == "torch":
+        return _torch_demo(size)
+    if engine.name == "micrograd":
+        raise Skip("upstream has no fused network")
+    factory = _native_factory(engine, fused=True)
+    return _scalar_demo(engine, size, factory, "micrograd_fast.nn fused=True (one node per neuron)",
+                        summer=engine.vsum)
 
 
 # --------------------------------------------------------------------------
@@ -905,6 +924,7 @@ WORKLOADS = {
     "demo_notebook_native": demo_notebook_native,
     "demo_step": demo_step,
     "demo_step_native": demo_step_native,
+    "demo_step_fused": demo_step_fused,
     "gc_share": gc_share,
     "memory_per_node": memory_per_node,
     "demo_peak_memory": demo_peak_memory,
@@ -913,7 +933,7 @@ WORKLOADS = {
 
 # which engines each workload runs on (others are not even started)
 TORCH_WORKLOADS = {"op_add", "op_mul", "demo_notebook", "demo_notebook_native",
-                   "demo_step", "demo_step_native"}
+                   "demo_step", "demo_step_native", "demo_step_fused"}
 
 def _summary(doc):
     """First sentence of a docstring's first paragraph, on one line."""
@@ -929,7 +949,7 @@ def applies(workload, engine_name):
     """Whether ``workload`` is meant to run on ``engine_name`` at all."""
     if engine_name == "torch":
         return workload in TORCH_WORKLOADS
-    if engine_name == "micrograd" and workload in ("demo_step_native", "demo_notebook_native",
-                                                   "vsum"):
+    if engine_name == "micrograd" and workload in ("demo_step_native", "demo_step_fused",
+                                                   "demo_notebook_native", "vsum"):
         return False
     return True

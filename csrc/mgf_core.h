@@ -6,6 +6,15 @@
  * rule.  The Cython core (micrograd_fast/_engine.pyx) owns the arena's life
  * cycle (handles, reclamation, the backward sweep) and calls in here.
  *
+ * Local gradients (op MGF_LOCAL, the Value(data, children, local_grads)
+ * form): a node made with explicit local derivatives keeps its children as
+ * every node does (inline up to two, else in arena.edges) and its n local
+ * derivatives, in child order, in a third array, arena.lg.  The node's
+ * `param` holds the offset of its list in lg (an integer, exact in a
+ * double).  Lists in lg are laid out in node order, like out-of-line
+ * children, and reclamation slides them down together with their nodes.
+ * Its backward is child_t.grad += lg_t * out.grad, for t = 0..n-1 in order.
+ *
  * Memory comes from MGF_REALLOC / MGF_FREE, realloc/free unless the build
  * defines them (the extension maps them to Python's raw allocator so that
  * tracemalloc accounts for the arena).
@@ -64,7 +73,9 @@ enum {
     MGF_SIGMOID = 9, /* Value.sigmoid                                  */
     MGF_SUM = 10,    /* vsum: n-ary sum                                */
     MGF_NEURON = 11, /* layer: act(b + sum w_i x_i), aux = activation  */
-    MGF_CUSTOM = 12  /* Value(data, children, op): rule given in Python */
+    MGF_CUSTOM = 12, /* Value(data, children, op): rule given in Python */
+    MGF_LOCAL = 13   /* Value(data, children, local_grads): param = offset
+                        of the local derivatives in arena.lg               */
 };
 
 /* Activations of MGF_NEURON (node.aux). */
@@ -81,7 +92,7 @@ enum { MGF_ACT_LINEAR = 0, MGF_ACT_RELU = 1, MGF_ACT_TANH = 2, MGF_ACT_SIGMOID =
 typedef struct {
     double data;
     double grad;
-    double param; /* POWC: the exponent */
+    double param; /* POWC: the exponent; LOCAL: offset into arena.lg */
     union {
         int32_t c[2]; /* up to two children, inline            */
         int64_t off;  /* more than two: offset into arena.edges */
@@ -98,6 +109,8 @@ typedef struct {
     int64_t n, cap;
     int32_t *edges; /* children lists of nodes with n > 2, in node order */
     int64_t ne, ecap;
+    double *lg; /* local derivatives of MGF_LOCAL nodes, in node order */
+    int64_t nl, lcap;
 } mgf_arena;
 
 /* Children of node o, as an array of o->n indices: inline, or in edges. */
@@ -139,10 +152,27 @@ static inline int mgf_reserve_edges(mgf_arena *A, int64_t more) {
     return 0;
 }
 
+/* Make room for `more` further local derivatives; 0 on success, -1 if out of memory. */
+static inline int mgf_reserve_lg(mgf_arena *A, int64_t more) {
+    if (A->nl + more <= A->lcap) return 0;
+    int64_t cap = A->lcap ? A->lcap : 1024;
+    while (cap < A->nl + more) cap *= 2;
+    if ((uint64_t)cap > SIZE_MAX / sizeof(double)) return -1;
+    double *l = (double *)MGF_REALLOC(A->lg, (size_t)cap * sizeof(double));
+    if (!l) return -1;
+    A->lg = l;
+    A->lcap = cap;
+    return 0;
+}
+
+/* Offset of a MGF_LOCAL node's local derivatives in arena.lg. */
+#define MGF_LG_OFF(o) ((int64_t)(o)->param)
+
 static inline void mgf_release(mgf_arena *A) {
     MGF_FREE(A->nodes);
     MGF_FREE(A->handles);
     MGF_FREE(A->edges);
+    MGF_FREE(A->lg);
     memset(A, 0, sizeof(*A));
 }
 
@@ -163,12 +193,80 @@ static inline int64_t mgf_push(mgf_arena *A, uint8_t op, double data) {
     return i;
 }
 
+/* Write node o (a slot of reserved room) with children c0 and c1 (n of
+ * them, 0 to 2). */
+MGF_INLINE void mgf_fill(mgf_node *o, uint8_t op, double data, uint32_t n,
+                         int32_t c0, int32_t c1) {
+    o->data = data;
+    o->grad = 0.0;
+    o->param = 0.0;
+    o->k.c[0] = c0;
+    o->k.c[1] = c1;
+    o->n = n;
+    o->op = op;
+    o->flags = 0;
+    o->aux = 0;
+}
+
+/* Append a node with up to two children; the caller has reserved room. */
+MGF_INLINE int64_t mgf_push_node(mgf_arena *A, uint8_t op, double data, uint32_t n,
+                                 int32_t c0, int32_t c1) {
+    MGF_ASSERT(A->n < A->cap);
+    int64_t i = A->n++;
+    mgf_fill(&A->nodes[i], op, data, n, c0, c1);
+    A->handles[i] = NULL;
+    return i;
+}
+
+/* One neuron as micrograd's Neuron builds it, `sum((w_j * x_j for ...), b)`,
+ * node for node in its creation order: acc = b; then for each input j a
+ * leaf holding consts[-1 - x[j]] when x[j] < 0 (what `w * number` makes),
+ * the MGF_MUL node (w[j], x_j) and the MGF_ADD node (acc, w_j * x_j).
+ * Returns the last MGF_ADD node (b itself when m == 0) and stores its data
+ * in *z.  The caller has reserved room: 2 * m nodes plus one per leaf. */
+static inline int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int32_t *x,
+                                       const double *consts, int32_t b, uint32_t m,
+                                       double *z) {
+    /* local copies: the stores below cannot then be taken to change them */
+    mgf_node *const nd = A->nodes;
+    void **const hd = A->handles;
+    int64_t n = A->n;
+    int32_t acc = b, xj;
+    double accd = nd[b].data, xd, pd;
+    MGF_ASSERT(n + 3 * (int64_t)m <= A->cap || n + 2 * (int64_t)m <= A->cap);
+    for (uint32_t j = 0; j < m; j++) {
+        xj = x[j];
+        if (xj < 0) {
+            xd = consts[-1 - xj];
+            MGF_ASSERT(n < A->cap);
+            mgf_fill(&nd[n], MGF_LEAF, xd, 0, 0, 0);
+            hd[n] = NULL;
+            xj = (int32_t)n++;
+        } else {
+            xd = nd[xj].data;
+        }
+        pd = nd[w[j]].data * xd;
+        accd = accd + pd;
+        MGF_ASSERT(n + 1 < A->cap);
+        mgf_fill(&nd[n], MGF_MUL, pd, 2, w[j], xj);
+        mgf_fill(&nd[n + 1], MGF_ADD, accd, 2, acc, (int32_t)n);
+        hd[n] = NULL;
+        hd[n + 1] = NULL;
+        acc = (int32_t)(n + 1);
+        n += 2;
+    }
+    A->n = n;
+    *z = accd;
+    return acc;
+}
+
 /* ---- invariants ------------------------------------------------------------
  * mgf_check verifies the arena's structural invariants in O(n + ne): sizes
  * within capacities, node 0 the sentinel leaf, known op codes, every child
  * index below its parent's index (creation order is a topological order),
  * out-of-line children lists inside the edge array and laid out in node
- * order (reclamation relies on that), pins only on nodes that have a
+ * order (reclamation relies on that), local-derivative lists inside the
+ * lg array and in node order too, pins only on nodes that have a
  * handle.  Returns MGF_CHECK_OK or the first failure's code, and stores the
  * offending node's index in *where (when where is not NULL).
  *
@@ -184,14 +282,17 @@ enum {
     MGF_CHECK_EDGES = 4,    /* children list outside the edge array, or out
                                of node order                                 */
     MGF_CHECK_CHILD = 5,    /* a child index not below its parent's index    */
-    MGF_CHECK_PIN = 6       /* pinned or Python-rule node without a handle   */
+    MGF_CHECK_PIN = 6,      /* pinned or Python-rule node without a handle   */
+    MGF_CHECK_LGRADS = 7    /* local derivatives outside the lg array, or out
+                               of node order                                 */
 };
 
 static inline int mgf_check(const mgf_arena *A, int64_t *where) {
-    int64_t i, next_off = 0, dummy;
+    int64_t i, next_off = 0, next_loff = 0, dummy;
     if (!where) where = &dummy;
     *where = -1;
     if (A->n < 0 || A->ne < 0 || A->n > A->cap || A->ne > A->ecap ||
+        A->nl < 0 || A->nl > A->lcap ||
         A->cap > MGF_MAX_NODES + 1)
         return MGF_CHECK_SIZES;
     if (A->n == 0) return MGF_CHECK_OK;
@@ -202,7 +303,16 @@ static inline int mgf_check(const mgf_arena *A, int64_t *where) {
         const int32_t *ch;
         uint32_t t;
         *where = i;
-        if (o->op > MGF_CUSTOM) return MGF_CHECK_OP;
+        if (o->op > MGF_LOCAL) return MGF_CHECK_OP;
+        if (o->op == MGF_LOCAL) {
+            int64_t lo;
+            if (o->n == 0 || !(o->param >= 0.0) || o->param != floor(o->param))
+                return MGF_CHECK_LGRADS;
+            lo = MGF_LG_OFF(o);
+            if (lo < next_loff || lo > A->nl || (int64_t)o->n > A->nl - lo)
+                return MGF_CHECK_LGRADS;
+            next_loff = lo + o->n;
+        }
         if (o->op == MGF_NEURON && (o->aux > MGF_ACT_SIGMOID || o->n % 2 != 1))
             return MGF_CHECK_OP;
         if (o->n > 2) {
@@ -322,10 +432,29 @@ static inline double mgf_sigmoid(double x) {
 
 static inline double mgf_relu(double x) { return x < 0.0 ? 0.0 : x; }
 
+/* _tanh: the lecture's formula, t = (exp(2x) - 1) / (exp(2x) + 1), with the
+ * same operations in the same order as the pure engine, wherever exp(2x)
+ * is finite; where it overflows (x > ~354.9, or +inf) the formula would
+ * give nan, and the stable tanh() gives the true value, 1.0.  Very
+ * negative x needs nothing special: exp(2x) is 0 and the formula -1.0. */
+static inline double mgf_tanh(double x) {
+    double e = exp(2.0 * x);
+    if (isinf(e) && e > 0.0) return tanh(x);
+    return (e - 1.0) / (e + 1.0);
+}
+
+/* The lecture's tanh derivative factor 1 - t**2: t**2 is Python's float
+ * power, libm's pow(t, 2.0); the exponent goes through a volatile so that
+ * the compiler cannot turn it into t * t (see mgf_pow_forward). */
+static inline double mgf_tanh_slope(double t) {
+    volatile double two = 2.0;
+    return 1.0 - pow(t, two);
+}
+
 static inline double mgf_activate(int act, double z) {
     switch (act) {
     case MGF_ACT_RELU: return mgf_relu(z);
-    case MGF_ACT_TANH: return tanh(z);
+    case MGF_ACT_TANH: return mgf_tanh(z);
     case MGF_ACT_SIGMOID: return mgf_sigmoid(z);
     default: return z;
     }
@@ -335,7 +464,7 @@ static inline double mgf_activate(int act, double z) {
 MGF_INLINE double mgf_activate_grad(int act, double out, double g) {
     switch (act) {
     case MGF_ACT_RELU: return (double)(out > 0) * g;
-    case MGF_ACT_TANH: return (1.0 - out * out) * g;
+    case MGF_ACT_TANH: return mgf_tanh_slope(out) * g;
     case MGF_ACT_SIGMOID: return (out * (1.0 - out)) * g;
     default: return g;
     }
@@ -345,7 +474,8 @@ MGF_INLINE double mgf_activate_grad(int act, double out, double g) {
  * Apply node o's rule once: add its contribution to each child's grad.
  * The expressions are the pure engine's, term for term, so both engines
  * round identically. */
-MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o) {
+MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
+                         const mgf_node *o) {
     const double g = o->grad;
     switch (o->op) {
     case MGF_ADD:
@@ -379,7 +509,7 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o) 
         nd[o->k.c[0]].grad += (double)(o->data > 0) * g;
         break;
     case MGF_TANH:
-        nd[o->k.c[0]].grad += (1.0 - o->data * o->data) * g;
+        nd[o->k.c[0]].grad += mgf_tanh_slope(o->data) * g;
         break;
     case MGF_EXP:
         nd[o->k.c[0]].grad += o->data * g;
@@ -410,6 +540,12 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o) 
         nd[ch[2 * m]].grad += pre;
         break;
     }
+    case MGF_LOCAL: {
+        const int32_t *ch = MGF_KIDS(edges, o);
+        const double *d = lg + MGF_LG_OFF(o);
+        for (uint32_t j = 0; j < o->n; j++) nd[ch[j]].grad += d[j] * g;
+        break;
+    }
     default: /* MGF_LEAF, MGF_CUSTOM: nothing native to do */
         break;
     }
@@ -417,7 +553,57 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o) 
 
 /* The same, for node i of an arena. */
 static inline void mgf_local_backward(mgf_arena *A, int64_t i) {
-    mgf_rule(A->nodes, A->edges, &A->nodes[i]);
+    mgf_rule(A->nodes, A->edges, A->lg, &A->nodes[i]);
+}
+
+/* Node o's local derivatives d out / d child_t at the current data, one per
+ * child in order, into out[0..o->n): the factor each rule above multiplies
+ * out.grad by (for a neuron: x_j * act', w_j * act', act').  Leaves and
+ * nodes whose rule is Python code have none: returns the count written. */
+static inline uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, double *out) {
+    const mgf_node *nd = A->nodes;
+    const int32_t *ch = MGF_KIDS(A->edges, o);
+    uint32_t j;
+    switch (o->op) {
+    case MGF_ADD: out[0] = 1.0; out[1] = 1.0; return 2;
+    case MGF_MUL: out[0] = nd[ch[1]].data; out[1] = nd[ch[0]].data; return 2;
+    case MGF_POWC: {
+        const double e = o->param;
+        out[0] = e * pow(nd[ch[0]].data, e - 1.0);
+        return 1;
+    }
+    case MGF_POWV: {
+        const double xd = nd[ch[0]].data, e = nd[ch[1]].data;
+        out[0] = e * pow(xd, e - 1.0);
+        if (xd > 0.0) out[1] = o->data * log(xd);
+        else if (xd == 0.0 && e >= 0.0) out[1] = 0.0;
+        else out[1] = NAN;
+        return 2;
+    }
+    case MGF_RELU: out[0] = (double)(o->data > 0); return 1;
+    case MGF_TANH: out[0] = mgf_tanh_slope(o->data); return 1;
+    case MGF_EXP: out[0] = o->data; return 1;
+    case MGF_LOG: out[0] = 1.0 / nd[ch[0]].data; return 1;
+    case MGF_SIGMOID: out[0] = o->data * (1.0 - o->data); return 1;
+    case MGF_SUM:
+        for (j = 0; j < o->n; j++) out[j] = 1.0;
+        return o->n;
+    case MGF_NEURON: {
+        const uint32_t m = (o->n - 1) / 2;
+        const double s = mgf_activate_grad(o->aux, o->data, 1.0);
+        for (j = 0; j < m; j++) {
+            out[j] = nd[ch[m + j]].data * s;
+            out[m + j] = nd[ch[j]].data * s;
+        }
+        out[2 * m] = s;
+        return o->n;
+    }
+    case MGF_LOCAL:
+        memcpy(out, A->lg + MGF_LG_OFF(o), (size_t)o->n * sizeof(double));
+        return o->n;
+    default:
+        return 0;
+    }
 }
 
 /* Forward value of one neuron: act(((b + w0*x0) + w1*x1) + ...), the order

@@ -39,8 +39,11 @@ class Value:
         self,
         data: SupportsFloat,
         _children: Iterable[Value] = (),
-        _op: str = "",
+        _op: Union[str, Iterable[SupportsFloat]] = "",
         label: str = "",
+        *,
+        children: Optional[Iterable[Value]] = None,
+        local_grads: Optional[Iterable[SupportsFloat]] = None,
     ) -> None: ...
     @property
     def data(self) -> float: ...
@@ -56,8 +59,14 @@ class Value:
     def label(self, value: str) -> None: ...
     @property
     def _op(self) -> str: ...
+    @_op.setter
+    def _op(self, value: str) -> None: ...
     @property
     def _prev(self) -> set[Value]: ...
+    @property
+    def _children(self) -> tuple[Value, ...]: ...
+    @property
+    def _local_grads(self) -> tuple[float, ...]: ...
     @property
     def _backward(self) -> Callable[[], None]: ...
     @_backward.setter
@@ -86,6 +95,8 @@ def layer(
     B: Sequence[Value],
     x: Sequence[_Operand],
     act: _Activation,
+    *,
+    fused: bool = True,
 ) -> list[Value]: ...
 _Spec = Sequence[tuple[Sequence[Sequence[Value]], Sequence[Value], _Activation]]
 
@@ -98,7 +109,9 @@ class MLPPlan:
     def __len__(self) -> int: ...
 
 def mlp_plan(spec: _Spec, nin: Optional[int] = None) -> MLPPlan: ...
-def mlp(spec: Union[MLPPlan, _Spec], x: Sequence[_Operand]) -> list[Value]: ...
+def mlp(
+    spec: Union[MLPPlan, _Spec], x: Sequence[_Operand], *, fused: bool = True
+) -> list[Value]: ...
 def sgd_update(
     params: Sequence[Value],
     lr: float,

@@ -43,6 +43,20 @@ The node arena: invariants
   a handle, converting a number, computing a value that may raise) happens
   before room is reserved; from ``_reserve`` to the node's registration no
   Python code runs, so indices read in between stay valid.
+* **Local derivatives.**  ``Value(data, children, local_grads)`` makes a
+  node of op MGF_LOCAL: its children are stored like any node's, its local
+  derivatives (one per child, in order) in ``A.lg``, a double array whose
+  lists are in node order; the node's ``param`` is its list's offset.
+  Reclamation slides these lists down with their nodes.  Such a node holds
+  no Python state: its backward runs in C like a built-in op's.
+  ``_local_grads`` gives every node's local derivatives (mgf_local_grads).
+* **An extensible class.**  ``Value`` is a static extension type; module
+  set-up clears Py_TPFLAGS_IMMUTABLETYPE (Python 3.10 and later), so class
+  attributes can be set, replaced and deleted as on a Python class, and
+  type.__setattr__ updates the operator slots as it does for Python
+  classes (a replaced ``__add__`` is used by ``a + b``; restoring the
+  original wrapper restores the compiled slot).  Python 3.9 refuses to set
+  attributes on any static type: there the class stays closed.
 * **Threads.**  Every entry point runs with the GIL held; the GIL is never
   released while the arena is touched, so concurrent threads are safe.
 """
@@ -124,12 +138,65 @@ cdef extern from *:
         return d != NULL && PyDict_GET_SIZE(d) > 0;
     }
     static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(*MGF_DICTPTR(o)); }
+
+    /* Make a static type extensible from Python: PyType_Ready marks every
+     * static type immutable (3.10+); without the flag, type.__setattr__
+     * stores into the type's dict, bumps its version and updates the
+     * slots (update_slot) exactly as for a class statement's type.  Python
+     * 3.9 has no such flag and refuses attributes on any static type: the
+     * type stays closed there. */
+    static int mgf_open_type(PyTypeObject *t) {
+    #ifdef Py_TPFLAGS_IMMUTABLETYPE
+        t->tp_flags &= ~Py_TPFLAGS_IMMUTABLETYPE;
+        PyType_Modified(t);
+    #endif
+        return 0;
+    }
+
+    /* Cython lists binary operators such as __add__ as plain methods of the
+     * type.  Assigning a plain method to a class makes its slot the generic
+     * one (a dictionary lookup per operation), so restoring a replaced
+     * __add__ to the saved original would leave `a + b` slower.  This
+     * replaces each named entry by a slot wrapper around the type's own
+     * number slot, made from the same slot table entry that `model` (a
+     * built-in type such as float) uses for that name: update_slot then
+     * recognises a restored wrapper and puts the compiled slot back.
+     * Calling the wrapper runs the same slot function, so behaviour is
+     * unchanged. */
+    static int mgf_slot_wrappers(PyTypeObject *t, PyObject *names, PyTypeObject *model) {
+        Py_ssize_t i, lo = offsetof(PyHeapTypeObject, as_number),
+                      hi = lo + (Py_ssize_t)sizeof(PyNumberMethods);
+        if (!t->tp_as_number) return 0;
+        for (i = 0; i < PyTuple_GET_SIZE(names); i++) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            PyObject *cur = PyDict_GetItemWithError(t->tp_dict, name);
+            if (!cur) { if (PyErr_Occurred()) return -1; continue; }
+            if (Py_TYPE(cur) != &PyMethodDescr_Type) continue;
+            PyObject *w = PyDict_GetItemWithError(model->tp_dict, name);
+            if (!w) { if (PyErr_Occurred()) return -1; continue; }
+            if (Py_TYPE(w) != &PyWrapperDescr_Type) continue;
+            struct wrapperbase *base = ((PyWrapperDescrObject *)w)->d_base;
+            Py_ssize_t off = (Py_ssize_t)base->offset;
+            if (off < lo || off + (Py_ssize_t)sizeof(void *) > hi) continue;
+            void *fn = *(void **)((char *)t->tp_as_number + (off - lo));
+            if (!fn) continue;
+            PyObject *d = PyDescr_NewWrapper(t, base, fn);
+            if (!d) return -1;
+            int r = PyDict_SetItem(t->tp_dict, name, d);
+            Py_DECREF(d);
+            if (r < 0) return -1;
+        }
+        PyType_Modified(t);
+        return 0;
+    }
     """
     void mgf_track(object o)
     void PyObject_GC_UnTrack(void *o)
     int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
     bint mgf_has_attrs(object o)
     void mgf_drop_dict(object o)
+    int mgf_open_type(PyTypeObject *t) except -1
+    int mgf_slot_wrappers(PyTypeObject *t, object names, PyTypeObject *model) except -1
 
 __all__ = [
     "Value", "COMPILED", "vsum", "layer", "mlp", "mlp_plan", "MLPPlan", "sgd_update", "adam_update",
@@ -147,7 +214,7 @@ cdef int64_t _compactions = 0
 _OP_NAMES = {
     MGF_LEAF: "", MGF_ADD: "+", MGF_MUL: "*", MGF_POWV: "**", MGF_RELU: "ReLU",
     MGF_TANH: "tanh", MGF_EXP: "exp", MGF_LOG: "log", MGF_SIGMOID: "sigmoid",
-    MGF_SUM: "sum", MGF_CUSTOM: "",
+    MGF_SUM: "sum", MGF_CUSTOM: "", MGF_LOCAL: "",
 }
 _ACT_NAMES = ("linear", "relu", "tanh", "sigmoid")
 
@@ -210,7 +277,7 @@ cdef list _compact():
     Returns the handles whose pins were dropped; the caller releases them
     once the arena is consistent."""
     global _compactions
-    cdef int64_t n = A.n, i, j, e, t
+    cdef int64_t n = A.n, i, j, e, t, le = 0, lo
     cdef uint32_t m
     cdef mgf_node *o
     cdef int32_t *ch
@@ -253,6 +320,14 @@ cdef list _compact():
                 A.edges[e + t] = newidx[A.edges[o.k.off + t]]
             o.k.off = e
             e += m
+        if o.op == MGF_LOCAL:
+            # local derivatives: in node order too, so they only move down
+            lo = MGF_LG_OFF(o)
+            if lo != le:
+                for t in range(m):
+                    A.lg[le + t] = A.lg[lo + t]
+            o.param = <double>le
+            le += m
         h = A.handles[i]
         if j != i:
             A.nodes[j] = o[0]
@@ -272,6 +347,7 @@ cdef list _compact():
         j += 1
     A.n = j
     A.ne = e
+    A.nl = le
     free(keep)
     free(newidx)
     _compactions += 1
@@ -296,6 +372,7 @@ _CHECK_NAMES = {
     MGF_CHECK_SIZES: "sizes exceed capacities", MGF_CHECK_SENTINEL: "node 0 is not the sentinel",
     MGF_CHECK_OP: "unknown op code", MGF_CHECK_EDGES: "children list outside or out of order",
     MGF_CHECK_CHILD: "a child index not below its parent's", MGF_CHECK_PIN: "pin without a handle",
+    MGF_CHECK_LGRADS: "local derivatives outside or out of order",
 }
 
 
@@ -328,11 +405,13 @@ def arena_stats():
         "nodes": A.n,
         "capacity": A.cap,
         "edges": A.ne,
+        "local_grads": A.nl,
         "handles": handles,
         "pinned": pinned,
         "compactions": _compactions,
         "node_bytes": sizeof(mgf_node) + sizeof(void *),
-        "bytes": A.cap * (sizeof(mgf_node) + sizeof(void *)) + A.ecap * sizeof(int32_t),
+        "bytes": (A.cap * (sizeof(mgf_node) + sizeof(void *)) + A.ecap * sizeof(int32_t)
+                  + A.lcap * sizeof(double)),
     }
 
 
@@ -494,6 +573,7 @@ cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
     eight bytes at a time."""
     cdef mgf_node *nodes = A.nodes
     cdef int32_t *edges = A.edges
+    cdef double *lg = A.lg
     cdef mgf_node *o
     cdef int32_t *ch
     cdef uint32_t t, n
@@ -521,7 +601,7 @@ cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
                 seen[ch[t]] = 1
         if o.flags & MGF_F_PYBW:
             return i
-        mgf_rule(nodes, edges, o)
+        mgf_rule(nodes, edges, lg, o)
         i -= 1
         if i <= 0:
             return 0
@@ -545,6 +625,74 @@ cdef class _LocalRule:
         return f"<local chain rule of {self.v._op!r} node>"
 
 
+cdef list _child_handles(Value v):
+    """v's children in order, as Values: the handle a child already has,
+    else a new one (so a node has one handle at a time)."""
+    if v.idx == 0:
+        _uninitialized()
+    cdef uint32_t n = A.nodes[v.idx].n, t
+    if n == 0:
+        return []
+    spare = [_new_handle() for t in range(n)]  # allocate first (may run GC)
+    cdef mgf_node *o = &A.nodes[v.idx]
+    cdef int32_t *ch = mgf_children(&A, o)
+    cdef void *h
+    cdef Value hv
+    for t in range(n):
+        h = A.handles[ch[t]]
+        if h == NULL:
+            hv = spare[t]
+            _register(hv, ch[t])
+        else:
+            spare[t] = <Value>h
+    return spare
+
+
+cdef int _refuse_rewiring(str name) except -1:
+    raise AttributeError(
+        f"{name} cannot be assigned: a Value's children are fixed when it is made "
+        "(the graph lives in the node arena and cannot be rewired); "
+        "make a new Value(data, children, ...) instead")
+
+
+cdef tuple _local_grads_tuple(object lgs, Py_ssize_t n):
+    """microgpt's local derivatives: a sequence of n real numbers, as a
+    tuple of floats (mirrors _local_grads_tuple)."""
+    cdef double d
+    cdef Py_ssize_t t
+    cdef bint floats = True
+    if type(lgs) is tuple:
+        # the common case, a tuple of floats, is used as it is
+        for item in <tuple>lgs:
+            if type(item) is not float:
+                floats = False
+                break
+        if floats:
+            if len(<tuple>lgs) != n:
+                raise ValueError(f"got {len(<tuple>lgs)} local gradients for {n} children")
+            return <tuple>lgs
+    if isinstance(lgs, (str, bytes, bytearray)):
+        items = None
+    else:
+        try:
+            items = tuple(lgs)
+        except TypeError:
+            items = None
+    if items is None:
+        raise TypeError(
+            "Value()'s third argument must be an _op string or a sequence of local "
+            f"gradients (numbers), not {type(lgs).__name__}")
+    out = []
+    for item in items:
+        if isinstance(item, Value) or not _number(item, &d):
+            raise TypeError(
+                f"local gradients must be real numbers, not {type(item).__name__}")
+        out.append(d)
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} local gradients for {n} children")
+    return tuple(out)
+
+
 def _restore(data, grad, label):
     """Unpickling: a leaf with the saved data, grad and label (mirrors
     _rebuild_value); attributes follow through Value.__setstate__."""
@@ -558,20 +706,39 @@ cdef class Value:
     """A scalar that remembers how it was computed (a handle onto an arena node).
 
     Value(data, _children=(), _op='', label='')
+    Value(data, children, local_grads): a node whose backward adds
+    local_grads[t] * out.grad to children[t] (mirrors Value.__init__).
     """
 
     __array_ufunc__ = None  # NumPy scalars hand arithmetic over to us
 
-    def __init__(self, data, _children=(), _op="", label=""):
+    def __init__(self, data, _children=(), _op="", label="", *, children=None,
+                 local_grads=None):
         cdef double x = _as_double(data, "data")
         kids = tuple(_children)
+        if children is not None:
+            if kids:
+                raise TypeError("Value() got children both as _children and as children=")
+            kids = tuple(children)
         cdef Py_ssize_t n = len(kids), t
         cdef Value c
         for k in kids:
             _as_value(k, "Value children")
         if n > 0xFFFFFFF:
             raise ValueError("too many children")
-        op_name = str(_op)
+        # the third argument: an _op string, or microgpt's local derivatives
+        cdef tuple lgt = None  # exact floats: reading them runs no Python code
+        if isinstance(_op, str):
+            op_name = _op
+            if local_grads is not None:
+                lgt = _local_grads_tuple(local_grads, n)
+        else:
+            if local_grads is not None:
+                raise TypeError("Value() got local_grads both as the third argument "
+                                "and as local_grads=")
+            op_name = ""
+            lgt = _local_grads_tuple(_op, n)
+        cdef bint local = lgt is not None and n > 0
         if self.idx > 0 and A.handles[self.idx] == <void *>self:
             # __init__ called again: a fresh node; the old one is left as if
             # this handle had been dropped (see __dealloc__), and the Python
@@ -585,9 +752,16 @@ cdef class Value:
             self._opname = None
             self._stateful = False
         _reserve(1, n if n > 2 else 0)
-        cdef int64_t i = mgf_push(&A, MGF_CUSTOM if n else MGF_LEAF, x)
+        if local and mgf_reserve_lg(&A, n) < 0:
+            raise MemoryError("micrograd_fast: cannot grow the local gradient array")
+        cdef int64_t i = mgf_push(&A, MGF_LOCAL if local else (MGF_CUSTOM if n else MGF_LEAF), x)
         cdef mgf_node *o = &A.nodes[i]
         o.n = <uint32_t>n
+        if local:
+            o.param = <double>A.nl
+            for t in range(n):
+                A.lg[A.nl + t] = <double>lgt[t]
+            A.nl += n
         if n <= 2:
             for t in range(n):
                 o.k.c[t] = <int32_t>(<Value>kids[t]).idx
@@ -600,7 +774,7 @@ cdef class Value:
         if op_name:
             self._opname = op_name
             self._stateful = True
-        if n:
+        if n and not local:
             self._stateful = True
         if label is not None and label != "":
             self._label = label
@@ -665,30 +839,59 @@ cdef class Value:
                 return f"**{int(o.param)}"
             return f"**{o.param!r}"
         if o.op == MGF_NEURON:
-            return "neuron:" + _ACT_NAMES[o.aux]
+            return "neuron_" + _ACT_NAMES[o.aux]
         return _OP_NAMES[o.op]
+
+    @_op.setter
+    def _op(self, value):
+        # a label for drawings (mirrors the pure engine's _op setter)
+        if self.idx == 0:
+            _uninitialized()
+        if not isinstance(value, str):
+            raise TypeError(f"_op must be a str, not {type(value).__name__}")
+        self._opname = value
+        _track(self)
 
     @property
     def _prev(self):
         """The set of this node's children, as the Values the user holds."""
+        return set(_child_handles(self))
+
+    @_prev.setter
+    def _prev(self, value):
+        _refuse_rewiring("_prev")
+
+    @property
+    def _children(self):
+        """This node's children as a tuple, in order, repeats included."""
+        return tuple(_child_handles(self))
+
+    @_children.setter
+    def _children(self, value):
+        _refuse_rewiring("_children")
+
+    @property
+    def _local_grads(self):
+        """d self / d child for each child in _children, at the current data
+        (mgf_local_grads); () for leaves and nodes with a Python _backward
+        rule and no local gradients."""
         if self.idx == 0:
             _uninitialized()
-        cdef uint32_t n = A.nodes[self.idx].n, t
-        if n == 0:
-            return set()
-        spare = [_new_handle() for t in range(n)]  # allocate first (may run GC)
-        cdef mgf_node *o = &A.nodes[self.idx]
-        cdef int32_t *ch = mgf_children(&A, o)
-        cdef void *h
-        cdef Value hv
-        for t in range(n):
-            h = A.handles[ch[t]]
-            if h == NULL:
-                hv = spare[t]
-                _register(hv, ch[t])
-            else:
-                spare[t] = <Value>h
-        return set(spare)
+        cdef uint32_t n = A.nodes[self.idx].n, k, t
+        if n == 0 or A.nodes[self.idx].op == MGF_CUSTOM:
+            return ()
+        cdef double small[4]
+        cdef double *buf = small
+        if n > 4:
+            buf = <double *>malloc(n * sizeof(double))
+            if buf == NULL:
+                raise MemoryError("micrograd_fast: no memory for local gradients")
+        try:
+            k = mgf_local_grads(&A, &A.nodes[self.idx], buf)
+            return tuple([buf[t] for t in range(k)])
+        finally:
+            if buf != small:
+                free(buf)
 
     @property
     def _backward(self):
@@ -828,7 +1031,7 @@ cdef class Value:
         return _unary(MGF_RELU, self, mgf_relu(_data(self)), 0.0, 0)
 
     def tanh(self):  # Value.tanh
-        return _unary(MGF_TANH, self, _tanh(_data(self)), 0.0, 0)
+        return _unary(MGF_TANH, self, mgf_tanh(_data(self)), 0.0, 0)
 
     def exp(self):  # Value.exp
         cdef double x = _data(self), r = 0.0
@@ -881,7 +1084,6 @@ cdef class Value:
 
 
 cdef extern from "math.h" nogil:
-    double _tanh "tanh"(double)
     double pow(double, double)
     double sqrt(double)
 
@@ -989,6 +1191,7 @@ cdef class MLPPlan:
     cdef tuple params
     cdef PyObject **p
     cdef Py_ssize_t nl, n_in, n_out, maxw, nodes, edges
+    cdef Py_ssize_t chain_nodes  # unfused: nodes made from Value inputs alone
     cdef Py_ssize_t *width  # nl + 1 widths, width[0] = n_in
     cdef int *act
     cdef int32_t *buf       # scratch: two rows of maxw + 1 node indices
@@ -1069,6 +1272,7 @@ def mlp_plan(spec, nin=None):
         plan.width[l] = width
         plan.edges += nout * (2 * width + 1)
         plan.nodes += nout
+        plan.chain_nodes += nout * (2 * width + (plan.act[l] != MGF_ACT_LINEAR))
         width = nout
         if width > plan.maxw:
             plan.maxw = width
@@ -1082,17 +1286,46 @@ def mlp_plan(spec, nin=None):
     return plan
 
 
-cdef list _run_plan(MLPPlan plan, tuple xs):
-    """The fused forward pass (mirrors mlp): one node per neuron, children
-    w_0..w_{nin-1}, x_0..x_{nin-1}, b; only the outputs get handles."""
+cdef inline double _act_forward(int act, double z) noexcept:
+    """The activation as the Value method computes it (relu, tanh, sigmoid)."""
+    if act == MGF_ACT_RELU:
+        return mgf_relu(z)
+    if act == MGF_ACT_TANH:
+        return mgf_tanh(z)  # the function Value.tanh uses
+    if act == MGF_ACT_SIGMOID:
+        return mgf_sigmoid(z)
+    return z
+
+
+cdef uint8_t[4] _ACT_OPS
+_ACT_OPS[MGF_ACT_LINEAR] = MGF_LEAF  # no node
+_ACT_OPS[MGF_ACT_RELU] = MGF_RELU
+_ACT_OPS[MGF_ACT_TANH] = MGF_TANH
+_ACT_OPS[MGF_ACT_SIGMOID] = MGF_SIGMOID
+
+
+cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
+    """The forward pass of a plan (mirrors mlp); only the outputs get handles.
+
+    fused: one MGF_NEURON node per neuron, children w_0..w_{nin-1},
+    x_0..x_{nin-1}, b; plain-number inputs become leaves once per call.
+    Otherwise micrograd's Neuron graph, node for node in its creation order:
+    per neuron acc = b, then for each input j a leaf (when x_j is a number,
+    one per neuron, as `w * x` makes it), the '*' node (w_j, x_j) and the
+    '+' node (acc, w_j*x_j); then the activation's node unless linear."""
     cdef Py_ssize_t nin = len(xs), t, l, j, k, c = 0, n_const = 0, m_in, m_out
     if nin != plan.n_in:
         raise ValueError(f"mlp expects {plan.n_in} inputs, got {nin}")
     cdef double local[64]
     cdef double *consts = local
-    if nin > 64:
-        consts = <double *>malloc(nin * sizeof(double))
-        if consts == NULL:
+    cdef int32_t wlocal[64]
+    cdef int32_t *wbuf = wlocal  # one neuron's weight indices
+    if nin > 64 or plan.maxw > 64:
+        consts = <double *>malloc((nin if nin > 0 else 1) * sizeof(double))
+        wbuf = <int32_t *>malloc(plan.maxw * sizeof(int32_t))
+        if consts == NULL or wbuf == NULL:
+            free(consts)
+            free(wbuf)
             raise MemoryError("micrograd_fast: no memory for mlp")
     cdef PyObject **xi = PySequence_Fast_ITEMS(xs)
     cdef int32_t *cur
@@ -1101,6 +1334,8 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
     cdef int32_t *ch
     cdef mgf_node *o
     cdef int64_t i
+    cdef int32_t acc
+    cdef double z
     cdef uint32_t m
     cdef int act
     cdef PyObject **p = plan.p
@@ -1112,7 +1347,10 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
                 consts[n_const] = _as_double(<object>xi[t], "input")
                 n_const += 1
         outs = [_new_handle() for t in range(plan.n_out)]  # allocate first (may run GC)
-        _reserve(n_const + plan.nodes, plan.edges)
+        if fused:
+            _reserve(n_const + plan.nodes, plan.edges)
+        else:
+            _reserve(plan.chain_nodes + n_const * plan.width[1], 0)
         # from here on no Python code runs until the outputs are registered
         cur = plan.buf
         nxt = plan.buf + plan.maxw + 1
@@ -1120,8 +1358,11 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
             if isinstance(<object>xi[t], Value):
                 cur[t] = <int32_t>(<Value>xi[t]).idx
                 _pin(<Value>xi[t])
-            else:
+            elif fused:
                 cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, consts[c])
+                c += 1
+            else:
+                cur[t] = <int32_t>(-1 - c)  # consts[c]: a leaf per neuron, made below
                 c += 1
         k = 0
         for l in range(plan.nl):
@@ -1130,6 +1371,20 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
             act = plan.act[l]
             m = <uint32_t>(2 * m_in + 1)
             for j in range(m_out):
+                if not fused:
+                    for t in range(m_in):
+                        wbuf[t] = <int32_t>(<Value>p[k + t]).idx
+                        _pin(<Value>p[k + t])
+                    _pin(<Value>p[k + m_in])
+                    acc = mgf_chain_neuron(&A, wbuf, cur, consts,
+                                           <int32_t>(<Value>p[k + m_in]).idx,
+                                           <uint32_t>m_in, &z)
+                    if act != MGF_ACT_LINEAR:
+                        acc = <int32_t>mgf_push_node(&A, _ACT_OPS[act], _act_forward(act, z),
+                                                     1, acc, 0)
+                    nxt[j] = acc
+                    k += m_in + 1
+                    continue
                 i = mgf_push(&A, MGF_NEURON, 0.0)
                 o = &A.nodes[i]
                 o.n = m
@@ -1151,34 +1406,44 @@ cdef list _run_plan(MLPPlan plan, tuple xs):
             cur = nxt
             nxt = tmp
         for t in range(plan.n_out):
-            _register(<Value>outs[t], cur[t])
+            if A.handles[cur[t]] == NULL:
+                _register(<Value>outs[t], cur[t])
+        # an output that is an existing Value (a linear neuron without
+        # inputs is its bias) is that Value, as in micrograd
+        for t in range(plan.n_out):
+            if A.handles[cur[t]] != <void *>outs[t]:
+                outs[t] = <Value>A.handles[cur[t]]
     finally:
         if consts != local:
             free(consts)
+            free(wbuf)
     return outs
 
 
-def mlp(spec, x):
-    """Fused forward pass of a stack of layers (mirrors mlp).
+def mlp(spec, x, *, fused=True):
+    """Forward pass of a stack of layers (mirrors mlp).
 
     spec: an MLPPlan from mlp_plan(), or a sequence of (W, B, act) with W a
     sequence of weight rows (Values), B the biases (Values) and act one of
     'relu', 'tanh', 'sigmoid', 'linear'.  x: the inputs, Values or numbers
-    (numbers become leaves).  Returns the last layer's outputs as a list of
-    Values; the hidden layers' nodes get no Python objects."""
+    (numbers become leaves).  fused=True makes one node per neuron;
+    fused=False micrograd's graph of '*', '+' and activation nodes.  Returns
+    the last layer's outputs as a list of Values; the other nodes get no
+    Python objects until user code reaches them through _prev."""
     xs = x if type(x) is tuple else tuple(x)  # a private copy of the inputs
     if type(spec) is MLPPlan:
-        return _run_plan(<MLPPlan>spec, xs)
-    return _run_plan(mlp_plan(spec, len(xs)), xs)
+        return _run_plan(<MLPPlan>spec, xs, fused)
+    return _run_plan(mlp_plan(spec, len(xs)), xs, fused)
 
 
-def layer(W, B, x, act):
-    """Fused neurons: one node per neuron, act(b + w_0*x_0 + w_1*x_1 + ...).
+def layer(W, B, x, act, *, fused=True):
+    """Neurons act(b + w_0*x_0 + w_1*x_1 + ...): one node each (fused), or
+    micrograd's chain of nodes (fused=False).
 
     W: nout rows of nin weight Values, B: nout bias Values, x: nin inputs
     (Values or numbers), act: 'relu', 'tanh', 'sigmoid' or 'linear'.
     Returns the nout outputs (mirrors layer)."""
-    return mlp(((W, B, act),), x)
+    return mlp(((W, B, act),), x, fused=fused)
 
 
 cdef inline Py_ssize_t _check_state(params, double[::1] buf, str name) except -1:
@@ -1306,8 +1571,11 @@ cdef bint _which(object which) except -1:
 # (a handle whose idx is 0 was never initialized)
 cdef int _setup_value_type() except -1:
     cdef Value probe = Value.__new__(Value)
-    return mgf_install_dict(<PyTypeObject *>Value,
-                            <char *>&probe._dict - <char *><PyObject *>probe)
+    mgf_install_dict(<PyTypeObject *>Value, <char *>&probe._dict - <char *><PyObject *>probe)
+    mgf_slot_wrappers(<PyTypeObject *>Value, (
+        "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+        "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__neg__"), <PyTypeObject *>float)
+    return mgf_open_type(<PyTypeObject *>Value)
 
 
 _setup_value_type()

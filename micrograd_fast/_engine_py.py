@@ -23,6 +23,19 @@ Conventions shared by both engines
   raises ValueError (Python would return a complex number).  Inside
   ``backward`` the derivatives follow IEEE arithmetic instead (inf/nan),
   so a backward pass never stops half way.
+* ``tanh`` is the lecture's formula, ``(exp(2x) - 1) / (exp(2x) + 1)``, with
+  the derivative factor ``1 - t**2``, wherever ``exp(2x)`` is finite; only
+  where it overflows (x above about 354.9) does the stable ``math.tanh``
+  (there: 1.0) take over.
+* Every node has ``_children`` (a tuple, in order) and ``_local_grads``
+  (d node / d child for each child at the current data).  The form
+  ``Value(data, children, local_grads)`` makes a node whose backward is
+  ``child.grad += local_grad * out.grad`` for each child in order.  Leaves
+  and nodes whose rule is a Python ``_backward`` given after construction
+  have ``_local_grads == ()``.
+* The class is open: its attributes may be added or replaced
+  (``Value.sin = ...``, ``Value.__add__ = ...``).  ``_op`` is a writable
+  label (a str); ``_prev`` and ``_children`` cannot be assigned.
 """
 
 import itertools
@@ -119,26 +132,181 @@ def _pow_op_name(e):
     return f"**{e}"
 
 
+def _tanh(x):
+    """The lecture's tanh where exp(2x) is finite, math.tanh where it
+    overflows (mirrored by mgf_tanh)."""
+    try:
+        e = math.exp(2 * x)
+    except OverflowError:
+        return math.tanh(x)
+    if e == math.inf:  # x is +inf
+        return math.tanh(x)
+    return (e - 1) / (e + 1)
+
+
+def _tanh_slope(t):
+    """The lecture's local derivative of tanh, 1 - t**2 (mgf_tanh_slope)."""
+    return 1 - t**2
+
+
+def _local_grads_tuple(lgs, n):
+    """microgpt's local derivatives: a sequence of n real numbers, as a
+    tuple of floats."""
+    items = None
+    if not isinstance(lgs, (str, bytes, bytearray)):
+        try:
+            items = tuple(lgs)
+        except TypeError:
+            pass
+    if items is None:
+        raise TypeError(
+            "Value()'s third argument must be an _op string or a sequence of local "
+            f"gradients (numbers), not {type(lgs).__name__}"
+        )
+    out = []
+    for item in items:
+        if isinstance(item, Value) or not _is_number(item):
+            raise TypeError(
+                f"local gradients must be real numbers, not {type(item).__name__}"
+            )
+        out.append(_as_float(item, "local gradient"))
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} local gradients for {n} children")
+    return tuple(out)
+
+
+def _refuse_rewiring(name):
+    raise AttributeError(
+        f"{name} cannot be assigned: a Value's children are fixed when it is made "
+        "(the graph lives in the node arena and cannot be rewired); "
+        "make a new Value(data, children, ...) instead"
+    )
+
+
+# local derivatives of the built-in ops, at the current data (mgf_local_grads)
+def _lg_add(v):
+    return (1.0, 1.0)
+
+
+def _lg_mul(v):
+    a, b = v._kids
+    return (b._data, a._data)
+
+
+def _lg_relu(v):
+    return (float(v._data > 0),)
+
+
+def _lg_tanh(v):
+    return (_tanh_slope(v._data),)
+
+
+def _lg_exp(v):
+    return (v._data,)
+
+
+def _lg_log(v):
+    return (1.0 / v._kids[0]._data,)
+
+
+def _lg_sigmoid(v):
+    s = v._data
+    return (s * (1.0 - s),)
+
+
+def _lg_sum(v):
+    return (1.0,) * len(v._kids)
+
+
+def _lg_pow_value(v):
+    x, e = v._kids[0]._data, v._kids[1]._data
+    if x > 0.0:
+        d = v._data * math.log(x)
+    elif x == 0.0 and e >= 0.0:
+        d = 0.0
+    else:
+        d = math.nan
+    return (e * _pow_ieee(x, e - 1.0), d)
+
+
 class Value:
     """A scalar that remembers how it was computed."""
 
     __array_ufunc__ = None  # NumPy scalars hand arithmetic over to us
 
-    def __init__(self, data, _children=(), _op="", label=""):
+    def __init__(self, data, _children=(), _op="", label="", *, children=None,
+                 local_grads=None):
         self._data = _as_float(data)
         self._grad = 0.0
-        children = tuple(_children)
-        for c in children:
+        kids = tuple(_children)
+        if children is not None:
+            if kids:
+                raise TypeError("Value() got children both as _children and as children=")
+            kids = tuple(children)
+        for c in kids:
             if not isinstance(c, Value):
                 raise TypeError(
                     f"Value children must be Values, not {type(c).__name__}"
                 )
-        self._children = children
-        self._prev = set(children)
-        self._op = str(_op)
+        # the third argument: an _op string, or microgpt's local derivatives
+        lgs = None
+        if isinstance(_op, str):
+            if local_grads is not None:
+                lgs = _local_grads_tuple(local_grads, len(kids))
+        else:
+            if local_grads is not None:
+                raise TypeError(
+                    "Value() got local_grads both as the third argument and as local_grads="
+                )
+            lgs = _local_grads_tuple(_op, len(kids))
+            _op = ""
+        self._kids = kids
+        self._opname = _op
         self.label = label
         self._backward = _no_backward
+        self._local = ()
+        if lgs is not None and kids:  # mirrored by MGF_LOCAL
+            self._local = lgs
+            self._backward = _local_rule(self, kids, lgs)
         self._seq = next(_creation_counter)
+
+    # -- the graph: _op, _prev, _children, _local_grads --------------------
+    @property
+    def _op(self):
+        return self._opname
+
+    @_op.setter
+    def _op(self, value):
+        # a label for drawings; the compiled core accepts str only, so does this
+        if not isinstance(value, str):
+            raise TypeError(f"_op must be a str, not {type(value).__name__}")
+        self._opname = value
+
+    @property
+    def _prev(self):
+        """The set of this node's children."""
+        return set(self._kids)
+
+    @_prev.setter
+    def _prev(self, value):
+        _refuse_rewiring("_prev")
+
+    @property
+    def _children(self):
+        """This node's children as a tuple, in order, repeats included."""
+        return self._kids
+
+    @_children.setter
+    def _children(self, value):
+        _refuse_rewiring("_children")
+
+    @property
+    def _local_grads(self):
+        """d self / d child for each child in _children, at the current data;
+        () for leaves and nodes with a Python _backward rule and no local
+        gradients."""
+        f = self._local
+        return f if type(f) is tuple else f(self)
 
     # -- data and grad ------------------------------------------------------
     @property
@@ -189,6 +357,7 @@ class Value:
                 return NotImplemented
             other = Value(other)
         out = Value(self._data + other._data, (self, other), "+")
+        out._local = _lg_add
 
         def _backward():
             self._grad += out._grad
@@ -203,6 +372,7 @@ class Value:
                 return NotImplemented
             other = Value(other)
         out = Value(self._data * other._data, (self, other), "*")
+        out._local = _lg_mul
 
         def _backward():
             self._grad += other._data * out._grad
@@ -218,6 +388,7 @@ class Value:
             return NotImplemented
         e = _as_float(other, "exponent")  # mirrored by MGF_POWC
         out = Value(_pow_forward(self._data, e), (self,), _pow_op_name(other))
+        out._local = lambda v: (e * _pow_ieee(self._data, e - 1.0),)
 
         def _backward():
             self._grad += (e * _pow_ieee(self._data, e - 1.0)) * out._grad
@@ -227,6 +398,7 @@ class Value:
 
     def _pow_value(self, other):  # mirrored by MGF_POWV
         out = Value(_pow_forward(self._data, other._data), (self, other), "**")
+        out._local = _lg_pow_value
 
         def _backward():
             x, e = self._data, other._data
@@ -250,6 +422,7 @@ class Value:
     def relu(self):  # mirrored by MGF_RELU
         x = self._data
         out = Value(0.0 if x < 0.0 else x, (self,), "ReLU")
+        out._local = _lg_relu
 
         def _backward():
             self._grad += (out._data > 0) * out._grad
@@ -258,17 +431,18 @@ class Value:
         return out
 
     def tanh(self):  # mirrored by MGF_TANH
-        out = Value(math.tanh(self._data), (self,), "tanh")
+        out = Value(_tanh(self._data), (self,), "tanh")
+        out._local = _lg_tanh
 
         def _backward():
-            t = out._data
-            self._grad += (1.0 - t * t) * out._grad
+            self._grad += _tanh_slope(out._data) * out._grad
 
         out._backward = _backward
         return out
 
     def exp(self):  # mirrored by MGF_EXP
         out = Value(_exp_forward(self._data), (self,), "exp")
+        out._local = _lg_exp
 
         def _backward():
             self._grad += out._data * out._grad
@@ -278,6 +452,7 @@ class Value:
 
     def log(self):  # mirrored by MGF_LOG
         out = Value(_log_forward(self._data), (self,), "log")
+        out._local = _lg_log
 
         def _backward():
             self._grad += (1.0 / self._data) * out._grad
@@ -287,6 +462,7 @@ class Value:
 
     def sigmoid(self):  # mirrored by MGF_SIGMOID
         out = Value(_sigmoid(self._data), (self,), "sigmoid")
+        out._local = _lg_sigmoid
 
         def _backward():
             s = out._data
@@ -341,7 +517,7 @@ class Value:
         stack = [self]
         while stack:
             v = stack.pop()
-            for c in v._children:
+            for c in v._kids:
                 if id(c) not in seen:
                     seen[id(c)] = c
                     stack.append(c)
@@ -359,9 +535,27 @@ def _no_backward():
     return None
 
 
+def _local_rule(out, kids, lgs):
+    """Backward of a node given its local derivatives (mirrored by MGF_LOCAL)."""
+
+    def _backward():
+        g = out._grad
+        for c, d in zip(kids, lgs):
+            c._grad += d * g
+
+    return _backward
+
+
 _INTERNAL_ATTRS = frozenset(
-    ("_data", "_grad", "_children", "_prev", "_op", "label", "_backward", "_seq")
+    ("_data", "_grad", "_kids", "_opname", "label", "_backward", "_seq", "_local")
 )
+
+
+# The ops the unfused layers build with, taken once: like the compiled core,
+# they make the built-in nodes even if the class's operators are replaced.
+_value_add = Value.__add__
+_value_mul = Value.__mul__
+_ACT_METHODS = {"relu": Value.relu, "tanh": Value.tanh, "sigmoid": Value.sigmoid}
 
 
 def _rebuild_value(data, grad, label):
@@ -402,7 +596,8 @@ def vsum(values, start=0.0):
                 f"vsum: items must be Values or real numbers, not {type(item).__name__}"
             )
     out = Value(acc, children, "sum")
-    kids = out._children
+    out._local = _lg_sum
+    kids = out._kids
 
     def _backward():
         g = out._grad
@@ -446,21 +641,21 @@ def _neuron(w, xs, b, act):
     if act == "relu":
         y = 0.0 if z < 0.0 else z
     elif act == "tanh":
-        y = math.tanh(z)
+        y = _tanh(z)
     elif act == "sigmoid":
         y = _sigmoid(z)
     else:
         y = z
-    out = Value(y, (*w, *xs, b), "neuron:" + act)
+    out = Value(y, (*w, *xs, b), "neuron_" + act)
     nin = len(xs)
+    out._local = _neuron_local_grads(act)
 
     def _backward():
         g = out._grad
         if act == "relu":
             pre = (out._data > 0) * g
         elif act == "tanh":
-            t = out._data
-            pre = (1.0 - t * t) * g
+            pre = _tanh_slope(out._data) * g
         elif act == "sigmoid":
             s = out._data
             pre = (s * (1.0 - s)) * g
@@ -477,16 +672,74 @@ def _neuron(w, xs, b, act):
     return out
 
 
-def layer(W, B, x, act):
-    """A layer of fused neurons: one node per neuron.
+def _chain_inputs(x):
+    """Inputs of an unfused layer call: Values as they are, numbers as
+    floats (each neuron's ``w * x`` makes its own leaf of them)."""
+    xs = []
+    for i, xi in enumerate(x):
+        if isinstance(xi, Value):
+            xs.append(xi)
+        elif _is_number(xi):
+            xs.append(_as_float(xi, "input"))
+        else:
+            raise TypeError(
+                f"layer: input {i} must be a Value or a real number, "
+                f"not {type(xi).__name__}"
+            )
+    return xs
+
+
+def _chain_neuron(w, xs, b, act):
+    """micrograd's Neuron graph: ``sum((wi * xi for ...), b)``, then the
+    activation's op (none when linear)."""
+    acc = b
+    for wi, xi in zip(w, xs):
+        acc = _value_add(acc, _value_mul(wi, xi))
+    if act == "linear":
+        return acc
+    return _ACT_METHODS[act](acc)
+
+
+def _neuron_local_grads(act):
+    def local(v):
+        kids = v._kids
+        m = (len(kids) - 1) // 2
+        if act == "relu":
+            s = (v._data > 0) * 1.0
+        elif act == "tanh":
+            s = _tanh_slope(v._data) * 1.0
+        elif act == "sigmoid":
+            t = v._data
+            s = (t * (1.0 - t)) * 1.0
+        else:
+            s = 1.0
+        return (
+            *(kids[m + j]._data * s for j in range(m)),
+            *(kids[j]._data * s for j in range(m)),
+            s,
+        )
+
+    return local
+
+
+def layer(W, B, x, act, *, fused=True):
+    """A layer of neurons, each ``act(b + w_0*x_0 + w_1*x_1 + ...)``.
 
     ``W`` holds ``nout`` rows of ``nin`` weight Values, ``B`` the ``nout``
-    bias Values, ``x`` the ``nin`` inputs (Values or numbers; numbers become
-    leaf Values once per call, shared by every neuron).  Neuron ``j``
-    computes ``z = B[j] + W[j][0]*x[0] + ... `` left to right, then ``act``.
-    Its node has ``_op == 'neuron:' + act`` and children
-    ``(w_0..w_{nin-1}, x_0..x_{nin-1}, b)``.  Returns a list of ``nout``
-    Values.
+    bias Values, ``x`` the ``nin`` inputs (Values or numbers).  Returns a
+    list of ``nout`` Values.
+
+    ``fused=True``: one node per neuron.  Neuron ``j`` computes ``z =
+    B[j] + W[j][0]*x[0] + ...`` left to right, then ``act``; its node has
+    ``_op == 'neuron_' + act`` and children ``(w_0..w_{nin-1},
+    x_0..x_{nin-1}, b)``; numbers among the inputs become leaf Values once
+    per call, shared by every neuron.
+
+    ``fused=False``: micrograd's graph, node for node: per neuron, for each
+    input a leaf when it is a number (one per neuron), the ``'*'`` node
+    ``w_i * x_i`` and the ``'+'`` node ``acc + w_i * x_i`` (``acc`` starting
+    at the bias), then the activation's node (``'ReLU'``, ``'tanh'``,
+    ``'sigmoid'``; none when linear).
     """
     _check_act(act)
     W = list(W)
@@ -513,6 +766,9 @@ def layer(W, B, x, act):
         if not isinstance(B[j], Value):
             raise TypeError(f"layer: biases must be Values, not {type(B[j]).__name__}")
         rows.append(row)
+    if not fused:
+        xs = _chain_inputs(x)
+        return [_chain_neuron(rows[j], xs, B[j], act) for j in range(nout)]
     xs = _input_values(x)
     return [_neuron(rows[j], xs, B[j], act) for j in range(nout)]
 
@@ -554,9 +810,9 @@ def _spec_items(spec):
     return spec
 
 
-def mlp(spec, x):
+def mlp(spec, x, *, fused=True):
     """Layers applied in turn: ``spec`` is a list of ``(W, B, act)`` (or a
-    plan from ``mlp_plan``).
+    plan from ``mlp_plan``); ``fused`` as for ``layer``.
 
     The output list of each layer is the input of the next; the last
     layer's list is returned.  An empty ``spec`` is a ValueError.
@@ -570,7 +826,7 @@ def mlp(spec, x):
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
     for W, B, act in spec:
-        x = layer(W, B, x, act)
+        x = layer(W, B, x, act, fused=fused)
     return x
 
 

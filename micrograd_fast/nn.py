@@ -26,20 +26,30 @@ out).  The all-tanh network of the "building micrograd" lecture is
 
 The graph
 ---------
-A forward pass does not build micrograd's chain of ``*`` and ``+`` nodes.
-``model(x)`` calls the engine's ``mlp`` (a ``Layer`` calls ``layer``), which
-makes ONE node per neuron, with ``_op == 'neuron:<act>'`` and children
-``(w_0, ..., w_{nin-1}, x_0, ..., x_{nin-1}, b)``: the neuron's own weight
-Values, the inputs (Values; plain numbers become leaf Values shared by the
-neurons of the first layer) and its bias Value.  The numbers are micrograd's:
-the forward pass computes ``b + w_0*x_0 + w_1*x_1 + ...`` left to right, and
-backward sends ``x_i * pre`` to ``w_i``, ``w_i * pre`` to ``x_i`` and ``pre``
-to ``b``, where ``pre`` is the output gradient times the activation's
-derivative.  The outputs are ordinary Values: a loss written with the usual
+By default a forward pass builds exactly micrograd's graph.  Per neuron, in
+micrograd's creation order (``sum((wi*xi for ...), self.b)``): for each input
+``x_i`` a leaf Value when ``x_i`` is a plain number (one per neuron, as
+``w*x`` makes it), the ``'*'`` node ``(w_i, x_i)``, then the ``'+'`` node
+``(acc, w_i*x_i)``, ``acc`` starting at the bias; then ``'ReLU'`` (or
+``'tanh'``/``'sigmoid'``; nothing for a linear neuron).  The same ops, the same
+``_prev``, same numbers bit for bit, and every node has its ``_backward``.
+The graph is made inside the engine in one call per model call (``mlp`` /
+``layer`` with ``fused=False``): with the compiled core, the nodes are written
+into the C arena and only the outputs get Python objects; the others get one
+when user code reaches them through ``_prev``.
+
+``fused=True`` (``MLP(..., fused=True)``, likewise ``Layer`` and ``Neuron``,
+or the ``fused`` attribute) opts into a different, smaller graph: ONE node per
+neuron, with ``_op == 'neuron_<act>'`` and children ``(w_0, ..., w_{nin-1},
+x_0, ..., x_{nin-1}, b)`` (plain-number inputs become leaf Values shared by
+the neurons of the first layer).  Its data are the same numbers; backward
+sends ``x_i * pre`` to ``w_i``, ``w_i * pre`` to ``x_i`` and ``pre`` to ``b``,
+``pre`` being the output gradient times the activation's derivative, so
+gradients agree to rounding.  The module that is called decides.
+
+Either way the outputs are ordinary Values: a loss written with the usual
 operators (as in micrograd's demo) joins the graph, and ``loss.backward()``
 fills the ``grad`` of the very parameter Values that ``parameters()`` returns.
-With the compiled core the hidden layers' outputs live only inside the C
-arena (no Python object per hidden neuron).
 
 Engines
 -------
@@ -196,6 +206,10 @@ del _name
 class Module:
     """Base class: ``parameters()``, ``zero_grad()`` and the array helpers."""
 
+    #: False: a call builds micrograd's graph; True: one node per neuron
+    #: (see "The graph" above).  Set per instance by ``fused=True``.
+    fused = False
+
     def __setattr__(self, name, value):
         if name in _STRUCTURE_ATTRS:
             _structure_changed()
@@ -294,7 +308,7 @@ class Module:
 class Neuron(Module):
     """``nin`` weights and a bias; output ``act(b + sum(w_i * x_i))``."""
 
-    def __init__(self, nin, nonlin=True, act="relu", engine=None):
+    def __init__(self, nin, nonlin=True, act="relu", engine=None, fused=False):
         nin = _size(nin, "nin", 0)
         self._engine = eng = _resolve_engine(engine)
         V = eng.Value
@@ -302,6 +316,8 @@ class Neuron(Module):
         self.b = V(0)
         self.nonlin = nonlin
         self.act = _check_act(act)
+        if fused:
+            self.fused = True
 
     @classmethod
     def _from_values(cls, w, b, nonlin, act, engine):
@@ -322,7 +338,9 @@ class Neuron(Module):
         if _is_batch(x):
             return [self(row) for row in x]
         x = _single_input(x, len(self.w), "Neuron")
-        return self._engine.layer([self.w], [self.b], x, self.activation)[0]
+        return self._engine.layer(
+            [self.w], [self.b], x, self.activation, fused=self.fused
+        )[0]
 
     def parameters(self):
         return self.w + [self.b]
@@ -347,6 +365,8 @@ class Layer(Module):
         self.neurons = _TrackedList(
             Neuron(nin, engine=self._engine, **kwargs) for _ in range(nout)
         )
+        if kwargs.get("fused"):
+            self.fused = True
 
     @classmethod
     def _from_neurons(cls, neurons, engine):
@@ -371,17 +391,20 @@ class Layer(Module):
                 return None
         return ([n.w for n in ns], [n.b for n in ns], act)
 
-    def _forward_list(self, x):
+    def _forward_list(self, x, fused):
         spec = self._spec()
         if spec is not None:
-            return self._engine.layer(spec[0], spec[1], x, spec[2])
-        return [self._engine.layer([n.w], [n.b], x, n.activation)[0] for n in self.neurons]
+            return self._engine.layer(spec[0], spec[1], x, spec[2], fused=fused)
+        return [
+            self._engine.layer([n.w], [n.b], x, n.activation, fused=fused)[0]
+            for n in self.neurons
+        ]
 
     def __call__(self, x):
         if _is_batch(x):
             return [self(row) for row in x]
         x = _single_input(x, self.nin, "Layer")
-        return _unwrap(self._forward_list(x))
+        return _unwrap(self._forward_list(x, self.fused))
 
     def parameters(self):
         return [p for n in self.neurons for p in n.parameters()]
@@ -403,7 +426,7 @@ class Layer(Module):
 class MLP(Module):
     """Layers of neurons, each layer's output the next one's input."""
 
-    def __init__(self, nin, nouts, act="relu", out_act=None, engine=None):
+    def __init__(self, nin, nouts, act="relu", out_act=None, engine=None, fused=False):
         nin = _size(nin, "nin", 0)
         if isinstance(nouts, (str, bytes)) or not hasattr(nouts, "__iter__"):
             raise TypeError(f"nouts must be a list of layer sizes, not {type(nouts).__name__}")
@@ -420,9 +443,12 @@ class MLP(Module):
                 nonlin=acts[i] != "linear",
                 act=acts[i] if acts[i] != "linear" else "relu",
                 engine=eng,
+                fused=fused,
             )
             for i in range(len(nouts))
         ])
+        if fused:
+            self.fused = True
 
     @staticmethod
     def _layer_acts(act, out_act, nlayers):
@@ -442,16 +468,17 @@ class MLP(Module):
         if cache is not None and cache[0] == _structure_version and type(x) is list:
             nin, plan, _ = cache[1]
             if plan is not None and len(x) == nin:  # the common case, in short
-                out = self._engine.mlp(plan, x)
+                out = self._engine.mlp(plan, x, fused=self.fused)
                 return out[0] if len(out) == 1 else out
         if _is_batch(x):
             return [self(row) for row in x]
         nin, specs, _ = self._cached(self._build_specs)
         x = _single_input(x, nin, "MLP")
+        fused = self.fused
         if specs is not None:
-            return _unwrap(self._engine.mlp(specs, x))
+            return _unwrap(self._engine.mlp(specs, x, fused=fused))
         for layer in self.layers:
-            x = layer._forward_list(x)
+            x = layer._forward_list(x, fused)
         return _unwrap(x)
 
     def _build_specs(self):

@@ -19,6 +19,7 @@ cdef extern from "mgf_core.h" nogil:
         MGF_SUM
         MGF_NEURON
         MGF_CUSTOM
+        MGF_LOCAL
 
     enum:
         MGF_ACT_LINEAR
@@ -40,6 +41,7 @@ cdef extern from "mgf_core.h" nogil:
         MGF_CHECK_EDGES
         MGF_CHECK_CHILD
         MGF_CHECK_PIN
+        MGF_CHECK_LGRADS
 
     int MGF_F_PYBW
     int MGF_F_PINNED
@@ -68,12 +70,21 @@ cdef extern from "mgf_core.h" nogil:
         int32_t *edges
         int64_t ne
         int64_t ecap
+        double *lg
+        int64_t nl
+        int64_t lcap
 
     int32_t *mgf_children(const mgf_arena *A, mgf_node *o)
     int mgf_resize_nodes(mgf_arena *A, int64_t cap)
     int mgf_reserve_edges(mgf_arena *A, int64_t more)
+    int mgf_reserve_lg(mgf_arena *A, int64_t more)
+    int64_t MGF_LG_OFF(const mgf_node *o)
     void mgf_release(mgf_arena *A)
     int64_t mgf_push(mgf_arena *A, uint8_t op, double data)
+    int64_t mgf_push_node(mgf_arena *A, uint8_t op, double data, uint32_t n,
+                          int32_t c0, int32_t c1)
+    int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int32_t *x,
+                             const double *consts, int32_t b, uint32_t m, double *z)
     int mgf_check(const mgf_arena *A, int64_t *where)
     void MGF_CHECK_ARENA(const mgf_arena *A, const char *when)  # empty without MGF_DEBUG
 
@@ -82,7 +93,10 @@ cdef extern from "mgf_core.h" nogil:
     int mgf_log_forward(double x, double *out)
     double mgf_sigmoid(double x)
     double mgf_relu(double x)
+    double mgf_tanh(double x)
+    double mgf_tanh_slope(double t)
     double mgf_activate(int act, double z)
     void mgf_local_backward(mgf_arena *A, int64_t i)
-    void mgf_rule(mgf_node *nd, const int32_t *edges, const mgf_node *o)
+    void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg, const mgf_node *o)
+    uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, double *out)
     double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m, int act)

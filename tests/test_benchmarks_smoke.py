@@ -89,13 +89,16 @@ def test_same_first_loss_everywhere(engine):
     (the hand-written tensor step and nn.Sequential)."""
     eng = engines_mod.from_module(engine)
     (ours,) = run(eng, "demo_step_native", "smoke")
+    assert "upstream's graph" in ours["variant"]  # the row says which graph it builds
     firsts = {}
-    for workload in ("demo_step", "demo_notebook", "demo_notebook_native"):
+    for workload in ("demo_step", "demo_step_fused", "demo_notebook", "demo_notebook_native"):
         try:
             (rec,) = run(eng, workload, "smoke")
         except Skip:  # upstream's nn.py needs micrograd installed
             continue
         firsts[f"{workload} on {eng.name}"] = rec
+    if "demo_step_fused on " + eng.name in firsts:
+        assert "fused=True" in firsts["demo_step_fused on " + eng.name]["variant"]
     for other in ("micrograd", "torch"):
         try:
             other_eng = engines_mod.load(other)

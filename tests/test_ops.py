@@ -80,7 +80,7 @@ def test_same_value_on_both_sides(Value):
 UNARY = {
     "neg": (lambda a: -a, lambda a: -a, [1.25, -0.5]),
     "relu": (lambda a: a.relu(), lambda a: max(a, 0.0), [0.8, -0.8]),
-    "tanh": (lambda a: a.tanh(), math.tanh, [0.4, -1.9]),
+    "tanh": (lambda a: a.tanh(), lambda x: (math.exp(2 * x) - 1) / (math.exp(2 * x) + 1), [0.4, -1.9]),
     "exp": (lambda a: a.exp(), math.exp, [0.4, -1.9]),
     "log": (lambda a: a.log(), math.log, [0.4, 3.5]),
     "sigmoid": (

@@ -92,7 +92,7 @@ def test_layer_matches_ordinary_ops(engine, Value, act):
     ref = [_reference_neuron(W2[j], x2, B2[j], act) for j in range(4)]
     assert [o.data for o in out] == [r.data for r in ref]
     for j, o in enumerate(out):
-        assert o._op == "neuron:" + act
+        assert o._op == "neuron_" + act
         assert o._prev == {*W[j], *x, B[j]}
         if hasattr(o, "_children"):  # the pure engine shows the order too
             assert o._children == (*W[j], *x, B[j])

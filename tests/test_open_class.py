@@ -1,0 +1,226 @@
+"""The class is open as a Python class is, _op is a label, the graph's
+structure is read-only, and tanh is the lecture's formula."""
+
+import math
+import sys
+
+import pytest
+
+
+@pytest.fixture
+def OpenValue(engine, Value):
+    if engine.COMPILED and sys.version_info < (3, 10):
+        pytest.skip("Python 3.9 refuses attributes on static extension types: "
+                    "the compiled Value cannot be extended there")
+    return Value
+
+
+# --- adding and replacing class attributes -------------------------------------------
+
+
+def test_a_new_method_can_be_added_and_removed(OpenValue):
+    Value = OpenValue
+
+    def sin(self):
+        out = Value(math.sin(self.data), (self,), "sin")
+
+        def _backward():
+            self.grad += math.cos(self.data) * out.grad
+
+        out._backward = _backward
+        return out
+
+    Value.sin = sin
+    try:
+        a = Value(0.5)
+        out = a.sin() * 2
+        out.backward()
+        assert out.data == math.sin(0.5) * 2
+        assert a.grad == math.cos(0.5) * 2
+        assert a.sin()._op == "sin"
+
+        class Sub(Value):
+            pass
+
+        assert Sub(0.25).sin().data == math.sin(0.25)
+    finally:
+        del Value.sin
+    assert not hasattr(Value(1.0), "sin")
+
+
+def test_the_issue_reproducer(OpenValue):
+    Value = OpenValue
+    Value.sin = lambda self: Value(math.sin(self.data), (self,), (math.cos(self.data),))
+    try:
+        v = Value(1.0) * 2
+        v._op = "x"
+        assert v._op == "x"
+        s = Value(0.3).sin()
+        assert s._local_grads == (math.cos(0.3),)
+    finally:
+        del Value.sin
+
+
+def test_operators_can_be_replaced_and_restored(OpenValue):
+    Value = OpenValue
+    a, b = Value(2.0), Value(3.0)
+    original_add = Value.__add__
+    original_mul = Value.__mul__
+    calls = []
+
+    def logged_add(self, other):
+        calls.append("add")
+        return original_add(self, other)
+
+    def doubled_mul(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        return Value(2 * self.data * other.data, (self, other), (2 * other.data, 2 * self.data))
+
+    Value.__add__ = logged_add
+    Value.__mul__ = doubled_mul
+    try:
+        c = a + b
+        assert calls == ["add"]
+        assert c.data == 5.0 and c._op == "+"
+        d = a * b
+        assert d.data == 12.0
+        d.backward()
+        assert (a.grad, b.grad) == (6.0, 4.0)
+        assert (a * 2).data == 8.0
+    finally:
+        Value.__add__ = original_add
+        Value.__mul__ = original_mul
+    a.grad = b.grad = 0.0
+    e = a * b + a
+    assert calls == ["add"]
+    assert e.data == 8.0 and e._op == "+"
+    e.backward()
+    assert (a.grad, b.grad) == (4.0, 2.0)
+    assert (2 + a).data == 4.0 and (a - b).data == -1.0 and (3 * a).data == 6.0
+
+
+def test_the_restored_operator_is_the_original_one(OpenValue):
+    Value = OpenValue
+    before = Value.__dict__["__add__"]
+    Value.__add__ = lambda self, other: "replaced"
+    try:
+        assert Value(1.0) + Value(2.0) == "replaced"
+    finally:
+        Value.__add__ = before
+    assert Value.__dict__["__add__"] is before
+    # the saved operator still works when called directly
+    assert before(Value(1.0), Value(2.0)).data == 3.0
+    assert Value.__radd__(Value(1.0), 2).data == 3.0
+
+
+def test_a_method_can_be_replaced(OpenValue):
+    Value = OpenValue
+    original = Value.relu
+    Value.relu = lambda self: Value(max(0.1 * self.data, self.data), (self,), "leaky")
+    try:
+        assert Value(-2.0).relu().data == pytest.approx(-0.2)
+        assert Value(-2.0).relu()._op == "leaky"
+    finally:
+        Value.relu = original
+    assert Value(-2.0).relu().data == 0.0
+
+
+# --- _op is a label; _prev and _children cannot be rewired ---------------------------
+
+
+def test_op_is_writable(Value):
+    a = Value(1.0)
+    v = a * 2
+    v._op = "x"
+    assert v._op == "x"
+    v._op = ""
+    assert v._op == ""
+    with pytest.raises(TypeError):
+        v._op = 3
+    leaf = Value(2.0)
+    leaf._op = "input"
+    assert leaf._op == "input"
+
+
+def test_a_written_op_stays_on_a_node_whose_handle_was_dropped(engine, Value):
+    a = Value(1.0)
+    inner = a * 3
+    inner._op = "triple"
+    top = inner + 1
+    del inner
+    if hasattr(engine, "compact"):
+        engine.compact()
+    (child,) = [c for c in top._prev if c is not top._children[1]]
+    assert child._op == "triple"
+
+
+@pytest.mark.parametrize("name", ["_prev", "_children"])
+def test_the_graph_structure_cannot_be_rewired(Value, name):
+    a, b = Value(1.0), Value(2.0)
+    c = a + b
+    with pytest.raises(AttributeError, match="cannot be rewired.*new Value"):
+        setattr(c, name, {a})
+    assert c._prev == {a, b}
+    assert c._children == (a, b)
+
+
+# --- the lecture's tanh -------------------------------------------------------------
+
+
+def lecture_tanh(x):
+    # the lecture's own lines
+    t = (math.exp(2 * x) - 1) / (math.exp(2 * x) + 1)
+    return t
+
+
+def test_tanh_gives_the_lecture_s_printed_number(Value):
+    assert Value(0.8813735870195432).tanh().data == 0.7071067811865476
+
+
+@pytest.mark.parametrize("x", [0.8813735870195432, 0.4, -1.9, 1e-9, -3.25, 18.0, -20.0, 300.0, -400.0])
+def test_tanh_is_the_lecture_s_formula_value_and_gradient(Value, x):
+    a = Value(x)
+    out = a.tanh()
+    t = lecture_tanh(x)
+    assert out.data == t
+    out.backward()
+    assert a.grad == (1 - t**2) * 1.0
+
+
+def test_tanh_neuron_matches_the_lecture_bit_for_bit(Value):
+    x1, x2 = Value(2.0), Value(0.0)
+    w1, w2 = Value(-3.0), Value(1.0)
+    b = Value(6.8813735870195432)
+    n = x1 * w1 + x2 * w2 + b
+    o = n.tanh()
+    o.backward()
+    t = lecture_tanh(n.data)
+    assert o.data == t == 0.7071067811865476
+    assert n.grad == 1 - t**2 == 0.4999999999999999
+    assert x1.grad == w1.data * n.grad
+    assert w1.grad == x1.data * n.grad
+    assert x2.grad == w2.data * n.grad
+    assert w2.grad == 0.0
+
+
+@pytest.mark.parametrize("x", [354.0, 355.0, 1000.0, 1e308, math.inf])
+def test_tanh_where_the_lecture_s_formula_overflows(Value, x):
+    a = Value(x)
+    out = a.tanh()  # no OverflowError
+    assert out.data == 1.0
+    out.backward()
+    assert a.grad == 0.0
+    assert Value(-x).tanh().data == -1.0
+
+
+def test_tanh_of_nan_is_nan(Value):
+    assert math.isnan(Value(math.nan).tanh().data)
+
+
+def test_fused_tanh_neurons_use_the_lecture_s_tanh(engine, Value):
+    w, b = Value(0.75), Value(0.1)
+    (y,) = engine.layer([[w]], [b], [0.8813735870195432 - 0.1], "tanh")
+    z = b.data + w.data * (0.8813735870195432 - 0.1)
+    assert y.data == lecture_tanh(z)
+    y.backward()
+    assert b.grad == 1 - y.data**2
