@@ -116,6 +116,8 @@ def load(name):
     try:
         module = importlib.import_module(modname)
     except ImportError as exc:
+        if name == "micrograd_fast":
+            raise EngineUnavailable(_no_core_reason(exc)) from exc
         reason = str(exc).split(". ")[0]
         raise EngineUnavailable(f"cannot import {modname}: {reason}") from exc
     if name == "torch":
@@ -127,6 +129,19 @@ def load(name):
         if name == "micrograd_fast" and not getattr(module, "COMPILED", False):
             raise EngineUnavailable(f"{modname} is not the compiled core")
     return Engine(name, module, version)
+
+
+def _no_core_reason(exc):
+    """Why the compiled core does not import, and the command that fixes it."""
+    import benchmarks
+
+    where, kind = benchmarks.measured_package()
+    if where is not None and not benchmarks.has_compiled_core(where):
+        return (f"micrograd_fast's compiled core is not built, neither in the source "
+                f"tree nor in an installed package: `pip install -e "
+                f"\"{benchmarks.ROOT}\"` builds it in place")
+    reason = str(exc).split(". ")[0]
+    return f"cannot import micrograd_fast._engine ({kind} package at {where}): {reason}"
 
 
 def from_module(module):

@@ -6,11 +6,39 @@ saved run can be rendered again with ``python -m benchmarks --from-json``.
 
 import math
 
-__all__ = ["main_table", "scaling_table", "microgpt_lines", "render_text", "render_markdown", "plot"]
+__all__ = ["main_table", "scaling_table", "microgpt_lines", "render_text", "render_markdown",
+           "render_readme_table", "replace_readme_table", "README_START", "README_END",
+           "plot"]
 
 ENGINE_ORDER = ("micrograd_fast", "reference", "micrograd", "torch")
 
-# rows of the main table: (label, workload, how to read the record)
+# the main table's label of each workload (a few get special rows in _rows)
+ROW_LABELS = {
+    "op_add": "a + b",
+    "op_mul": "a * b",
+    "build": "build graph",
+    "backward": "backward",
+    "sum_builtin": "sum(xs) + backward",
+    "vsum": "vsum(xs) + backward",
+    "demo_notebook": "demo step, demo.ipynb loop as written (NumPy X and y, "
+                     "builtin sum, map(model, inputs)), upstream nn.py MLP; "
+                     "torch: nn.Sequential, zero_grad, optimizer.step()",
+    "demo_notebook_native": "demo step, demo.ipynb loop as written, "
+                            "micrograd_fast.nn MLP (upstream's graph); torch: nn.Sequential, "
+                            "zero_grad, optimizer.step()",
+    "demo_step": "demo step tuned: float lists, builtin sum, upstream nn.py MLP; "
+                 "torch: hand-written tensor step",
+    "demo_step_native": "demo step tuned: float lists, micrograd_fast.sum, "
+                        "micrograd_fast.nn MLP (upstream's graph); torch: hand-written "
+                        "tensor step",
+    "demo_step_fused": "demo step tuned: float lists, micrograd_fast.sum, "
+                       "micrograd_fast.nn MLP fused=True (one node per neuron); torch: "
+                       "hand-written tensor step",
+    "memory_per_node": "memory per node",
+    "demo_peak_memory": "demo step peak memory",
+    "microgpt_step": "microgpt-shaped step",
+}
+
 LOWER_IS_BETTER = {"ns/op", "ns/node", "ns/term", "ms/step", "bytes/node", "MiB peak"}
 
 
@@ -101,20 +129,7 @@ def _rows(records):
                 cells[e] = (r["headline"], r["unit"], text)
             rows.append(("demo step: GC share", cells))
         else:
-            label = {
-                "op_add": "a + b",
-                "op_mul": "a * b",
-                "build": "build graph",
-                "backward": "backward",
-                "sum_builtin": "sum(xs) + backward",
-                "vsum": "vsum(xs) + backward",
-                "demo_step": "demo step (upstream nn.py)",
-                "demo_step_native": "demo step (micrograd_fast.nn, upstream's graph)",
-                "demo_step_fused": "demo step (micrograd_fast.nn, fused=True)",
-                "memory_per_node": "memory per node",
-                "demo_peak_memory": "demo step peak memory",
-                "microgpt_step": "microgpt-shaped step",
-            }.get(w, w)
+            label = ROW_LABELS.get(w, w)
             nodes = next((r.get("nodes") for r in recs.values() if r.get("nodes")), None)
             if w in ("build", "backward", "free") and nodes:
                 label = f"{label} ({nodes:,} nodes)"
@@ -304,6 +319,35 @@ def render_markdown(records):
     if line:
         parts.append(f"<sub>{line}</sub>")
     return "\n\n".join(parts) + "\n"
+
+
+README_START = "<!-- speed table: python -m benchmarks --readme README.md -->"
+README_END = "<!-- end of speed table -->"
+
+
+def render_readme_table(records):
+    """The README's part: the main table, any skip or error notes, and the
+    machine line."""
+    header, rows = main_table(records)
+    parts = [_md_grid(header, rows)]
+    notes = _notes(_meta(records))
+    if notes:
+        parts.append("\n".join(f"- {n}" for n in notes))
+    line = _machine_line(_meta(records))
+    if line:
+        parts.append(f"<sub>{line}</sub>")
+    return "\n\n".join(parts)
+
+
+def replace_readme_table(text, records):
+    """``text`` (a README) with what stands between README_START and
+    README_END replaced by :func:`render_readme_table`."""
+    try:
+        start = text.index(README_START) + len(README_START)
+        end = text.index(README_END, start)
+    except ValueError:
+        raise ValueError(f"the README has no {README_START!r} ... {README_END!r} markers") from None
+    return text[:start] + "\n" + render_readme_table(records) + "\n" + text[end:]
 
 
 _COLORS = {"micrograd_fast": "tab:blue", "reference": "tab:green",

@@ -78,11 +78,21 @@ def machine_info():
             "tqdm": _dist_version("tqdm"),
         },
         "git_commit": _git_commit(),
+        "micrograd_fast_package": _measured_package(),
     }
 
 
+def _measured_package():
+    import benchmarks
+
+    where, kind = benchmarks.measured_package()
+    return {"path": where, "kind": kind}
+
+
 def _source_version():
-    path = os.path.join(ROOT, "micrograd_fast", "_version.py")
+    """The version of the micrograd_fast that is measured."""
+    where = _measured_package()["path"] or os.path.join(ROOT, "micrograd_fast")
+    path = os.path.join(where, "_version.py")
     scope = {}
     try:
         with open(path, encoding="utf-8") as fh:
@@ -225,6 +235,8 @@ def build_parser():
     p.add_argument("--json", metavar="PATH", help="write the records (a JSON list) here")
     p.add_argument("--markdown", metavar="PATH", help="write the Markdown tables here")
     p.add_argument("--plot", metavar="PATH", help="write a PNG plot here")
+    p.add_argument("--readme", metavar="PATH",
+                   help="replace the speed table in this README (between its markers)")
     p.add_argument("--from-json", metavar="PATH",
                    help="do not run anything: render tables/plot from a saved run")
     p.add_argument("--timeout", type=float, help="seconds allowed per worker process")
@@ -242,6 +254,13 @@ def main(argv=None):
     else:
         engine_names = _split(args.engines, engines_mod.ENGINE_NAMES, "engine")
         workload_names = _split(args.workloads, list(WORKLOADS), "workload")
+        package = _measured_package()
+        if package["path"] is None:
+            print("micrograd_fast: not found (only the other engines can run)",
+                  file=sys.stderr)
+        else:
+            print(f"measuring micrograd_fast from {package['path']} ({package['kind']})",
+                  file=sys.stderr)
         t0 = time.perf_counter()
         records = run_suite(engine_names, workload_names, size, args.timeout,
                             progress=not args.no_progress)
@@ -257,8 +276,14 @@ def main(argv=None):
             fh.write(report.render_markdown(records))
     if args.plot:
         report.plot(records, args.plot)
+    if args.readme:
+        with open(args.readme, encoding="utf-8") as fh:
+            text = fh.read()
+        with open(args.readme, "w", encoding="utf-8") as fh:
+            fh.write(report.replace_readme_table(text, records))
     for what, path in (("JSON", None if args.from_json else args.json),
-                       ("Markdown", args.markdown), ("plot", args.plot)):
+                       ("Markdown", args.markdown), ("plot", args.plot),
+                       ("README table", args.readme)):
         if path:
             print(f"{what} written to {path}", file=sys.stderr)
     meta = records[0] if records and records[0].get("workload") == "meta" else {}

@@ -617,6 +617,142 @@ def demo_step_fused(engine, size):
                         summer=engine.vsum)
 
 
+# --------------------------------------------------------------------------
+# the demo notebook's loop as a user writes it
+# --------------------------------------------------------------------------
+def notebook_data(size):
+    """The demo's data as demo.ipynb holds it: NumPy ``X`` (float64, shape
+    (n, 2)) and ``y`` (int64 labels -1/+1, computed as ``y * 2 - 1``), from
+    ``micrograd_fast.datasets.make_moons`` (the same points as
+    :func:`benchmarks.moons.demo_data`)."""
+    from micrograd_fast.datasets import make_moons
+
+    X, y = make_moons(size["demo_points"], noise=0.1, random_state=DATA_SEED)
+    return X, y * 2 - 1
+
+
+def notebook_step(model, Value, X, y, k):
+    """One step of demo.ipynb's loop as written there: ``list(map(Value,
+    row))`` over the NumPy rows, ``list(map(model, inputs))``, the hinge
+    loss with NumPy labels, the builtin ``sum`` for both sums (a generator
+    for the L2 term), ``zero_grad``, ``backward`` and the SGD update with
+    rate ``1.0 - 0.9*k/100`` (the notebook's per-step ``print`` left out).
+    Returns ``(loss, accuracy, root)``."""
+    rows = [list(map(Value, point)) for point in X]
+    outs = list(map(model, rows))
+    margins = [(1 + -label * out).relu() for label, out in zip(y, outs)]
+    hinge = sum(margins) * (1.0 / len(margins))
+    l2 = 1e-4 * sum((w * w for w in model.parameters()))
+    total = hinge + l2
+    right = [(label > 0) == (out.data > 0) for label, out in zip(y, outs)]
+    accuracy = sum(right) / len(right)
+    model.zero_grad()
+    total.backward()
+    rate = 1.0 - 0.9 * k / 100
+    for w in model.parameters():
+        w.data -= rate * w.grad
+    return total.data, float(accuracy), total
+
+
+def _notebook_demo(engine, size, model_factory, variant):
+    Value = engine.Value
+    X, y = notebook_data(size)
+    sizes = [2] + list(size["demo_sizes"])
+    flat = initial_weights(sizes)
+    model = model_factory(sizes)
+    _load_weights(model, flat)
+    state = {}
+
+    def step(k):
+        loss, acc, root = notebook_step(model, Value, X, y, k)
+        if "nodes" not in state:
+            state["nodes"] = count_nodes(root)
+        return loss, acc
+
+    samples, (loss0, acc0) = _run_steps(step, size)
+    return [_record(samples, state["nodes"], samples.median * 1e3, "ms/step",
+                    model=f"MLP({sizes[0]}, {sizes[1:]})", points=len(X),
+                    parameters=len(flat), loss_first=loss0, accuracy_first=acc0,
+                    variant=variant, vsum=False)]
+
+
+def _torch_usual(size):
+    """The demo's model and loss in PyTorch written the usual way:
+    ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU`` in float64, tensors from
+    the NumPy data, ``optimizer.zero_grad()``, ``backward()``, the rate set
+    in the optimizer's param group and ``optimizer.step()`` (SGD)."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    X_np, y_np = notebook_data(size)
+    sizes = [2] + list(size["demo_sizes"])
+    flat = initial_weights(sizes)
+    layers = []
+    for j, (nin, nout) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(nin, nout))
+        if j < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers).double()
+    with torch.no_grad():  # the same initial weights as every other engine
+        i = 0
+        for lin in (m for m in model if isinstance(m, torch.nn.Linear)):
+            nout, nin = lin.weight.shape
+            block = np.array(flat[i:i + nout * (nin + 1)]).reshape(nout, nin + 1)
+            lin.weight.copy_(torch.from_numpy(block[:, :nin]))
+            lin.bias.copy_(torch.from_numpy(block[:, nin]))
+            i += nout * (nin + 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    X = torch.from_numpy(X_np)
+    y = torch.from_numpy(y_np).double()
+
+    def step(k):
+        scores = model(X).squeeze(1)
+        data_loss = torch.relu(1 - y * scores).mean()
+        reg_loss = 1e-4 * sum((p * p).sum() for p in model.parameters())
+        total_loss = data_loss + reg_loss
+        accuracy = ((y > 0) == (scores > 0)).double().mean().item()
+        optimizer.zero_grad()
+        total_loss.backward()
+        for group in optimizer.param_groups:
+            group["lr"] = 1.0 - 0.9 * k / 100
+        optimizer.step()
+        return total_loss.item(), accuracy
+
+    samples, (loss0, acc0) = _run_steps(step, size)
+    return [_record(samples, None, samples.median * 1e3, "ms/step",
+                    model=f"MLP({sizes[0]}, {sizes[1:]})", points=len(X_np),
+                    parameters=len(flat), loss_first=loss0, accuracy_first=acc0,
+                    variant="nn.Sequential + optim.SGD",
+                    threads=torch.get_num_threads())]
+
+
+def demo_notebook(engine, size):
+    """demo.ipynb's training loop as written there (NumPy data, builtin
+    ``sum``, ``map(model, inputs)``) with upstream's own nn.py on this
+    engine's Value; torch: the same model written the usual way
+    (``nn.Sequential``, ``zero_grad``, ``optimizer.step()``)."""
+    if engine.name == "torch":
+        return _torch_usual(size)
+    try:
+        nn = upstream_nn(engine.Value, engine.name)
+    except EngineUnavailable as exc:
+        raise Skip(str(exc)) from exc
+    return _notebook_demo(engine, size, lambda s: nn.MLP(s[0], s[1:]),
+                          "demo.ipynb loop, upstream nn.py")
+
+
+def demo_notebook_native(engine, size):
+    """demo.ipynb's loop as written with ``micrograd_fast.nn.MLP`` on this
+    engine; torch as in demo_notebook."""
+    if engine.name == "torch":
+        return _torch_usual(size)
+    if engine.name == "micrograd":
+        raise Skip("upstream micrograd runs the notebook with its own nn.py (demo_notebook)")
+    factory = _native_factory(engine)
+    return _notebook_demo(engine, size, factory, "demo.ipynb loop, micrograd_fast.nn")
+
+
 def gc_share(engine, size):
     """The demo step (upstream nn.py) with the cyclic GC on and off, alternately.
 
@@ -820,6 +956,8 @@ WORKLOADS = {
     "sum_builtin": sum_builtin,
     "vsum": vsum,
     "deep_chain": deep_chain,
+    "demo_notebook": demo_notebook,
+    "demo_notebook_native": demo_notebook_native,
     "demo_step": demo_step,
     "demo_step_native": demo_step_native,
     "demo_step_fused": demo_step_fused,
@@ -831,7 +969,8 @@ WORKLOADS = {
 }
 
 # which engines each workload runs on (others are not even started)
-TORCH_WORKLOADS = {"op_add", "op_mul", "demo_step", "demo_step_native", "demo_step_fused"}
+TORCH_WORKLOADS = {"op_add", "op_mul", "demo_notebook", "demo_notebook_native",
+                   "demo_step", "demo_step_native", "demo_step_fused"}
 
 def _summary(doc):
     """First sentence of a docstring's first paragraph, on one line."""
@@ -847,7 +986,8 @@ def applies(workload, engine_name):
     """Whether ``workload`` is meant to run on ``engine_name`` at all."""
     if engine_name == "torch":
         return workload in TORCH_WORKLOADS
-    if engine_name == "micrograd" and workload in ("demo_step_native", "demo_step_fused", "vsum",
+    if engine_name == "micrograd" and workload in ("demo_step_native", "demo_step_fused",
+                                                   "demo_notebook_native", "vsum",
                                                    "microgpt_step"):
         return False
     return True

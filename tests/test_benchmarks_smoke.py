@@ -85,25 +85,41 @@ def test_deep_chain_records_upstream_recursion_limit():
 
 def test_same_first_loss_everywhere(engine):
     """Same data, same initial weights: the demo step's loss agrees across
-    our engine (upstream's nn.py and micrograd_fast.nn on it), upstream
-    micrograd and torch."""
+    our engine (upstream's nn.py and micrograd_fast.nn on it, in the tuned
+    form and in demo.ipynb's loop as written), upstream micrograd and torch
+    (the hand-written tensor step and nn.Sequential)."""
     eng = engines_mod.from_module(engine)
-    (ours,) = run(eng, "demo_step", "smoke")
-    for workload, graph in (("demo_step_native", "upstream's graph"), ("demo_step_fused", "fused=True")):
+    (ours,) = run(eng, "demo_step_native", "smoke")
+    assert "upstream's graph" in ours["variant"]  # the row says which graph it builds
+    firsts = {}
+    for workload in ("demo_step", "demo_step_fused", "demo_notebook", "demo_notebook_native"):
         try:
-            (native,) = run(eng, workload, "smoke")
-        except Skip:
+            (rec,) = run(eng, workload, "smoke")
+        except Skip:  # upstream's nn.py needs micrograd installed
             continue
-        assert graph in native["variant"]  # the row says which graph it builds
-        assert native["loss_first"] == pytest.approx(ours["loss_first"], rel=1e-12)
+        firsts[f"{workload} on {eng.name}"] = rec
+    if "demo_step_fused on " + eng.name in firsts:
+        assert "fused=True" in firsts["demo_step_fused on " + eng.name]["variant"]
     for other in ("micrograd", "torch"):
         try:
-            eng = engines_mod.load(other)
+            other_eng = engines_mod.load(other)
         except engines_mod.EngineUnavailable:
             continue
-        (rec,) = run(eng, "demo_step", "smoke")
-        assert rec["loss_first"] == pytest.approx(ours["loss_first"], rel=1e-12)
-        assert rec["accuracy_first"] == ours["accuracy_first"]
+        for workload in ("demo_step", "demo_notebook"):
+            (rec,) = run(other_eng, workload, "smoke")
+            firsts[f"{workload} on {other}"] = rec
+    for what, rec in firsts.items():
+        assert rec["loss_first"] == pytest.approx(ours["loss_first"], rel=1e-12), what
+        assert rec["accuracy_first"] == ours["accuracy_first"], what
+
+
+def test_notebook_data_is_the_demo_data():
+    from benchmarks.workloads import SIZES, notebook_data
+
+    X, y = notebook_data(SIZES["smoke"])
+    xs, ys = demo_data(SIZES["smoke"]["demo_points"])
+    assert type(X).__module__ == "numpy" and X.dtype.kind == "f" and y.dtype.kind == "i"
+    assert X.tolist() == xs and y.tolist() == ys
 
 
 def _needs_node_form(Value):
@@ -218,6 +234,7 @@ BENCHMARKS_CLI = [
 def test_command_line(tmp_path):
     """The CLI end to end on two engines: JSON list with the meta record
     first, Markdown table, PNG plot."""
+    pytest.importorskip("matplotlib", reason="the --plot output needs matplotlib")
     out_json, out_md, out_png = tmp_path / "b.json", tmp_path / "b.md", tmp_path / "b.png"
     cmd = [*BENCHMARKS_CLI, "--smoke", "--no-progress",
            "--engines", "reference,micrograd",
@@ -244,3 +261,108 @@ def test_command_line(tmp_path):
     assert again.returncode == 0, again.stderr
     assert again.stdout == proc.stdout
     assert report.render_text(records) == proc.stdout.rstrip("\n")
+
+
+# -- which micrograd_fast is measured ------------------------------------------------
+
+def _copy_source_tree(dest):
+    """The repository's benchmarks/ and micrograd_fast/ without any built
+    module: a checkout where nothing was compiled in place."""
+    import shutil
+
+    skip = shutil.ignore_patterns("*.so", "*.pyd", "*.c", "*.html", "__pycache__", "build")
+    for name in ("benchmarks", "micrograd_fast"):
+        shutil.copytree(os.path.join(ROOT, name), dest / name, ignore=skip)
+    return dest
+
+
+def _built_package_parent():
+    """Directory holding a micrograd_fast whose compiled core imports."""
+    import micrograd_fast
+
+    if not micrograd_fast.COMPILED:
+        pytest.skip("MICROGRAD_FAST_NO_EXTENSIONS is set: no compiled core to find")
+    return os.path.dirname(os.path.dirname(os.path.abspath(micrograd_fast.__file__)))
+
+
+def test_benchmarks_from_an_unbuilt_root_use_the_installed_package(tmp_path):
+    """``pip install .`` then ``python -m benchmarks`` from the repository
+    root: the root's micrograd_fast/ (no compiled core) must not shadow the
+    installed one, and the command says which one it measures."""
+    root = _copy_source_tree(tmp_path / "checkout")
+    installed = _built_package_parent()
+    env = dict(os.environ, PYTHONPATH=installed)
+    env.pop("MICROGRAD_FAST_NO_EXTENSIONS", None)
+    out_json = tmp_path / "b.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--no-progress",
+         "--engines", "micrograd_fast,reference", "--workloads", "op_add",
+         "--json", str(out_json)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    where = os.path.join(installed, "micrograd_fast")
+    assert f"measuring micrograd_fast from {where} (installed)" in proc.stderr
+    meta = json.loads(out_json.read_text())[0]
+    assert meta["skipped"] == [] and meta["errors"] == []
+    assert meta["micrograd_fast_package"] == {"path": where, "kind": "installed"}
+    assert {r["engine"] for r in json.loads(out_json.read_text())[1:]} == {
+        "micrograd_fast", "reference"}
+
+
+# A sitecustomize that hides every installed micrograd_fast (sys.path entries
+# that hold one, editable-install finders) from a process and its workers;
+# the source tree comes back as the current directory of ``python -m``.
+_HIDE_INSTALLED = """
+import os, sys
+sys.path[:] = [p for p in sys.path
+               if not os.path.isdir(os.path.join(p or os.curdir, "micrograd_fast"))]
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+"""
+
+
+def test_benchmarks_without_any_built_core_name_the_fix(tmp_path):
+    root = _copy_source_tree(tmp_path / "checkout")
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(_HIDE_INSTALLED)
+    env = dict(os.environ, PYTHONPATH=str(hide))
+    env.pop("MICROGRAD_FAST_NO_EXTENSIONS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--no-progress",
+         "--engines", "micrograd_fast,reference", "--workloads", "op_add"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"measuring micrograd_fast from {root / 'micrograd_fast'} (source tree)" in proc.stderr
+    (note,) = [line for line in proc.stderr.splitlines() if "engine micrograd_fast skipped" in line]
+    assert "compiled core is not built" in note
+    assert f'`pip install -e "{root}"`' in note
+    assert "a + b" in proc.stdout  # the pure twin was measured
+
+
+def test_readme_table_is_replaced_between_its_markers():
+    records = [
+        {"workload": "meta", "engine": None, "size": "smoke", "created": "now",
+         "machine": {"python_version": "3.x"}, "versions": {}, "skipped": [], "errors": []},
+        {"workload": "demo_notebook", "engine": "micrograd_fast", "headline": 1.0,
+         "unit": "ms/step", "nodes": 10},
+        {"workload": "demo_notebook", "engine": "micrograd", "headline": 250.0,
+         "unit": "ms/step", "nodes": 10},
+    ]
+    text = f"intro\n{report.README_START}\nold table\n{report.README_END}\nrest\n"
+    new = report.replace_readme_table(text, records)
+    assert "old table" not in new
+    assert new.startswith(f"intro\n{report.README_START}\n| workload |")
+    assert new.endswith(f"</sub>\n{report.README_END}\nrest\n")
+    assert "demo.ipynb loop as written" in new and "| 250x |" in new
+    assert report.replace_readme_table(new, records) == new
+    with pytest.raises(ValueError, match="markers"):
+        report.replace_readme_table("no markers here", records)
+
+
+def test_readme_has_the_table_markers():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    table = text[text.index(report.README_START):text.index(report.README_END)]
+    for workload in ("demo_notebook", "demo_notebook_native", "demo_step", "demo_step_native"):
+        label = report.ROW_LABELS[workload]
+        assert f"| {label} |" in table, workload

@@ -1,6 +1,7 @@
 """The lab: the micrograd-fast command, draw_dot and the moons data."""
 
 import html
+import importlib.util
 import io
 import os
 import shutil
@@ -20,7 +21,14 @@ from micrograd_fast.viz import collect_graph, draw_dot, value_svg
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(micrograd_fast.__file__)))
 HAVE_DOT = shutil.which("dot") is not None
-needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's dot is not installed")
+HAVE_GRAPHVIZ = importlib.util.find_spec("graphviz") is not None
+needs_dot = pytest.mark.skipif(
+    not HAVE_DOT,
+    reason="Graphviz's dot program is not on PATH (apt-get install graphviz, "
+    "brew install graphviz or conda install -c conda-forge graphviz)",
+)
+needs_graphviz = pytest.mark.skipif(
+    not HAVE_GRAPHVIZ, reason="the graphviz package (test and viz extras) is not installed")
 
 # The command as a subprocess.
 BOOT = textwrap.dedent(
@@ -57,6 +65,13 @@ def cli(engine, *args, cwd=None, env_engine=None, extra_boot=""):
 # -- demo ----------------------------------------------------------------------
 
 
+needs_viz = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("tqdm", "matplotlib")),
+    reason="tqdm and matplotlib (the viz extra) are not both installed",
+)
+
+
+@needs_viz
 def test_demo_trains_and_writes_pngs(engine, tmp_path):
     plot = tmp_path / "out" / "moons.png"
     plot.parent.mkdir()
@@ -72,6 +87,7 @@ def test_demo_trains_and_writes_pngs(engine, tmp_path):
     assert "training" in r.stderr and "3/3" in r.stderr  # the progress bar
 
 
+@needs_viz
 def test_demo_default_plot_names_and_first_loss(engine, tmp_path):
     r = cli(engine, "demo", "--steps", "1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -100,11 +116,49 @@ def test_demo_no_plot_writes_nothing(engine, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_demo_names_the_extra_when_tqdm_is_missing(engine, tmp_path):
+BLOCK_VIZ = "import sys; sys.modules['tqdm'] = sys.modules['matplotlib'] = None\n"
+
+
+def test_demo_runs_without_the_viz_extra(engine, tmp_path):
+    """No tqdm, no matplotlib: the demo still trains and reports, and one
+    line names the extra that adds the progress bar and the plots."""
+    r = cli(engine, "demo", "--steps", "20", cwd=tmp_path, extra_boot=BLOCK_VIZ)
+    assert r.returncode == 0, r.stderr
+    assert "step 20: loss" in r.stdout and "accuracy" in r.stdout
+    assert "mean time per step:" in r.stdout
+    hints = [line for line in r.stdout.splitlines() if "micrograd-fast[viz]" in line]
+    assert len(hints) == 1
+    assert "progress bar and plots" in hints[0]
+    assert "tqdm" in hints[0] and "matplotlib" in hints[0]
+    # plain progress lines instead of the bar
+    assert "step 10/20: loss" in r.stderr and "step 20/20: loss" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_first_loss_without_the_viz_extra(engine, tmp_path):
+    r = cli(engine, "demo", "--steps", "1", cwd=tmp_path, extra_boot=BLOCK_VIZ)
+    assert r.returncode == 0, r.stderr
+    assert "step 1: loss 0.895844, accuracy 50%" in r.stdout
+
+
+def test_demo_without_tqdm_still_plots(engine, tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (viz extra)")
     block = "import sys; sys.modules['tqdm'] = None\n"
-    r = cli(engine, "demo", "--steps", "1", cwd=tmp_path, extra_boot=block)
+    r = cli(engine, "demo", "--steps", "2", cwd=tmp_path, extra_boot=block)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "moons.png").stat().st_size > 0
+    (hint,) = [line for line in r.stdout.splitlines() if "micrograd-fast[viz]" in line]
+    assert "not installed: tqdm)" in hint
+
+
+def test_demo_explicit_plot_needs_matplotlib(engine, tmp_path):
+    """A picture asked for by name that cannot be drawn is an error, before
+    any training, naming the extra."""
+    r = cli(engine, "demo", "--steps", "1", "--plot", "x.png", cwd=tmp_path,
+            extra_boot=BLOCK_VIZ)
     assert r.returncode == 2
-    assert "micrograd-fast[viz]" in r.stderr and "tqdm" in r.stderr
+    assert "micrograd-fast[viz]" in r.stderr and "matplotlib" in r.stderr
+    assert "step 1:" not in r.stdout
     assert list(tmp_path.iterdir()) == []
 
 
@@ -150,6 +204,7 @@ def test_walkthrough_command(engine, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_graphviz
 @needs_dot
 def test_walkthrough_graph_svg(engine, tmp_path):
     svg = tmp_path / "graph.svg"
@@ -684,14 +739,15 @@ def run_example(engine, name, *args):
 
 def test_example_lecture(engine, tmp_path):
     args = ["--steps", "3"]
-    if HAVE_DOT:
+    draws = HAVE_DOT and HAVE_GRAPHVIZ
+    if draws:
         args += ["--graphs", str(tmp_path)]
     r = run_example(engine, "lecture.py", *args)
     assert r.returncode == 0, r.stderr
     assert "backward():  a.grad=6.0, b.grad=-4.0" in r.stdout
     assert "b = a + a: a.grad = 2.0" in r.stdout
     assert r.stdout.count("x1.grad=-1.5000, x2.grad=0.5000, w1.grad=1.0000, w2.grad=0.0000") == 3
-    if HAVE_DOT:
+    if draws:
         assert (tmp_path / "expression.svg").stat().st_size > 0
 
 

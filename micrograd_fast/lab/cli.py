@@ -42,9 +42,10 @@ def build_parser():
     )
     demo.add_argument("--steps", type=_nonnegative_int, default=100,
                       help="training steps (default 100)")
-    demo.add_argument("--plot", default="moons.png", metavar="PATH",
-                      help="decision-boundary picture (default moons.png); the loss "
-                      "curve goes next to it as <name>_loss.<ext>")
+    demo.add_argument("--plot", default=None, metavar="PATH",
+                      help="decision-boundary picture (default moons.png, drawn "
+                      "when matplotlib is installed); the loss curve goes next to "
+                      "it as <name>_loss.<ext>")
     demo.add_argument("--no-plot", action="store_true",
                       help="train only, draw nothing (matplotlib not needed)")
     demo.add_argument("--seed", type=int, default=1337,
@@ -96,8 +97,9 @@ def main(argv=None):
         from micrograd_fast.lab.demo import run_demo
 
         try:
-            run_demo(steps=args.steps, plot=None if args.no_plot else args.plot,
-                     seed=args.seed)
+            run_demo(steps=args.steps,
+                     plot=None if args.no_plot else (args.plot or "moons.png"),
+                     seed=args.seed, plot_required=args.plot is not None)
         except (ImportError, OSError) as exc:
             print(f"micrograd-fast: {exc}", file=sys.stderr)
             return 2

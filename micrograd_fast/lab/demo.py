@@ -12,7 +12,7 @@ import random
 import sys
 import time
 
-from micrograd_fast.viz import require
+from micrograd_fast.viz import VIZ_EXTRA_HINT, require
 
 MODEL_SIZES = [16, 16, 1]
 N_POINTS = 100
@@ -125,12 +125,54 @@ def plot_curves(losses, accuracies, path):
     fig.savefig(path)
 
 
-def run_demo(steps=100, plot="moons.png", seed=1337, out=None):
-    """The ``demo`` command.  ``plot=None`` skips the pictures."""
+def _optional(module_name):
+    """The module, or None when it is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        return None
+
+
+def _text_progress(steps, err):
+    """Progress without tqdm: one line every tenth of the run, and the last."""
+    every = max(1, steps // 10)
+
+    def progress(k, loss, acc):
+        if (k + 1) % every == 0 or k + 1 == steps:
+            print(f"  step {k + 1}/{steps}: loss {loss:.4f}, accuracy {acc:.0%}", file=err)
+
+    return progress, lambda: None
+
+
+def _tqdm_progress(tqdm_module, steps):
+    bar = tqdm_module.tqdm(total=steps, desc="training", unit="step", leave=True)
+
+    def progress(k, loss, acc):
+        bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{acc:.0%}", refresh=False)
+        bar.update(1)
+
+    return progress, bar.close
+
+
+def run_demo(steps=100, plot="moons.png", seed=1337, out=None, plot_required=False):
+    """The ``demo`` command.  ``plot=None`` skips the pictures.
+
+    The core needs none of the viz packages: without tqdm the progress is
+    printed as plain lines, and without matplotlib the pictures are left
+    out (one line says which extra adds them), unless ``plot_required``
+    (the user asked for a picture by name), which is then an ImportError
+    before any training.
+    """
     out = out or sys.stdout
-    tqdm = require("tqdm", "the demo's progress bar").tqdm
-    if plot is not None:
+    if plot is not None and plot_required:
         require("matplotlib", "the demo's plots")
+    tqdm_module = _optional("tqdm")
+    missing = [] if tqdm_module is not None else ["tqdm"]
+    if plot is not None and _optional("matplotlib") is None:
+        missing.append("matplotlib")
+        plot = None
     import micrograd_fast.engine as engine
     from micrograd_fast.lab.engines import engine_name
     from micrograd_fast.nn import MLP
@@ -144,17 +186,16 @@ def run_demo(steps=100, plot="moons.png", seed=1337, out=None):
         f"parameters, {engine_name(engine)} engine, seed {seed}",
         file=out,
     )
+    out.flush()
 
-    bar = tqdm(total=steps, desc="training", unit="step", leave=True)
-
-    def progress(k, loss, acc):
-        bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{acc:.0%}", refresh=False)
-        bar.update(1)
-
+    if tqdm_module is not None:
+        progress, close = _tqdm_progress(tqdm_module, steps)
+    else:
+        progress, close = _text_progress(steps, sys.stderr)
     try:
         losses, accuracies, times = train(model, Value, X, labels, steps, progress)
     finally:
-        bar.close()
+        close()
 
     if steps:
         mean_ms = 1000 * sum(times) / len(times)
@@ -173,4 +214,7 @@ def run_demo(steps=100, plot="moons.png", seed=1337, out=None):
         plot_curves(losses, accuracies, curve_path)
         print(f"wrote {boundary_path} (decision boundary) and {curve_path} "
               f"(loss and accuracy)", file=out)
+    if missing:
+        print(f"progress bar and plots: {VIZ_EXTRA_HINT} "
+              f"(not installed: {', '.join(missing)})", file=out)
     return losses, accuracies
