@@ -74,6 +74,7 @@ enum { MGF_ACT_LINEAR = 0, MGF_ACT_RELU = 1, MGF_ACT_TANH = 2, MGF_ACT_SIGMOID =
 #define MGF_F_PYBW 0x01   /* backward calls the handle's Python _backward  */
 #define MGF_F_PINNED 0x02 /* the arena holds a strong ref to the handle    */
 #define MGF_F_INTEXP 0x04 /* POWC exponent was given as an int (for _op)   */
+#define MGF_F_USED 0x08   /* the node has been made a child of some node   */
 
 /* Largest node count: child indices are int32. */
 #define MGF_MAX_NODES ((int64_t)INT32_MAX)

@@ -133,6 +133,16 @@ class Value:
                 raise TypeError(
                     f"Value children must be Values, not {type(c).__name__}"
                 )
+        if "_seq" in self.__dict__ and any(c is self for c in children):
+            # __init__ called again with the Value itself as a child: the
+            # child is the node as it was (the compiled core keeps the old
+            # arena node, which has lost its handle and its Python state)
+            old = Value.__new__(Value)
+            old.__dict__.update(
+                {k: v for k, v in self.__dict__.items() if k in _INTERNAL_ATTRS}
+            )
+            old.label = ""
+            children = tuple(old if c is self else c for c in children)
         self._children = children
         self._prev = set(children)
         self._op = str(_op)

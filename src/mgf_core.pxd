@@ -44,6 +44,7 @@ cdef extern from "mgf_core.h" nogil:
     int MGF_F_PYBW
     int MGF_F_PINNED
     int MGF_F_INTEXP
+    int MGF_F_USED
     int64_t MGF_MAX_NODES
 
     ctypedef union mgf_kids:
