@@ -125,8 +125,7 @@ class Value:
     __array_ufunc__ = None  # NumPy scalars hand arithmetic over to us
 
     def __init__(self, data, _children=(), _op="", label=""):
-        self._data = _as_float(data)
-        self._grad = 0.0
+        data = _as_float(data)
         children = tuple(_children)
         for c in children:
             if not isinstance(c, Value):
@@ -143,6 +142,8 @@ class Value:
             )
             old.label = ""
             children = tuple(old if c is self else c for c in children)
+        self._data = data
+        self._grad = 0.0
         self._children = children
         self._prev = set(children)
         self._op = str(_op)
