@@ -112,6 +112,9 @@ def _rows(records):
                 "demo_step_native": "demo step (micrograd_fast.nn)",
                 "memory_per_node": "memory per node",
                 "demo_peak_memory": "demo step peak memory",
+                "memory_labels": "RSS growth in training, labels on every node",
+                "memory_attributes": "RSS growth in training, attributes on every node",
+                "memory_custom_op": "RSS growth in training, custom-op MLP",
             }.get(w, w)
             nodes = next((r.get("nodes") for r in recs.values() if r.get("nodes")), None)
             if w in ("build", "backward", "free") and nodes:
