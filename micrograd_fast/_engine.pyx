@@ -710,9 +710,10 @@ cdef class Value:
             for t in range(n):
                 A.edges[A.ne + t] = <int32_t>(<Value>kids[t]).idx
             A.ne += n
-        _register(self, i)
+        cdef int32_t *ch = mgf_children(&A, o)
         for t in range(n):
-            _use(<Value>kids[t])
+            A.nodes[ch[t]].flags |= MGF_F_USED  # (self among kids: its old node)
+        _register(self, i)
         # the arena is consistent: Python objects may be made from here on
         self._bw = None
         self._label = None
