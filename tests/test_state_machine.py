@@ -335,7 +335,9 @@ class StateMachine(RuleBasedStateMachine):
         self.held = []
         self.fill = []
         self.refs = []
-        gc.collect()
+        for _ in range(2):  # late pins in cycles: reclamation, collection, reclamation
+            C.compact()
+            gc.collect()
         C.compact()
         assert C._check_invariants()
         assert self.errors == []
