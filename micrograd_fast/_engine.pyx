@@ -17,7 +17,8 @@ The node arena: invariants
   There is at most one handle per node at a time (``_prev`` reuses it);
   a handle's tp_dealloc clears the slot.  A handle never points at a
   freed or reused slot: handles are the roots of reclamation, and
-  reclamation rewrites ``handle.idx`` when it moves a node.
+  reclamation rewrites ``handle.idx`` when it moves a node (or sets it to 0
+  when it drops a late-pinned handle that only the pin kept, see below).
 * **Ownership (Python state).**  A node is alive while it is reachable from
   a live handle through child edges.  A handle is *keeping* when it carries
   Python state (a label, a custom ``_op``, a Python ``_backward``, instance
@@ -30,7 +31,9 @@ The node arena: invariants
   when closures make cycles), and the next reclamation frees their nodes.
   Fused ops (``mlp``, ``layer``) whose inner nodes have no handles give
   each output a ``_keep`` of the keeping parameters and inputs.  Plain
-  graphs never build a tuple nor touch the cyclic GC.
+  graphs never build a tuple nor touch the cyclic GC.  ``Value`` uses
+  CPython's trashcan, so freeing a long chain of handles does not recurse
+  on the C stack.
   The only references the arena holds are *late pins* (``MGF_F_PINNED``):
   state added to a handle whose node is already a child (``MGF_F_USED``)
   makes the arena take a strong reference, released by the first
@@ -59,7 +62,10 @@ The node arena: invariants
 * **Ordering of a new node.**  Anything that can run Python code (allocating
   a handle, converting a number, computing a value that may raise) happens
   before room is reserved; from ``_reserve`` to the node's registration no
-  Python code runs, so indices read in between stay valid.
+  Python code runs, so indices read in between stay valid.  The new
+  handle's ``_keep`` tuple is made after the registration.  ``__init__``
+  called again reserves room while the handle's old node is still
+  registered (it may be among the new children), then detaches it.
 * **Threads.**  Every entry point runs with the GIL held; the GIL is never
   released while the arena is touched, so concurrent threads are safe.
 """
