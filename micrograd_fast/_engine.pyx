@@ -31,9 +31,10 @@ The node arena: invariants
   when closures make cycles), and the next reclamation frees their nodes.
   Fused ops (``mlp``, ``layer``) whose inner nodes have no handles give
   each output a ``_keep`` of the keeping parameters and inputs.  Plain
-  graphs never build a tuple nor touch the cyclic GC.  ``Value`` uses
-  CPython's trashcan, so freeing a long chain of handles does not recurse
-  on the C stack.
+  graphs never build a tuple nor touch the cyclic GC.  Freeing a long
+  chain of handles does not recurse deeply on the C stack: every link goes
+  through a ``_keep`` tuple, whose dealloc uses CPython's trashcan (a
+  trashcan on ``Value`` itself would cost every op's dealloc).
   The only references the arena holds are *late pins* (``MGF_F_PINNED``):
   state added to a handle whose node is already a child (``MGF_F_USED``)
   makes the arena take a strong reference, released by the first
@@ -472,14 +473,14 @@ cdef inline void _set_keep(Value out, tuple kept) noexcept:
     mgf_track(out)
 
 
-cdef inline int _keep1(Value out, Value x) except -1:
+cdef int _keep1(Value out, Value x) except -1:
     """out keeps its child x if x is keeping (after registration: allocates)."""
     if _keeping(x):
         _set_keep(out, (x,))
     return 0
 
 
-cdef inline int _keep2(Value out, Value x, Value y) except -1:
+cdef int _keep2(Value out, Value x, Value y) except -1:
     cdef bint kx = _keeping(x), ky = _keeping(y)
     if not (kx or ky):
         return 0
@@ -537,7 +538,8 @@ cdef Value _binary(uint8_t op, Value x, Value y, double data):
     _register(out, i)
     _use(x)
     _use(y)
-    _keep2(out, x, y)
+    if _keeping(x) or _keeping(y):  # the slow path, out of line
+        _keep2(out, x, y)
     return out
 
 
@@ -556,7 +558,8 @@ cdef Value _binary_const(uint8_t op, Value x, double c, double data):
     o.k.c[1] = <int32_t>k
     _register(out, i)
     _use(x)
-    _keep1(out, x)
+    if _keeping(x):
+        _keep1(out, x)
     return out
 
 
@@ -573,7 +576,8 @@ cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags)
     o.flags = flags
     _register(out, i)
     _use(x)
-    _keep1(out, x)
+    if _keeping(x):
+        _keep1(out, x)
     return out
 
 
@@ -675,7 +679,6 @@ def _restore(data, grad, label):
 
 
 @cython.freelist(1024)
-@cython.trashcan(True)
 cdef class Value:
     """A scalar that remembers how it was computed (a handle onto an arena node).
 
