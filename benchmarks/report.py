@@ -37,6 +37,9 @@ ROW_LABELS = {
     "memory_per_node": "memory per node",
     "demo_peak_memory": "demo step peak memory",
     "microgpt_step": "microgpt-shaped step",
+    "memory_labels": "RSS growth in training, labels on every node",
+    "memory_attributes": "RSS growth in training, attributes on every node",
+    "memory_custom_op": "RSS growth in training, custom-op MLP",
 }
 
 LOWER_IS_BETTER = {"ns/op", "ns/node", "ns/term", "ms/step", "bytes/node", "MiB peak"}

@@ -90,6 +90,7 @@ enum { MGF_ACT_LINEAR = 0, MGF_ACT_RELU = 1, MGF_ACT_TANH = 2, MGF_ACT_SIGMOID =
  * not param - 1.0 but param itself (SAME) or the double below it (DOWN). */
 #define MGF_F_EM1_SAME 0x40
 #define MGF_F_EM1_DOWN 0x80
+#define MGF_F_USED 0x08   /* the node has been made a child of some node   */
 
 /* Largest node count: child indices are int32. */
 #define MGF_MAX_NODES ((int64_t)INT32_MAX)
@@ -268,6 +269,11 @@ static inline int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int
         MGF_ASSERT(n + 1 < A->cap);
         mgf_fill(&nd[n], MGF_MUL, pd, 2, w[j], xj);
         mgf_fill(&nd[n + 1], MGF_ADD, accd, 2, acc, (int32_t)n);
+        /* each child is now used by a parent (see MGF_F_USED) */
+        nd[w[j]].flags |= MGF_F_USED;
+        nd[xj].flags |= MGF_F_USED;
+        nd[acc].flags |= MGF_F_USED;
+        nd[n].flags |= MGF_F_USED;
         hd[n] = NULL;
         hd[n + 1] = NULL;
         acc = (int32_t)(n + 1);

@@ -9,6 +9,7 @@ cdef class Value:
     cdef object _bw           # a Python _backward assigned by the user, or None
     cdef object _label        # label, or None for ''
     cdef object _opname       # _op given to the constructor, or None
-    cdef bint _stateful       # carries Python state: pin it while it has parents
+    cdef bint _stateful       # keeping: carries Python state or keeps other handles
+    cdef object _keep         # None, or a tuple of the keeping child handles it keeps alive
     cdef PyObject *_dict      # instance attributes, created on first use
     cdef object __weakref__

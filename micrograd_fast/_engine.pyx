@@ -15,18 +15,39 @@ The node arena: invariants
 * **Handles.**  A Python ``Value`` is a handle holding one index.
   ``A.handles[i]`` is a *borrowed* pointer to node ``i``'s handle, or NULL.
   There is at most one handle per node at a time (``_prev`` reuses it);
-  a handle's ``__dealloc__`` clears the slot.  A handle never points at a
+  a handle's tp_dealloc clears the slot.  A handle never points at a
   freed or reused slot: handles are the roots of reclamation, and
-  reclamation rewrites ``handle.idx`` when it moves a node.
-* **Ownership.**  A node is alive while it is reachable from a live handle
-  through child edges.  Nodes hold no Python references, except *pins*:
-  when a node is used as a child and its handle carries Python state
-  (a label, a custom ``_op``, a Python ``_backward``, instance attributes),
-  the arena takes a strong reference to that handle (``MGF_F_PINNED``), so
-  the state outlives the user's variable as long as a parent needs it.
-  Reclamation drops the pin of a handle that no live node uses any more.
-  Built-in ops create no reference cycles, so dropping the last handle of a
-  graph makes it garbage without CPython's cyclic collector.
+  reclamation rewrites ``handle.idx`` when it moves a node (or sets it to 0
+  when it drops a late-pinned handle that only the pin kept, see below).
+* **Ownership (Python state).**  A node is alive while it is reachable from
+  a live handle through child edges.  A handle is *keeping* when it carries
+  Python state (a label, a custom ``_op``, a Python ``_backward``, instance
+  attributes) or keeps other handles.  When a node is made, its new handle
+  takes strong references to its keeping children's handles (``_keep``, a
+  tuple) and becomes keeping itself, GC-tracked, with ``_keep`` visited by
+  tp_traverse.  So above a stateful node every handle is held by the one
+  above it, as Python objects hold each other in the pure engine: dropping
+  the top frees the handles by reference counting (or by one gc.collect()
+  when closures make cycles), and the next reclamation frees their nodes.
+  Fused ops (``mlp``, ``layer``) whose inner nodes have no handles give
+  each output a ``_keep`` of the keeping parameters and inputs.  Plain
+  graphs never build a tuple nor touch the cyclic GC.  Freeing a long
+  chain of handles does not recurse deeply on the C stack: every link goes
+  through a ``_keep`` tuple, whose dealloc uses CPython's trashcan (a
+  trashcan on ``Value`` itself would cost every op's dealloc).
+  The only references the arena holds are *late pins* (``MGF_F_PINNED``):
+  state added to a handle whose node is already a child (``MGF_F_USED``)
+  makes the arena take a strong reference, released by the first
+  reclamation in which no live parent uses the node; a pinned handle that
+  nothing else references is not a root.  (A late pin in a cycle is freed by
+  one reclamation, one gc.collect() and one more reclamation.)
+* **Re-entrancy.**  From the start of a reclamation's mark to the end of
+  its compaction no Python code runs: no Python allocation, no decref that
+  can free anything.  Released pins go into a C array and are decref'd once
+  the arena is consistent; whatever Python code then runs (finalizers that
+  build Values) finds a consistent arena, and ``_make_room`` checks the
+  room again afterwards.  A handle's tp_dealloc (``mgf_dealloc``) leaves
+  its arena slot before Cython's dealloc runs weakref callbacks.
 * **Reclamation (mark-compact).**  When the arena is full, a reverse sweep
   marks every node reachable from a handle, then a forward pass slides the
   live nodes down (order kept), remaps child indices and ``handle.idx``,
@@ -42,7 +63,10 @@ The node arena: invariants
 * **Ordering of a new node.**  Anything that can run Python code (allocating
   a handle, converting a number, computing a value that may raise) happens
   before room is reserved; from ``_reserve`` to the node's registration no
-  Python code runs, so indices read in between stay valid.
+  Python code runs, so indices read in between stay valid.  The new
+  handle's ``_keep`` tuple is made after the registration.  ``__init__``
+  called again reserves room while the handle's old node is still
+  registered (it may be among the new children), then detaches it.
 * **Local derivatives.**  ``Value(data, children, local_grads)`` makes a
   node of op MGF_LOCAL: its children are stored like any node's, its local
   derivatives (one per child, in order) in ``A.lg``, a double array whose
@@ -101,19 +125,20 @@ cdef extern from *:
     static inline void mgf_track(PyObject *o) {
         if (!PyObject_GC_IsTracked(o)) PyObject_GC_Track(o);
     }
+    static void mgf_state_added(PyObject *o);
     static PyObject *mgf_get_dict(PyObject *o, void *ctx) {
         PyObject *d = PyObject_GenericGetDict(o, ctx);
-        if (d) mgf_track(o);
+        if (d) mgf_state_added(o);
         return d;
     }
     static int mgf_set_dict(PyObject *o, PyObject *v, void *ctx) {
         int r = PyObject_GenericSetDict(o, v, ctx);
-        if (r == 0) mgf_track(o);
+        if (r == 0) mgf_state_added(o);
         return r;
     }
     static int mgf_setattro(PyObject *o, PyObject *name, PyObject *v) {
         int r = PyObject_GenericSetAttr(o, name, v);
-        if (r == 0 && *MGF_DICTPTR(o) != NULL) mgf_track(o);
+        if (r == 0 && *MGF_DICTPTR(o) != NULL) mgf_state_added(o);
         return r;
     }
     static PyGetSetDef mgf_dict_getset = {
@@ -191,6 +216,49 @@ cdef extern from *:
         PyType_Modified(t);
         return 0;
     }
+    /* Handle deallocation and late pins work on the raw object (it may be
+     * dying: no new reference may be taken to it), so they are written in
+     * C: the arena and the offset of Value.idx are set at module init. */
+    static mgf_arena *mgf_A;
+    static Py_ssize_t mgf_idx_offset;
+    static destructor mgf_base_dealloc;
+    #define MGF_IDX(o) (*(int64_t *)((char *)(o) + mgf_idx_offset))
+
+    /* Value's tp_dealloc: the handle leaves its arena slot first, so that no
+     * weakref callback or finalizer run by the dealloc can reach it through
+     * the arena (e.g. through a parent's _prev), then Cython's dealloc. */
+    static void mgf_dealloc(PyObject *o) {
+        int64_t i = MGF_IDX(o);
+        if (i > 0 && i < mgf_A->n && mgf_A->handles[i] == (void *)o) {
+            mgf_A->handles[i] = NULL;
+            mgf_A->nodes[i].flags &= ~(MGF_F_PYBW | MGF_F_PINNED);
+        }
+        mgf_base_dealloc(o);
+    }
+    /* Python state was just added to handle o.  If its node is already a
+     * child (parents made before it was keeping do not keep it), the arena
+     * takes a late pin: a strong reference, released by a reclamation in
+     * which no live parent uses the node. */
+    static void mgf_state_added(PyObject *o) {
+        int64_t i;
+        mgf_track(o);
+        i = MGF_IDX(o);
+        if (i > 0 && i < mgf_A->n && mgf_A->handles[i] == (void *)o) {
+            mgf_node *n = &mgf_A->nodes[i];
+            if ((n->flags & MGF_F_USED) && !(n->flags & MGF_F_PINNED)) {
+                Py_INCREF(o);
+                n->flags |= MGF_F_PINNED;
+            }
+        }
+    }
+    static int mgf_install_dealloc(PyTypeObject *t, mgf_arena *A, Py_ssize_t idx_offset) {
+        mgf_A = A;
+        mgf_idx_offset = idx_offset;
+        mgf_base_dealloc = t->tp_dealloc;
+        t->tp_dealloc = mgf_dealloc;
+        PyType_Modified(t);
+        return 0;
+    }
     """
     void mgf_track(object o)
     void PyObject_GC_UnTrack(void *o)
@@ -199,6 +267,10 @@ cdef extern from *:
     void mgf_drop_dict(object o)
     int mgf_open_type(PyTypeObject *t) except -1
     int mgf_slot_wrappers(PyTypeObject *t, object names, PyTypeObject *model) except -1
+    void mgf_state_added(object o)
+    int mgf_install_dealloc(PyTypeObject *t, mgf_arena *A, Py_ssize_t idx_offset) except -1
+    Py_ssize_t Py_REFCNT(void *o)
+    void _decref_raw "Py_DECREF"(void *o)
 
 __all__ = [
     "Value", "COMPILED", "vsum", "layer", "mlp", "mlp_plan", "MLPPlan", "sgd_update", "adam_update",
@@ -249,15 +321,13 @@ cdef inline int _reserve(int64_t nodes, int64_t edges) except -1:
 
 
 cdef int _make_room(int64_t nodes, int64_t edges) except -1:
-    cdef list released
     while A.n + nodes > A.cap:
         if _busy == 0 and A.n > 0:
+            # releasing late pins at the end of _compact may run Python code
+            # (finalizers) that makes nodes: so the loop checks the room again
             _note_cycle()
-            released = _compact()
+            _compact()
             _fit_capacity(nodes)
-            # dropping pins may run arbitrary Python code (finalizers), which
-            # may allocate nodes: so check the room again
-            released = None
         else:
             _grow(nodes)
     if A.ne + edges > A.ecap and mgf_reserve_edges(&A, edges) < 0:
@@ -317,39 +387,48 @@ cdef void _fit_edges() noexcept:
     _base_ne = A.ne
 
 
-cdef list _compact():
+cdef int _compact() except -1:
     """Mark-compact: keep what handles reach, slide it down, remap indices.
 
-    Returns the handles whose pins were dropped; the caller releases them
-    once the arena is consistent."""
+    No Python code runs from the mark to the end of the compaction (see the
+    re-entrancy invariant): the late pins it drops are collected in a C
+    array and released only once the arena is consistent again."""
     global _compactions
-    cdef int64_t n = A.n, i, j, e, t, le = 0, lo
+    cdef int64_t n = A.n, i, j, e, t, le = 0, lo, nrel = 0
     cdef uint32_t m
     cdef mgf_node *o
     cdef int32_t *ch
     cdef void *h
-    cdef Value hv
     cdef uint8_t *keep = <uint8_t *>calloc(n if n > 0 else 1, 1)
     cdef int32_t *newidx = <int32_t *>malloc((n if n > 0 else 1) * sizeof(int32_t))
-    if keep == NULL or newidx == NULL:
+    cdef void **released = <void **>malloc((n if n > 0 else 1) * sizeof(void *))
+    if keep == NULL or newidx == NULL or released == NULL:
         free(keep)
         free(newidx)
+        free(released)
         raise MemoryError("micrograd_fast: no memory to reclaim the node arena")
-    # mark: bit 0 = alive, bit 1 = used by a live parent
+    # mark: bit 0 = alive, bit 1 = used by a live parent.  Handles are roots,
+    # except a late-pinned one that only the pin references.
     keep[0] = 1  # the sentinel
     for i in range(n - 1, -1, -1):
-        if A.handles[i] != NULL:
+        h = A.handles[i]
+        if h != NULL and not ((A.nodes[i].flags & MGF_F_PINNED) and Py_REFCNT(h) == 1):
             keep[i] |= 1
         if keep[i]:
             o = &A.nodes[i]
             ch = mgf_children(&A, o)
             for t in range(o.n):
                 keep[ch[t]] |= 3
-    released = []
     j = 0
     e = 0
     for i in range(n):
+        h = A.handles[i]
         if not keep[i]:
+            if h != NULL:
+                # a late-pinned handle nothing else uses: it leaves the arena
+                (<Value>h).idx = 0
+                released[nrel] = h
+                nrel += 1
             continue
         newidx[i] = <int32_t>j
         o = &A.nodes[i]
@@ -374,22 +453,17 @@ cdef list _compact():
                     A.lg[le + t] = A.lg[lo + t]
             o.param = <double>le
             le += m
-        h = A.handles[i]
+        if not (keep[i] & 2):
+            o.flags &= ~MGF_F_USED  # no live parent: state added later needs no pin
+            if o.flags & MGF_F_PINNED:
+                o.flags &= ~MGF_F_PINNED
+                released[nrel] = h
+                nrel += 1
         if j != i:
             A.nodes[j] = o[0]
             A.handles[j] = h
         if h != NULL:
-            hv = <Value>h
-            hv.idx = j
-            o = &A.nodes[j]
-            if o.flags & MGF_F_PINNED:
-                if not (keep[i] & 2):
-                    o.flags &= ~MGF_F_PINNED
-                    released.append(hv)
-                    Py_DECREF(hv)  # the list now holds what the pin held
-            elif (keep[i] & 2) and (hv._stateful or mgf_has_attrs(hv)):
-                Py_INCREF(hv)
-                o.flags |= MGF_F_PINNED
+            (<Value>h).idx = j
         j += 1
     A.n = j
     A.ne = e
@@ -398,7 +472,11 @@ cdef list _compact():
     free(newidx)
     _compactions += 1
     MGF_CHECK_ARENA(&A, "after reclamation")
-    return released
+    # the arena is consistent: dropping the pins may now run Python code
+    for i in range(nrel):
+        _decref_raw(released[i])
+    free(released)
+    return 0
 
 
 def compact():
@@ -409,9 +487,8 @@ def compact():
     if _busy:
         raise RuntimeError("cannot compact the arena during backward()")
     _note_cycle()
-    released = _compact()
+    _compact()
     _fit_capacity(0)
-    released = None
     return arena_stats()
 
 
@@ -507,14 +584,53 @@ cdef inline void _register(Value h, int64_t i) noexcept:
     h.idx = i
 
 
-cdef inline void _pin(Value h) noexcept:
-    """Called when h's node becomes a child: keep stateful handles alive."""
-    cdef mgf_node *o
-    if h._stateful or mgf_has_attrs(h):
-        o = &A.nodes[h.idx]
-        if not (o.flags & MGF_F_PINNED):
-            Py_INCREF(h)
-            o.flags |= MGF_F_PINNED
+cdef inline void _use(Value h) noexcept:
+    """h's node has just become a child of a new node."""
+    A.nodes[h.idx].flags |= MGF_F_USED
+
+
+cdef inline bint _keeping(Value h) noexcept:
+    """h carries Python state or keeps other handles (see Ownership)."""
+    return h._stateful or mgf_has_attrs(h)
+
+
+cdef inline void _set_keep(Value out, tuple kept) noexcept:
+    out._keep = kept
+    out._stateful = True
+    mgf_track(out)
+
+
+cdef int _keep1(Value out, Value x) except -1:
+    """out keeps its child x if x is keeping (after registration: allocates)."""
+    if _keeping(x):
+        _set_keep(out, (x,))
+    return 0
+
+
+cdef int _keep2(Value out, Value x, Value y) except -1:
+    cdef bint kx = _keeping(x), ky = _keeping(y)
+    if not (kx or ky):
+        return 0
+    if kx and ky:
+        _set_keep(out, (x, y))
+    elif kx:
+        _set_keep(out, (x,))
+    elif ky:
+        _set_keep(out, (y,))
+    return 0
+
+
+cdef int _keep_many(Value out, object items, Value skip) except -1:
+    """out keeps the keeping Values among items (a tuple), skip excepted."""
+    cdef list kept = None
+    for v in items:
+        if isinstance(v, Value) and v is not skip and _keeping(<Value>v):
+            if kept is None:
+                kept = []
+            kept.append(v)
+    if kept is not None:
+        _set_keep(out, tuple(kept))
+    return 0
 
 
 cdef inline Value _new_handle():
@@ -528,9 +644,11 @@ cdef inline Value _new_handle():
     return h
 
 
-cdef inline void _track(Value h) noexcept:
+cdef inline int _track(Value h) except -1:
+    """h got Python state: GC-track it, and late-pin it if its node is a child."""
     h._stateful = True
-    mgf_track(h)
+    mgf_state_added(h)
+    return 0
 
 
 cdef Value _binary(uint8_t op, Value x, Value y, double data):
@@ -545,8 +663,10 @@ cdef Value _binary(uint8_t op, Value x, Value y, double data):
     o.k.c[0] = <int32_t>x.idx
     o.k.c[1] = <int32_t>y.idx
     _register(out, i)
-    _pin(x)
-    _pin(y)
+    _use(x)
+    _use(y)
+    if _keeping(x) or _keeping(y):  # the slow path, out of line
+        _keep2(out, x, y)
     return out
 
 
@@ -564,7 +684,9 @@ cdef Value _binary_const(uint8_t op, Value x, double c, double data):
     o.k.c[0] = <int32_t>x.idx
     o.k.c[1] = <int32_t>k
     _register(out, i)
-    _pin(x)
+    _use(x)
+    if _keeping(x):
+        _keep1(out, x)
     return out
 
 
@@ -580,7 +702,9 @@ cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags)
     o.param = param
     o.flags = flags
     _register(out, i)
-    _pin(x)
+    _use(x)
+    if _keeping(x):
+        _keep1(out, x)
     return out
 
 
@@ -721,7 +845,9 @@ cdef list _child_handles(Value v):
     cdef Value hv
     for t in range(n):
         h = A.handles[ch[t]]
-        if h == NULL:
+        if h == NULL or Py_REFCNT(h) == 0:
+            # no handle, or one being deallocated (a subclass's weakref
+            # callbacks run before its slot is cleared): a fresh one
             hv = spare[t]
             _register(hv, ch[t])
         else:
@@ -847,21 +973,19 @@ cdef class Value:
             op_name = ""
             lgt = _local_grads_tuple(_op, n)
         cdef bint local = lgt is not None and n > 0
+        # room first, while an old node of this handle is still registered:
+        # a reclamation here must keep it (it may be among the children)
+        _reserve(1, n if n > 2 else 0)
+        if local and mgf_reserve_lg(&A, n) < 0:
+            raise MemoryError("micrograd_fast: cannot grow the local gradient array")
         if self.idx > 0 and A.handles[self.idx] == <void *>self:
             # __init__ called again: a fresh node; the old one is left as if
-            # this handle had been dropped (see __dealloc__), and the Python
-            # state starts over as in a new Value
+            # this handle had been dropped, and the Python state starts over
+            # as in a new Value
             A.handles[self.idx] = NULL
             if A.nodes[self.idx].flags & MGF_F_PINNED:
                 Py_DECREF(self)  # the caller still holds a reference
             A.nodes[self.idx].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)
-            self._bw = None
-            self._label = None
-            self._opname = None
-            self._stateful = False
-        _reserve(1, n if n > 2 else 0)
-        if local and mgf_reserve_lg(&A, n) < 0:
-            raise MemoryError("micrograd_fast: cannot grow the local gradient array")
         cdef int64_t i = mgf_push(&A, MGF_LOCAL if local else (MGF_CUSTOM if n else MGF_LEAF), x)
         cdef mgf_node *o = &A.nodes[i]
         o.n = <uint32_t>n
@@ -878,7 +1002,18 @@ cdef class Value:
             for t in range(n):
                 A.edges[A.ne + t] = <int32_t>(<Value>kids[t]).idx
             A.ne += n
+        cdef int32_t *ch = mgf_children(&A, o)
+        for t in range(n):
+            A.nodes[ch[t]].flags |= MGF_F_USED  # (self among kids: its old node)
         _register(self, i)
+        # the arena is consistent: Python objects may be made from here on
+        self._bw = None
+        self._label = None
+        self._opname = None
+        self._keep = None
+        self._stateful = False
+        if n:
+            _keep_many(self, kids, self)
         if op_name:
             self._opname = op_name
             self._stateful = True
@@ -892,14 +1027,11 @@ cdef class Value:
             self._stateful = True
         if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
             PyObject_GC_UnTrack(<void *>self)  # see _new_handle
-        for k in kids:
-            _pin(<Value>k)
+        elif self._stateful:
+            mgf_track(self)
 
     def __dealloc__(self):
-        cdef int64_t i = self.idx
-        if 0 < i < A.n and A.handles[i] == <void *>self:
-            A.handles[i] = NULL
-            A.nodes[i].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)
+        # the arena slot was cleared by mgf_dealloc, before weakref callbacks
         mgf_drop_dict(self)
 
     # data, grad, label, _op, _prev, _backward ------------------------------
@@ -1268,12 +1400,13 @@ def vsum(values, start=0.0):
             ch[k] = <int32_t>(<Value>item).idx
             k += 1
     _register(out, i)
-    if isinstance(start, Value):
-        _pin(<Value>start)
-    for t in range(n):
-        item = items[t]
-        if isinstance(item, Value):
-            _pin(<Value>item)
+    for t in range(<Py_ssize_t>o.n):
+        A.nodes[ch[t]].flags |= MGF_F_USED
+    # the arena is consistent: the keeping items may now be collected
+    if isinstance(start, Value) and _keeping(<Value>start):
+        _keep_many(out, (start,) + items, None)
+    else:
+        _keep_many(out, items, None)
     return out
 
 
@@ -1321,7 +1454,7 @@ cdef class MLPPlan:
     Only mlp_plan() makes one: MLPPlan() is a TypeError."""
     cdef tuple params
     cdef PyObject **p
-    cdef Py_ssize_t nl, n_in, n_out, maxw, nodes, edges
+    cdef Py_ssize_t nl, n_in, n_out, maxw, nodes, edges, nparams
     cdef Py_ssize_t chain_nodes  # unfused: nodes made from Value inputs alone
     cdef Py_ssize_t *width  # nl + 1 widths, width[0] = n_in
     cdef int *act
@@ -1443,6 +1576,7 @@ def mlp_plan(spec, nin=None):
     params = tuple(items)
     cdef MLPPlan plan = MLPPlan.__new__(MLPPlan, _PLAN_TOKEN)
     plan.params = params
+    plan.nparams = len(params)
     plan.width = <Py_ssize_t *>malloc((nl + 1) * sizeof(Py_ssize_t))
     plan.act = <int *>malloc(nl * sizeof(int))
     plan.buf = <int32_t *>malloc(2 * (maxw + 1) * sizeof(int32_t))
@@ -1536,7 +1670,7 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
         for t in range(nin):
             if isinstance(<object>xi[t], Value):
                 cur[t] = <int32_t>(<Value>xi[t]).idx
-                _pin(<Value>xi[t])
+                _use(<Value>xi[t])
             elif fused:
                 cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, consts[c])
                 c += 1
@@ -1553,12 +1687,12 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
                 if not fused:
                     for t in range(m_in):
                         wbuf[t] = <int32_t>(<Value>p[k + t]).idx
-                        _pin(<Value>p[k + t])
-                    _pin(<Value>p[k + m_in])
+                    # (mgf_chain_neuron marks the children it links as used)
                     acc = mgf_chain_neuron(&A, wbuf, cur, consts,
                                            <int32_t>(<Value>p[k + m_in]).idx,
                                            <uint32_t>m_in, &z)
                     if act != MGF_ACT_LINEAR:
+                        A.nodes[acc].flags |= MGF_F_USED
                         acc = <int32_t>mgf_push_node(&A, _ACT_OPS[act], _act_forward(act, z),
                                                      1, acc, 0)
                     nxt[j] = acc
@@ -1575,9 +1709,10 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
                 for t in range(m_in):
                     ch[t] = <int32_t>(<Value>p[k + t]).idx
                     ch[m_in + t] = cur[t]
-                    _pin(<Value>p[k + t])
+                    A.nodes[ch[t]].flags |= MGF_F_USED
+                    A.nodes[cur[t]].flags |= MGF_F_USED
                 ch[2 * m_in] = <int32_t>(<Value>p[k + m_in]).idx
-                _pin(<Value>p[k + m_in])
+                A.nodes[ch[2 * m_in]].flags |= MGF_F_USED
                 o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>m_in, act)
                 nxt[j] = <int32_t>i
                 k += m_in + 1
@@ -1596,6 +1731,23 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
         if consts != local:
             free(consts)
             free(wbuf)
+    # the arena is consistent: each output keeps the keeping parameters and
+    # inputs (its inner nodes have no handles to keep them)
+    cdef list kept = None
+    for t in range(plan.nparams):
+        if _keeping(<Value>p[t]):
+            if kept is None:
+                kept = []
+            kept.append(<object>p[t])
+    for t in range(nin):
+        if isinstance(<object>xi[t], Value) and _keeping(<Value>xi[t]):
+            if kept is None:
+                kept = []
+            kept.append(<object>xi[t])
+    if kept is not None:
+        kept_t = tuple(kept)
+        for t in range(plan.n_out):
+            _set_keep(<Value>outs[t], kept_t)
     return outs
 
 
@@ -1770,6 +1922,8 @@ cdef bint _which(object which) except -1:
 cdef int _setup_value_type() except -1:
     cdef Value probe = Value.__new__(Value)
     mgf_install_dict(<PyTypeObject *>Value, <char *>&probe._dict - <char *><PyObject *>probe)
+    mgf_install_dealloc(<PyTypeObject *>Value, &A,
+                        <char *>&probe.idx - <char *><PyObject *>probe)
     mgf_slot_wrappers(<PyTypeObject *>Value, (
         "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
         "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__neg__"), <PyTypeObject *>float)

@@ -263,8 +263,7 @@ class Value:
 
     def __init__(self, data, _children=(), _op="", label="", *, children=None,
                  local_grads=None):
-        self._data = _as_float(data)
-        self._grad = 0.0
+        data = _as_float(data)
         kids = tuple(_children)
         if children is not None:
             if kids:
@@ -275,6 +274,16 @@ class Value:
                 raise TypeError(
                     f"Value children must be Values, not {type(c).__name__}"
                 )
+        if "_seq" in self.__dict__ and any(c is self for c in kids):
+            # __init__ called again with the Value itself as a child: the
+            # child is the node as it was (the compiled core keeps the old
+            # arena node, which has lost its handle and its Python state)
+            old = Value.__new__(Value)
+            old.__dict__.update(
+                {k: v for k, v in self.__dict__.items() if k in _INTERNAL_ATTRS}
+            )
+            old.label = ""
+            kids = tuple(old if c is self else c for c in kids)
         # the third argument: an _op string, or microgpt's local derivatives
         lgs = None
         if isinstance(_op, str):
@@ -287,6 +296,8 @@ class Value:
                 )
             lgs = _local_grads_tuple(_op, len(kids))
             _op = ""
+        self._data = data
+        self._grad = 0.0
         self._kids = kids
         self._opname = _op
         self.label = label

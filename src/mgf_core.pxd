@@ -48,6 +48,7 @@ cdef extern from "mgf_core.h" nogil:
     int MGF_F_INTEXP
     int MGF_F_EM1_SAME
     int MGF_F_EM1_DOWN
+    int MGF_F_USED
     int64_t MGF_MAX_NODES
 
     ctypedef union mgf_kids:

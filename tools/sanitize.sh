@@ -5,6 +5,8 @@
 #
 #   tools/sanitize.sh asan     [pytest args...]  AddressSanitizer + UBSan
 #   tools/sanitize.sh valgrind [pytest args...]  valgrind memcheck
+#   tools/sanitize.sh debug    [pytest args...]  the debug build alone (arena
+#                                                invariants checked in C)
 #
 # The staging copy (build/asan, build/valgrind) keeps the in-place build of
 # the checkout untouched.  Exit status: pytest's, or 1 when the checker
@@ -13,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-MODE=${1:?usage: tools/sanitize.sh asan|valgrind [pytest args...]}
+MODE=${1:?usage: tools/sanitize.sh asan|valgrind|debug [pytest args...]}
 shift
 # pytest arguments: the whole suite unless the first one names test files
 if [ "${1:-}" != "${1#tests/}" ]; then SUITE=(); else SUITE=(tests); fi
@@ -80,8 +82,14 @@ valgrind)
     fi
     exit $rc
     ;;
+debug)
+    (cd "$STAGE" && "$PY" setup.py -q build_ext --inplace >build.log 2>&1) \
+        || { tail -30 "$STAGE/build.log"; exit 2; }
+    cd "$STAGE"
+    "$PY" -m pytest -q -p no:cacheprovider "${SUITE[@]}" "$@"
+    ;;
 *)
-    echo "unknown mode $MODE (asan or valgrind)" >&2
+    echo "unknown mode $MODE (asan, valgrind or debug)" >&2
     exit 2
     ;;
 esac
