@@ -24,12 +24,12 @@ ROW_LABELS = {
                      "builtin sum, map(model, inputs)), upstream nn.py MLP; "
                      "torch: nn.Sequential, zero_grad, optimizer.step()",
     "demo_notebook_native": "demo step, demo.ipynb loop as written, "
-                            "micrograd_fast.nn MLP (upstream's graph); torch: nn.Sequential, "
+                            "micrograd_fast.nn MLP; torch: nn.Sequential, "
                             "zero_grad, optimizer.step()",
     "demo_step": "demo step tuned: float lists, builtin sum, upstream nn.py MLP; "
                  "torch: hand-written tensor step",
     "demo_step_native": "demo step tuned: float lists, micrograd_fast.sum, "
-                        "micrograd_fast.nn MLP (upstream's graph); torch: hand-written "
+                        "micrograd_fast.nn MLP; torch: hand-written "
                         "tensor step",
     "demo_step_fused": "demo step tuned: float lists, micrograd_fast.sum, "
                        "micrograd_fast.nn MLP fused=True (one node per neuron); torch: "
