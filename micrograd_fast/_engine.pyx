@@ -199,10 +199,20 @@ cdef extern from *:
             PyObject *cur = PyDict_GetItemWithError(t->tp_dict, name);
             if (!cur) { if (PyErr_Occurred()) return -1; continue; }
             if (Py_TYPE(cur) != &PyMethodDescr_Type) continue;
-            PyObject *w = PyDict_GetItemWithError(model->tp_dict, name);
-            if (!w) { if (PyErr_Occurred()) return -1; continue; }
-            if (Py_TYPE(w) != &PyWrapperDescr_Type) continue;
-            struct wrapperbase *base = ((PyWrapperDescrObject *)w)->d_base;
+            /* the model's descriptor, looked up as an attribute: since 3.12
+             * the dict of a core static type such as float is kept by the
+             * interpreter, and its tp_dict is NULL */
+            PyObject *w = PyObject_GetAttr((PyObject *)model, name);
+            if (!w) {
+                if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+                PyErr_Clear();
+                continue;
+            }
+            int is_wrapper = Py_TYPE(w) == &PyWrapperDescr_Type;
+            /* d_base points into CPython's static slot table */
+            struct wrapperbase *base = is_wrapper ? ((PyWrapperDescrObject *)w)->d_base : NULL;
+            Py_DECREF(w);
+            if (!is_wrapper) continue;
             Py_ssize_t off = (Py_ssize_t)base->offset;
             if (off < lo || off + (Py_ssize_t)sizeof(void *) > hi) continue;
             void *fn = *(void **)((char *)t->tp_as_number + (off - lo));
