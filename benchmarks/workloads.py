@@ -494,24 +494,33 @@ def _run_steps(step, size):
     return samples, first
 
 
-def _scalar_demo(engine, size, model_factory, variant, summer=None):
-    Value = engine.Value
-    xs, ys, sizes, flat = _demo_setup(size)
+def _measure_demo(size, model_factory, sizes, flat, train_step, points, variant, vsum):
+    """One record for a demo step: the model made and loaded with the demo's
+    weights, ``train_step(model, k)`` (returning ``(loss, accuracy, root)``)
+    run by _run_steps, the graph's node count taken from the first step."""
     model = model_factory(sizes)
     _load_weights(model, flat)
     state = {}
 
     def step(k):
-        loss, acc, root = hinge_step(model, Value, xs, ys, k, summer)
+        loss, acc, root = train_step(model, k)
         if "nodes" not in state:
             state["nodes"] = count_nodes(root)
         return loss, acc
 
     samples, (loss0, acc0) = _run_steps(step, size)
     return [_record(samples, state["nodes"], samples.median * 1e3, "ms/step",
-                    model=f"MLP({sizes[0]}, {sizes[1:]})", points=len(xs),
+                    model=f"MLP({sizes[0]}, {sizes[1:]})", points=points,
                     parameters=len(flat), loss_first=loss0, accuracy_first=acc0,
-                    variant=variant, vsum=summer is not None)]
+                    variant=variant, vsum=vsum)]
+
+
+def _scalar_demo(engine, size, model_factory, variant, summer=None):
+    Value = engine.Value
+    xs, ys, sizes, flat = _demo_setup(size)
+    return _measure_demo(size, model_factory, sizes, flat,
+                         lambda model, k: hinge_step(model, Value, xs, ys, k, summer),
+                         len(xs), variant, summer is not None)
 
 
 def _torch_demo(size):
@@ -662,21 +671,9 @@ def _notebook_demo(engine, size, model_factory, variant):
     X, y = notebook_data(size)
     sizes = [2] + list(size["demo_sizes"])
     flat = initial_weights(sizes)
-    model = model_factory(sizes)
-    _load_weights(model, flat)
-    state = {}
-
-    def step(k):
-        loss, acc, root = notebook_step(model, Value, X, y, k)
-        if "nodes" not in state:
-            state["nodes"] = count_nodes(root)
-        return loss, acc
-
-    samples, (loss0, acc0) = _run_steps(step, size)
-    return [_record(samples, state["nodes"], samples.median * 1e3, "ms/step",
-                    model=f"MLP({sizes[0]}, {sizes[1:]})", points=len(X),
-                    parameters=len(flat), loss_first=loss0, accuracy_first=acc0,
-                    variant=variant, vsum=False)]
+    return _measure_demo(size, model_factory, sizes, flat,
+                         lambda model, k: notebook_step(model, Value, X, y, k),
+                         len(X), variant, False)
 
 
 def _torch_usual(size):
