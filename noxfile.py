@@ -37,11 +37,11 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 
-#: The one interpreter that also runs the ``slow`` tests.  .ci/run's first
-#: stage already runs them on the machine's default CPython (3.11), so the
-#: matrix spends its full run on the newest interpreter of the machine's
-#: usual set, the one whose behaviour differs most from it (3.12 and later
-#: sum floats with compensation, for example).
+#: The one interpreter that also runs the ``slow`` tests in a plain ``nox``
+#: run: the newest of the machine's usual set, the one whose behaviour differs
+#: most from the default CPython (3.12 and later sum floats with
+#: compensation, for example).  .ci/run passes ``-m "not slow"`` to every
+#: session: its first stage has run the slow tests already.
 FULL_SUITE_PYTHON = "3.13"
 
 nox.options.default_venv_backend = "venv"
