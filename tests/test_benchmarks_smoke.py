@@ -24,7 +24,7 @@ from benchmarks import report  # noqa: E402
 from benchmarks._worker import run  # noqa: E402
 from benchmarks import microgpt  # noqa: E402
 from benchmarks.moons import demo_data  # noqa: E402
-from benchmarks.workloads import WORKLOADS, Skip, applies  # noqa: E402
+from benchmarks.workloads import WORKLOADS, Skip, applies, workload  # noqa: E402
 
 CORE = ("workload", "engine", "median_s", "min_s", "max_s", "repeats", "nodes",
         "headline", "unit")
@@ -74,6 +74,37 @@ def test_workload_on_upstream(workload):
 def test_workload_on_torch(workload):
     eng = _load_or_skip("torch")
     _check(_run_or_skip(eng, workload), workload, "torch")
+
+
+def test_every_workload_is_declared_once_with_what_the_report_needs():
+    labels = []
+    for name, declared in WORKLOADS.items():
+        assert declared.name == name and declared.run.__name__ == name
+        assert declared.unit and declared.description
+        assert set(declared.excluded) <= set(engines_mod.ENGINE_NAMES)
+        assert all(reason for reason in declared.excluded.values())
+        labels.extend(row.label for row in declared.rows)
+    assert len(labels) == len(set(labels))
+    # only the scaling workload has its own table instead of main-table rows
+    assert [n for n, w in WORKLOADS.items() if not w.rows] == ["scaling"]
+    with pytest.raises(ValueError, match="declared twice"):
+        workload("ns/op", "again")(WORKLOADS["op_add"].run)
+
+
+def test_a_declared_exclusion_is_a_skip_with_its_reason(engine):
+    eng = engines_mod.from_module(engine)
+    excluded = dict(WORKLOADS["vsum"].excluded)
+    assert "micrograd" in excluded and applies("vsum", eng.name)
+    eng.name = "micrograd"  # the declaration is checked before anything runs
+    with pytest.raises(Skip, match=excluded["micrograd"]):
+        run(eng, "vsum", "smoke")
+
+
+def test_records_carry_the_declared_unit(engine):
+    eng = engines_mod.from_module(engine)
+    for name in ("op_add", "deep_chain", "sum_builtin"):
+        (rec,) = run(eng, name, "smoke")
+        assert rec["unit"] == WORKLOADS[name].unit
 
 
 def test_deep_chain_records_upstream_recursion_limit():
