@@ -24,7 +24,7 @@ from benchmarks import report  # noqa: E402
 from benchmarks._worker import run  # noqa: E402
 from benchmarks import microgpt  # noqa: E402
 from benchmarks.moons import demo_data  # noqa: E402
-from benchmarks.workloads import WORKLOADS, Skip, applies, workload  # noqa: E402
+from benchmarks.workloads import WORKLOADS, Skip, applies  # noqa: E402
 
 CORE = ("workload", "engine", "median_s", "min_s", "max_s", "repeats", "nodes",
         "headline", "unit")
@@ -87,8 +87,10 @@ def test_every_workload_is_declared_once_with_what_the_report_needs():
     assert len(labels) == len(set(labels))
     # only the scaling workload has its own table instead of main-table rows
     assert [n for n, w in WORKLOADS.items() if not w.rows] == ["scaling"]
+    from benchmarks.workloads import workload as declare
+
     with pytest.raises(ValueError, match="declared twice"):
-        workload("ns/op", "again")(WORKLOADS["op_add"].run)
+        declare("ns/op", "again")(WORKLOADS["op_add"].run)
 
 
 def test_a_declared_exclusion_is_a_skip_with_its_reason(engine):
