@@ -4,7 +4,6 @@ training, validation, array/state/pickle round trips and the PyTorch bridge."""
 import copy
 import functools
 import importlib
-import math
 import operator
 import pickle
 import random
@@ -14,7 +13,7 @@ import pytest
 
 import micrograd_fast
 from micrograd_fast import nn
-from micrograd_fast.datasets import make_moons
+from micrograd_fast.lab.demo import moons_data, train
 
 from conftest import NO_EXTENSIONS
 
@@ -257,33 +256,17 @@ def test_bad_activation_and_layer_sizes(engine):
 
 
 def _moons():
-    np.random.seed(1337)
-    X, y = make_moons(n_samples=100, noise=0.1)
-    y = y * 2 - 1
     # Python numbers: same IEEE arithmetic as NumPy scalars, far faster
-    return X.tolist(), y.tolist()
+    X, y = moons_data(1337)
+    return X.tolist(), y
 
 
 def _demo_training(nn_module, Value, X, y, steps=100, **mlp_kwargs):
     """micrograd's demo notebook loop (full batch, SVM max-margin loss)."""
     random.seed(1337)
     model = nn_module.MLP(2, [16, 16, 1], **mlp_kwargs)
-    for k in range(steps):
-        inputs = [list(map(Value, xrow)) for xrow in X]
-        scores = list(map(model, inputs))
-        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        alpha = 1e-4
-        reg_loss = alpha * sum((p * p for p in model.parameters()))
-        total_loss = data_loss + reg_loss
-        accuracy = [(yi > 0) == (s.data > 0) for yi, s in zip(y, scores)]
-        acc = sum(accuracy) / len(accuracy)
-        model.zero_grad()
-        total_loss.backward()
-        learning_rate = 1.0 - 0.9 * k / 100
-        for p in model.parameters():
-            p.data -= learning_rate * p.grad
-    return total_loss.data, acc, model
+    losses, accuracies, _ = train(model, Value, X, y, steps)
+    return losses[-1], accuracies[-1], model
 
 
 _DEMO_CACHE = {}
@@ -355,23 +338,14 @@ def test_lecture_all_tanh_mlp_trains_on_float_lists(engine):
 
 
 def _train_fast(engine, steps):
-    """A training loop using the fast forms (vsum, fused layers)."""
+    """A training loop using the fast forms (vsum, fused layers, one model
+    call for all the points)."""
     X, y = _moons()
     random.seed(1337)
     model = nn.MLP(2, [16, 16, 1], engine=engine, fused=True)
-    params = model.parameters()
-    for k in range(steps):
-        scores = model(np.array(X))
-        losses = [(1 + -yi * s).relu() for yi, s in zip(y, scores)]
-        total = engine.vsum(losses) * (1.0 / len(losses)) + 1e-4 * engine.vsum(
-            p * p for p in params
-        )
-        model.zero_grad()
-        total.backward()
-        lr = 1.0 - 0.9 * k / 100
-        for p in params:
-            p.data -= lr * p.grad
-    return model, total.data
+    losses, _, _ = train(model, engine.Value, np.array(X), y, steps,
+                         total_of=engine.vsum, batch=True)
+    return model, losses[-1]
 
 
 @pytest.mark.skipif(NO_EXTENSIONS, reason="needs the compiled core")
