@@ -83,6 +83,9 @@ import operator
 import random
 import sys
 
+from micrograd_fast.engine import engine_of as _engine_of
+from micrograd_fast.engine import is_engine as _is_engine
+
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
@@ -100,14 +103,9 @@ def _resolve_engine(engine):
         return _default_engine()
     if isinstance(engine, str):
         return importlib.import_module(engine)
-    if not hasattr(engine, "Value") or not hasattr(engine, "layer"):
+    if not _is_engine(engine):
         raise TypeError("engine must be a micrograd_fast engine module")
     return engine
-
-
-def _engine_of_value(v):
-    """The engine module a Value belongs to."""
-    return sys.modules[type(v).__module__]
 
 
 def _check_act(act):
@@ -226,7 +224,7 @@ class Module:
     def zero_grad(self):
         params = self.parameters()
         if params:
-            _engine_of_value(params[0]).zero_grad(params)
+            _engine_of(params[0]).zero_grad(params)
 
     def parameters(self):
         return []
@@ -240,7 +238,7 @@ class Module:
         if eng is not None:
             return eng
         params = self.parameters()
-        return _engine_of_value(params[0]) if params else _default_engine()
+        return _engine_of(params[0]) if params else _default_engine()
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -4,6 +4,11 @@ Tests take the ``engine`` fixture (the engine module) or ``Value`` (its Value
 class).  Each runs twice, with ids ``c`` (the compiled core) and ``py`` (the
 pure-Python twin).  ``MICROGRAD_FAST_NO_EXTENSIONS=1`` skips the ``c`` runs;
 without it a missing compiled core is an error, never a silent skip.
+
+Tests that need one engine in particular take ``compiled_engine`` (skipped
+under ``MICROGRAD_FAST_NO_EXTENSIONS``) or ``pure_engine``; a test or module
+marked ``compiled_core`` is skipped there too (for module-level comparisons of
+the two engines); ``no_extensions`` tells whether the variable is set.
 """
 
 import importlib
@@ -14,13 +19,14 @@ import pytest
 NO_EXTENSIONS = os.environ.get("MICROGRAD_FAST_NO_EXTENSIONS", "") not in ("", "0")
 
 ENGINE_MODULES = {"c": "micrograd_fast._engine", "py": "micrograd_fast._engine_py"}
+NO_EXTENSIONS_REASON = "MICROGRAD_FAST_NO_EXTENSIONS is set"
 
 ENGINE_PARAMS = [
     pytest.param(
         "c",
         id="c",
         marks=pytest.mark.skipif(
-            NO_EXTENSIONS, reason="MICROGRAD_FAST_NO_EXTENSIONS is set"
+            NO_EXTENSIONS, reason=NO_EXTENSIONS_REASON
         ),
     ),
     pytest.param("py", id="py"),
@@ -35,6 +41,37 @@ def engine(request):
 @pytest.fixture
 def Value(engine):
     return engine.Value
+
+
+@pytest.fixture(scope="session")
+def no_extensions():
+    """Whether MICROGRAD_FAST_NO_EXTENSIONS is set (the ``c`` runs skip)."""
+    return NO_EXTENSIONS
+
+
+@pytest.fixture(scope="session")
+def compiled_engine():
+    """The compiled core; the test is skipped under MICROGRAD_FAST_NO_EXTENSIONS."""
+    if NO_EXTENSIONS:
+        pytest.skip(NO_EXTENSIONS_REASON)
+    return importlib.import_module(ENGINE_MODULES["c"])
+
+
+@pytest.fixture(scope="session")
+def pure_engine():
+    return importlib.import_module(ENGINE_MODULES["py"])
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "compiled_core: needs the compiled core (skipped under MICROGRAD_FAST_NO_EXTENSIONS)",
+    )
+
+
+def pytest_runtest_setup(item):
+    if NO_EXTENSIONS and item.get_closest_marker("compiled_core") is not None:
+        pytest.skip(NO_EXTENSIONS_REASON)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -555,6 +555,29 @@ def test_engine_option_overrides_environment(tmp_path, env_engine, flag):
     assert r.stdout.strip() == expected
 
 
+SUM_SCRIPT = """\
+import micrograd
+import micrograd_fast
+from micrograd_fast import Value
+
+total = micrograd_fast.sum([Value(1.0), Value(2.0)])
+also = micrograd.sum([Value(3.0)], 1.0)
+print(type(total).__module__, total.data, also.data)
+"""
+
+
+def test_run_engine_option_rebinds_micrograd_fast_sum(engine, tmp_path, no_extensions):
+    # regression: with --engine pure over a compiled default, micrograd_fast.sum
+    # stayed the compiled vsum and refused the script's (pure) Values
+    script = tmp_path / "sums.py"
+    script.write_text(SUM_SCRIPT)
+    flag = engine_flag(engine)
+    start = "pure" if no_extensions else ("pure" if engine.COMPILED else "compiled")
+    r = cli(engine, "run", "--engine", flag, str(script), env_engine=start)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [engine.__name__, "3.0", "4.0"]
+
+
 def test_alias_is_undone_after_the_block():
     before = {n: m for n, m in sys.modules.items() if n.split(".")[0] == "micrograd"}
     finders = list(sys.meta_path)
