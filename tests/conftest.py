@@ -13,6 +13,10 @@ the two engines); ``no_extensions`` tells whether the variable is set.
 
 import importlib
 import os
+import shutil
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -60,6 +64,62 @@ def compiled_engine():
 @pytest.fixture(scope="session")
 def pure_engine():
     return importlib.import_module(ENGINE_MODULES["py"])
+
+
+@pytest.fixture
+def engine_name(engine):
+    """The ``engine`` fixture's name for ``--engine``: 'compiled' or 'pure'."""
+    return "compiled" if engine.COMPILED else "pure"
+
+
+@pytest.fixture(scope="session")
+def dot_program():
+    """Graphviz's dot program; the test is skipped without it."""
+    path = shutil.which("dot")
+    if path is None:
+        pytest.skip("Graphviz's dot program is not on PATH (apt-get install graphviz, "
+                    "brew install graphviz or conda install -c conda-forge graphviz)")
+    return path
+
+
+# the command in a fresh interpreter, as the console script runs it
+_CLI_BOOT = textwrap.dedent(
+    """
+    import sys
+    from micrograd_fast.lab.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def _run_cli(engine, *args, cwd=None, env_engine=None, extra_boot=""):
+    import micrograd_fast
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(micrograd_fast.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [package_parent] + [p for p in [env.get("PYTHONPATH")] if p]
+    )
+    which = env_engine or ("compiled" if engine.COMPILED else "pure")
+    env["MICROGRAD_FAST_NO_EXTENSIONS"] = "1" if which == "pure" else "0"
+    return subprocess.run(
+        [sys.executable, "-c", extra_boot + _CLI_BOOT, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """``cli(engine, *args, cwd=None, env_engine=None, extra_boot="")`` runs
+    ``micrograd-fast ARGS`` in a fresh interpreter with ``engine`` (any module
+    with ``COMPILED``) selected by the environment, or ``env_engine``
+    ('compiled' or 'pure'); ``extra_boot`` is Python run first.  Returns the
+    CompletedProcess."""
+    return _run_cli
 
 
 def pytest_configure(config):
