@@ -16,8 +16,6 @@ import micrograd_fast
 from micrograd_fast import nn
 from micrograd_fast.datasets import make_moons
 
-from conftest import NO_EXTENSIONS
-
 INPUTS = [[1.0, 2.0], [-0.5, 0.25], [0.0, 0.0], [3.5, -2.75], [1e-3, -7.0]]
 
 # micrograd's demo notebook prints this loss at step 99 (scikit-learn's moons,
@@ -374,7 +372,7 @@ def _train_fast(engine, steps):
     return model, total.data
 
 
-@pytest.mark.skipif(NO_EXTENSIONS, reason="needs the compiled core")
+@pytest.mark.compiled_core
 def test_compiled_and_pure_train_bit_identically():
     c = importlib.import_module("micrograd_fast._engine")
     py = importlib.import_module("micrograd_fast._engine_py")
