@@ -1,5 +1,6 @@
 """Build of the compiled core.  Metadata lives in pyproject.toml."""
 
+import glob
 import os
 
 from Cython.Build import cythonize
@@ -38,7 +39,9 @@ extensions = [
         "micrograd_fast._engine",
         ["micrograd_fast/_engine.pyx"],
         include_dirs=["csrc"],
-        depends=["csrc/mgf_core.h", "src/mgf_core.pxd", "micrograd_fast/_engine.pxd"],
+        depends=sorted(
+            glob.glob("csrc/*.h") + glob.glob("src/*.pxd") + glob.glob("micrograd_fast/_*.px[di]")
+        ),
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
     ),

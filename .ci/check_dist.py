@@ -48,7 +48,7 @@ def check_sdist(path, repo):
         "tests/conftest.py",
     ]
     # every tracked build input must be there
-    for pattern in ("micrograd_fast/*.pxd", "csrc/**/*", "src/**/*"):
+    for pattern in ("micrograd_fast/*.pxd", "micrograd_fast/*.pxi", "csrc/**/*", "src/**/*"):
         required += [str(p.relative_to(repo)).replace("\\", "/") for p in sorted(repo.glob(pattern)) if p.is_file()]
     missing = [r for r in required if r not in names]
     if missing:
@@ -84,7 +84,7 @@ def check_wheel(path, repo):
         fail("wheel lacks the LICENSE in its .dist-info")
     unwanted = [
         n for n in names
-        if n.endswith((".pyx", ".pxd", ".c", ".h", ".html"))
+        if n.endswith((".pyx", ".pxd", ".pxi", ".c", ".h", ".html"))
         or n.split("/", 1)[0] in ("csrc", "src", "tests", "docs")
     ]
     if unwanted:

@@ -370,7 +370,7 @@ static inline void mgf_check_or_abort(const mgf_arena *A, const char *when) {
 }
 #define MGF_CHECK_ARENA(A, when) mgf_check_or_abort((A), (when))
 #else
-#define MGF_CHECK_ARENA(A, when) ((void)0)
+#define MGF_CHECK_ARENA(A, when) ((void)(A), (void)(when))
 #endif
 
 /* ---- forward math, with Python's error semantics ------------------------ */

@@ -1,0 +1,263 @@
+# Part of micrograd_fast/_engine.pyx (included there; not a module of its own):
+# the node arena: growth, reclamation (mark-compact), invariant checks, statistics.
+
+# the arena and its bookkeeping ----------------------------------------------
+cdef mgf_arena A
+cdef int64_t MIN_CAP = 1 << 16
+cdef int64_t MIN_ECAP = 1 << 16
+cdef int _busy = 0
+cdef int64_t _compactions = 0
+
+_OP_NAMES = {
+    MGF_LEAF: "", MGF_ADD: "+", MGF_MUL: "*", MGF_POWV: "**", MGF_RELU: "ReLU",
+    MGF_TANH: "tanh", MGF_EXP: "exp", MGF_LOG: "log", MGF_SIGMOID: "sigmoid",
+    MGF_SUM: "sum", MGF_CUSTOM: "", MGF_LOCAL: "",
+}
+_ACT_NAMES = ("linear", "relu", "tanh", "sigmoid")
+
+# Value._label holds this when the label was set to None (None in _label
+# means the default label, '').
+cdef object _NO_LABEL = object()
+
+
+cdef int _grow(int64_t more) except -1:
+    cdef int64_t cap = A.cap * 2
+    if cap < MIN_CAP:
+        cap = MIN_CAP
+    if cap < A.n + more:
+        cap = A.n + more
+    if cap > MGF_MAX_NODES:
+        cap = MGF_MAX_NODES
+    if A.n + more > cap or mgf_resize_nodes(&A, cap) < 0:
+        raise MemoryError(
+            f"micrograd_fast: cannot grow the node arena to {A.n + more} nodes")
+    return 0
+
+
+cdef inline int _reserve(int64_t nodes, int64_t edges) except -1:
+    """Room for `nodes` more nodes and `edges` more edges (see the ordering
+    invariant: no Python code may run between this and the registration)."""
+    if A.n + nodes <= A.cap and A.ne + edges <= A.ecap:
+        return 0
+    return _make_room(nodes, edges)
+
+
+cdef int _make_room(int64_t nodes, int64_t edges) except -1:
+    while A.n + nodes > A.cap:
+        if _busy == 0 and A.n > 0:
+            # releasing late pins at the end of _compact may run Python code
+            # (finalizers) that makes nodes: so the loop checks the room again
+            _note_cycle()
+            _compact()
+            _fit_capacity(nodes)
+        else:
+            _grow(nodes)
+    if A.ne + edges > A.ecap and mgf_reserve_edges(&A, edges) < 0:
+        raise MemoryError("micrograd_fast: cannot grow the edge array")
+    return 0
+
+
+cdef int _fit_capacity(int64_t more) except -1:
+    """After a compaction: capacity = twice what is live, at least MIN_CAP."""
+    cdef int64_t target = 2 * (A.n + more)
+    if target < MIN_CAP:
+        target = MIN_CAP
+    if target > MGF_MAX_NODES:
+        target = MGF_MAX_NODES
+    if A.cap < target or A.cap > 2 * target:
+        if mgf_resize_nodes(&A, target) < 0:
+            if A.cap < A.n + more:
+                raise MemoryError("micrograd_fast: cannot grow the node arena")
+    _fit_edges()
+    return 0
+
+
+# Nodes and edges made since the last reclamation (see _fit_edges).
+cdef int64_t _base_n = 0, _base_ne = 0, _cycle_n = 0, _cycle_ne = 0
+
+
+cdef inline void _note_cycle() noexcept:
+    """Just before a reclamation: how many nodes and edges the cycle that
+    ends here made."""
+    global _cycle_n, _cycle_ne
+    _cycle_n = A.n - _base_n
+    _cycle_ne = A.ne - _base_ne
+
+
+cdef void _fit_edges() noexcept:
+    """After a compaction: shrink an oversized edge array, so that one huge
+    n-ary node does not hold its memory for ever.
+
+    The size wanted is what is live plus what the next cycle is expected to
+    add: the free node slots times the edges per node of the cycle that
+    just ended (at least twice what is live, at least MIN_ECAP).  The array
+    shrinks to that only when it is more than twice as large, so a steady
+    workload keeps its array and never reallocates it.  Growing is left to
+    mgf_reserve_edges; a failed shrink keeps the larger array."""
+    global _base_n, _base_ne
+    cdef int64_t target = 2 * A.ne
+    cdef double need = A.ne
+    if _cycle_n > 0 and _cycle_ne > 0:
+        need += <double>_cycle_ne / <double>_cycle_n * <double>(A.cap - A.n)
+    if need > target:
+        target = <int64_t>need if need < 4e18 else A.ecap
+    if target < MIN_ECAP:
+        target = MIN_ECAP
+    if A.ecap > 2 * target:
+        mgf_resize_edges(&A, target)
+    _base_n = A.n
+    _base_ne = A.ne
+
+
+cdef int _compact() except -1:
+    """Mark-compact: keep what handles reach, slide it down, remap indices.
+
+    No Python code runs from the mark to the end of the compaction (see the
+    re-entrancy invariant): the late pins it drops are collected in a C
+    array and released only once the arena is consistent again."""
+    global _compactions
+    cdef int64_t n = A.n, i, j, e, t, le = 0, lo, nrel = 0
+    cdef uint32_t m
+    cdef mgf_node *o
+    cdef int32_t *ch
+    cdef void *h
+    cdef uint8_t *keep = <uint8_t *>calloc(n if n > 0 else 1, 1)
+    cdef int32_t *newidx = <int32_t *>malloc((n if n > 0 else 1) * sizeof(int32_t))
+    cdef void **released = <void **>malloc((n if n > 0 else 1) * sizeof(void *))
+    if keep == NULL or newidx == NULL or released == NULL:
+        free(keep)
+        free(newidx)
+        free(released)
+        raise MemoryError("micrograd_fast: no memory to reclaim the node arena")
+    # mark: bit 0 = alive, bit 1 = used by a live parent.  Handles are roots,
+    # except a late-pinned one that only the pin references.
+    keep[0] = 1  # the sentinel
+    for i in range(n - 1, -1, -1):
+        h = A.handles[i]
+        if h != NULL and not ((A.nodes[i].flags & MGF_F_PINNED) and Py_REFCNT(h) == 1):
+            keep[i] |= 1
+        if keep[i]:
+            o = &A.nodes[i]
+            ch = mgf_children(&A, o)
+            for t in range(o.n):
+                keep[ch[t]] |= 3
+    j = 0
+    e = 0
+    for i in range(n):
+        h = A.handles[i]
+        if not keep[i]:
+            if h != NULL:
+                # a late-pinned handle nothing else uses: it leaves the arena
+                (<Value>h).idx = 0
+                released[nrel] = h
+                nrel += 1
+            continue
+        newidx[i] = <int32_t>j
+        o = &A.nodes[i]
+        m = o.n
+        if m <= 2:
+            if m >= 1:
+                o.k.c[0] = newidx[o.k.c[0]]
+            if m == 2:
+                o.k.c[1] = newidx[o.k.c[1]]
+        else:
+            # edges move down in node order, so this never overwrites
+            # an entry that is still to be read
+            for t in range(m):
+                A.edges[e + t] = newidx[A.edges[o.k.off + t]]
+            o.k.off = e
+            e += m
+        if o.op == MGF_LOCAL:
+            # local derivatives: in node order too, so they only move down
+            lo = MGF_LG_OFF(o)
+            if lo != le:
+                for t in range(m):
+                    A.lg[le + t] = A.lg[lo + t]
+            o.param = <double>le
+            le += m
+        if not (keep[i] & 2):
+            o.flags &= ~MGF_F_USED  # no live parent: state added later needs no pin
+            if o.flags & MGF_F_PINNED:
+                o.flags &= ~MGF_F_PINNED
+                released[nrel] = h
+                nrel += 1
+        if j != i:
+            A.nodes[j] = o[0]
+            A.handles[j] = h
+        if h != NULL:
+            (<Value>h).idx = j
+        j += 1
+    A.n = j
+    A.ne = e
+    A.nl = le
+    free(keep)
+    free(newidx)
+    _compactions += 1
+    MGF_CHECK_ARENA(&A, "after reclamation")
+    # the arena is consistent: dropping the pins may now run Python code
+    for i in range(nrel):
+        _decref_raw(released[i])
+    free(released)
+    return 0
+
+
+def compact():
+    """Reclaim every node no live Value can reach, now.  Returns arena_stats().
+
+    This happens by itself whenever the arena fills up; calling it is never
+    needed, but it makes memory measurements exact."""
+    if _busy:
+        raise RuntimeError("cannot compact the arena during backward()")
+    _note_cycle()
+    _compact()
+    _fit_capacity(0)
+    return arena_stats()
+
+
+_CHECK_NAMES = {
+    MGF_CHECK_SIZES: "sizes exceed capacities", MGF_CHECK_SENTINEL: "node 0 is not the sentinel",
+    MGF_CHECK_OP: "unknown op code", MGF_CHECK_EDGES: "children list outside or out of order",
+    MGF_CHECK_CHILD: "a child index not below its parent's", MGF_CHECK_PIN: "pin without a handle",
+    MGF_CHECK_LGRADS: "local derivatives outside or out of order",
+}
+
+
+def _check_invariants():
+    """Check the arena's invariants in O(nodes + edges); True, or AssertionError.
+
+    The structural checks are mgf_check (csrc/mgf_core.h); here in addition
+    every handle must point back at its own slot."""
+    cdef int64_t where = -1, i
+    cdef int err = mgf_check(&A, &where)
+    if err:
+        raise AssertionError(
+            f"arena invariant broken at node {where}: {_CHECK_NAMES.get(err, err)}")
+    for i in range(A.n):
+        if A.handles[i] != NULL and (<Value>A.handles[i]).idx != i:
+            raise AssertionError(f"arena invariant broken at node {i}: "
+                                 f"its handle points at node {(<Value>A.handles[i]).idx}")
+    return True
+
+
+def arena_stats():
+    """Sizes of the node arena: nodes in use, capacity, edges in use, edge
+    capacity, handles, pins, bytes."""
+    cdef int64_t i, handles = 0, pinned = 0
+    for i in range(A.n):
+        if A.handles[i] != NULL:
+            handles += 1
+            if A.nodes[i].flags & MGF_F_PINNED:
+                pinned += 1
+    return {
+        "nodes": A.n,
+        "capacity": A.cap,
+        "edges": A.ne,
+        "edge_capacity": A.ecap,
+        "local_grads": A.nl,
+        "handles": handles,
+        "pinned": pinned,
+        "compactions": _compactions,
+        "node_bytes": sizeof(mgf_node) + sizeof(void *),
+        "bytes": (A.cap * (sizeof(mgf_node) + sizeof(void *)) + A.ecap * sizeof(int32_t)
+                  + A.lcap * sizeof(double)),
+    }

@@ -1,0 +1,141 @@
+# Part of micrograd_fast/_engine.pyx (included there; not a module of its own):
+# optimizer updates and array kernels over parameter lists.
+
+_F64_FORMATS = frozenset(("d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"))
+
+
+cdef double[::1] _state_view(object arr, Py_ssize_t n, str name):
+    """An optimizer state array as a typed view (mirrors _check_state): any
+    writeable, C-contiguous, 1-D buffer of native float64 with n entries.
+    TypeError for an object that is no buffer, ValueError for a buffer of
+    another kind; checked here so both engines raise the same types."""
+    try:
+        view = memoryview(arr)
+    except TypeError:
+        raise TypeError(f"{name} must be a 1-D float64 array, not {type(arr).__name__}") from None
+    with view:
+        if view.format not in _F64_FORMATS or view.ndim != 1 or not view.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous 1-D float64 array "
+                             f"(got format {view.format!r}, {view.ndim} dimensions)")
+        if view.readonly:
+            raise ValueError(f"{name} must be writeable")
+        if view.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} entries (one per parameter), got {view.shape[0]}")
+    cdef double[::1] out = arr
+    if out.shape[0] != n:  # an exporter may hand out another buffer the second time
+        raise ValueError(f"{name}: expected {n} entries (one per parameter), got {out.shape[0]}")
+    return out
+
+
+cdef tuple _checked_values(object values, str what):
+    """One private snapshot of values (any iterable), every item an
+    initialized Value (TypeError / RuntimeError otherwise).  The updates
+    below read only this tuple, after every check: all or nothing."""
+    cdef tuple items = _seq(values)
+    cdef Py_ssize_t i
+    for i in range(len(items)):
+        _as_value(items[i], what)
+    return items
+
+
+def sgd_update(params, double lr, double momentum, buf, bint first):
+    """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
+    momentum buf = momentum * buf + g (buf = g on the first step)."""
+    cdef tuple items = _checked_values(params, "a parameter")
+    cdef Py_ssize_t i, n = len(items)
+    cdef double[::1] mom
+    if buf is not None or momentum != 0.0:  # without momentum it may be None
+        mom = _state_view(buf, n, "buf")
+    cdef mgf_node *o
+    cdef double g
+    for i in range(n):
+        o = &A.nodes[(<Value>items[i]).idx]
+        g = o.grad
+        if momentum == 0.0:
+            o.data = o.data - lr * g
+        else:
+            mom[i] = g if first else momentum * mom[i] + g
+            o.data = o.data - lr * mom[i]
+
+
+def adam_update(params, m, v, double t, double lr,
+                double beta1, double beta2, double eps, double weight_decay,
+                bint decoupled):
+    """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
+    step number."""
+    cdef tuple items = _checked_values(params, "a parameter")
+    cdef Py_ssize_t i, n = len(items)
+    cdef double[::1] m1 = _state_view(m, n, "m")
+    cdef double[::1] m2 = _state_view(v, n, "v")
+    if not t >= 1.0:
+        raise ValueError(f"adam step number must be >= 1, not {t!r}")
+    cdef double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t)
+    if bc1 == 0.0 or bc2 == 0.0:
+        raise ZeroDivisionError("adam bias correction is zero (beta1 or beta2 ** t == 1)")
+    cdef double g, mhat, vhat, upd
+    cdef mgf_node *o
+    for i in range(n):
+        o = &A.nodes[(<Value>items[i]).idx]
+        g = o.grad
+        if not decoupled and weight_decay != 0.0:
+            g = g + weight_decay * o.data
+        m1[i] = beta1 * m1[i] + (1.0 - beta1) * g
+        m2[i] = beta2 * m2[i] + (1.0 - beta2) * (g * g)
+        mhat = m1[i] / bc1
+        vhat = m2[i] / bc2
+        upd = mhat / (sqrt(vhat) + eps)
+        if decoupled:
+            upd = upd + weight_decay * o.data
+        o.data = o.data - lr * upd
+
+
+def gather(values, which="data"):
+    """The data (or grads) of values as a float64 NumPy array."""
+    import numpy
+    cdef bint grad = _which(which)
+    cdef tuple items = _checked_values(values, "each item")
+    cdef Py_ssize_t i, n = len(items)
+    out = numpy.empty(n, dtype=numpy.float64)
+    cdef double[::1] dst = out
+    cdef mgf_node *o
+    for i in range(n):
+        o = &A.nodes[(<Value>items[i]).idx]
+        dst[i] = o.grad if grad else o.data
+    return out
+
+
+def scatter(values, array, which="data"):
+    """Write array into the data (or grads) of values."""
+    import numpy
+    cdef bint grad = _which(which)
+    cdef tuple items = _checked_values(values, "each item")
+    cdef Py_ssize_t i, n = len(items)
+    src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64)
+    if src_arr.ndim != 1:
+        raise ValueError(f"expected a 1-D array, got {src_arr.ndim} dimensions")
+    cdef double[::1] src = src_arr
+    if src.shape[0] != n:
+        raise ValueError(f"got {src.shape[0]} numbers for {n} values")
+    cdef mgf_node *o
+    for i in range(n):
+        o = &A.nodes[(<Value>items[i]).idx]
+        if grad:
+            o.grad = src[i]
+        else:
+            o.data = src[i]
+
+
+def zero_grad(values):
+    """Set every grad to 0.0."""
+    cdef tuple items = _checked_values(values, "each item")
+    cdef Py_ssize_t i
+    for i in range(len(items)):
+        A.nodes[(<Value>items[i]).idx].grad = 0.0
+
+
+cdef bint _which(object which) except -1:
+    if which == "data":
+        return False
+    if which == "grad":
+        return True
+    raise ValueError(f"which must be 'data' or 'grad', not {which!r}")

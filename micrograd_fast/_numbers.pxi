@@ -1,0 +1,38 @@
+# Part of micrograd_fast/_engine.pyx (included there; not a module of its own):
+# numbers: what counts as a real number, conversion to double, math errors.
+
+# numbers ------------------------------------------------------------------------
+cdef inline bint _number(object x, double *out) except -1:
+    """Store x as a double and return True if x is a real number, else False
+    (mirrors _is_number / _as_float)."""
+    if type(x) is float:
+        out[0] = <double>x
+        return True
+    if isinstance(x, (str, bytes, bytearray)):
+        return False
+    try:
+        out[0] = PyFloat_AsDouble(x)
+    except TypeError:
+        return False
+    return True
+
+
+cdef inline double _as_double(object x, str what) except? -1.0:
+    """_as_float: a real number as double, TypeError for anything else."""
+    cdef double d
+    if type(x) is float:
+        return <double>x
+    if not _number(x, &d):
+        raise TypeError(f"Value {what} must be a real number, not {type(x).__name__}")
+    return d
+
+
+cdef int _math_error(int err, double x, double e, str op) except -1:
+    if err == MGF_EZERODIV:
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    if err == MGF_EOVERFLOW:
+        raise OverflowError(f"{op} overflowed: result too large")
+    if op == "log":
+        raise ValueError(f"log of a non-positive value {x!r}")
+    raise ValueError(
+        f"negative number {x!r} cannot be raised to the fractional power {e!r}")

@@ -1,0 +1,756 @@
+# Part of micrograd_fast/_engine.pyx (included there; not a module of its own):
+# the Value handle: making nodes, ownership (_keep), backward, the Value class.
+
+# making nodes --------------------------------------------------------------------
+cdef inline void _register(Value h, int64_t i) noexcept:
+    A.handles[i] = <void *>h
+    h.idx = i
+
+
+cdef inline void _use(Value h) noexcept:
+    """h's node has just become a child of a new node."""
+    A.nodes[h.idx].flags |= MGF_F_USED
+
+
+cdef inline bint _keeping(Value h) noexcept:
+    """h carries Python state or keeps other handles (see Ownership)."""
+    return h._stateful or mgf_has_attrs(h)
+
+
+cdef inline void _set_keep(Value out, tuple kept) noexcept:
+    out._keep = kept
+    out._stateful = True
+    mgf_track(out)
+
+
+cdef int _keep1(Value out, Value x) except -1:
+    """out keeps its child x if x is keeping (after registration: allocates)."""
+    if _keeping(x):
+        _set_keep(out, (x,))
+    return 0
+
+
+cdef int _keep2(Value out, Value x, Value y) except -1:
+    cdef bint kx = _keeping(x), ky = _keeping(y)
+    if not (kx or ky):
+        return 0
+    if kx and ky:
+        _set_keep(out, (x, y))
+    elif kx:
+        _set_keep(out, (x,))
+    elif ky:
+        _set_keep(out, (y,))
+    return 0
+
+
+cdef int _keep_many(Value out, object items, Value skip) except -1:
+    """out keeps the keeping Values among items (a tuple), skip excepted."""
+    cdef list kept = None
+    for v in items:
+        if isinstance(v, Value) and v is not skip and _keeping(<Value>v):
+            if kept is None:
+                kept = []
+            kept.append(v)
+    if kept is not None:
+        _set_keep(out, tuple(kept))
+    return 0
+
+
+cdef inline Value _new_handle():
+    """A fresh handle for the core's own use.  It holds no Python state, so
+    it cannot be part of a reference cycle: the cyclic GC does not track it
+    (a million live Values then cost the collector nothing).  _track()
+    starts tracking a handle when it gets a label, a Python _backward or
+    attributes."""
+    cdef Value h = Value.__new__(Value)
+    PyObject_GC_UnTrack(<void *>h)
+    return h
+
+
+cdef inline int _track(Value h) except -1:
+    """h got Python state: GC-track it, and late-pin it if its node is a child."""
+    h._stateful = True
+    mgf_state_added(h)
+    return 0
+
+
+cdef Value _binary(uint8_t op, Value x, Value y, double data):
+    """A node with two Value children (a + b, a * b, a ** b with a Value exponent)."""
+    if x.idx == 0 or y.idx == 0:
+        _uninitialized()
+    cdef Value out = _new_handle()
+    _reserve(1, 0)
+    cdef int64_t i = mgf_push(&A, op, data)
+    cdef mgf_node *o = &A.nodes[i]
+    o.n = 2
+    o.k.c[0] = <int32_t>x.idx
+    o.k.c[1] = <int32_t>y.idx
+    _register(out, i)
+    _use(x)
+    _use(y)
+    if _keeping(x) or _keeping(y):  # the slow path, out of line
+        _keep2(out, x, y)
+    return out
+
+
+cdef Value _binary_const(uint8_t op, Value x, double c, double data):
+    """A node whose second child is a new leaf holding the number c, as
+    micrograd does with `Value(other)`."""
+    if x.idx == 0:
+        _uninitialized()
+    cdef Value out = _new_handle()
+    _reserve(2, 0)
+    cdef int64_t k = mgf_push(&A, MGF_LEAF, c)
+    cdef int64_t i = mgf_push(&A, op, data)
+    cdef mgf_node *o = &A.nodes[i]
+    o.n = 2
+    o.k.c[0] = <int32_t>x.idx
+    o.k.c[1] = <int32_t>k
+    _register(out, i)
+    _use(x)
+    if _keeping(x):
+        _keep1(out, x)
+    return out
+
+
+cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags):
+    if x.idx == 0:
+        _uninitialized()
+    cdef Value out = _new_handle()
+    _reserve(1, 0)
+    cdef int64_t i = mgf_push(&A, op, data)
+    cdef mgf_node *o = &A.nodes[i]
+    o.n = 1
+    o.k.c[0] = <int32_t>x.idx
+    o.param = param
+    o.flags = flags
+    _register(out, i)
+    _use(x)
+    if _keeping(x):
+        _keep1(out, x)
+    return out
+
+
+cdef Value _pow_const(Value x, double e, bint int_exponent):
+    """op_pow_const: x ** e for a number e (_op '**e')."""
+    cdef double xd = A.nodes[x.idx].data, r = 0.0
+    cdef int err = mgf_pow_forward(xd, e, &r)
+    if err:
+        _math_error(err, xd, e, "**")
+    return _unary(MGF_POWC, x, r, e, MGF_F_INTEXP if int_exponent else 0)
+
+
+cdef Value _pow_big_int(Value x, object other, double e):
+    """x ** other for an int exponent of size 2**53 or more (mirrors
+    _exponent_minus_one): the derivative's exponent is other - 1 computed on
+    the int, then rounded, which is e itself or the double below e where
+    e - 1.0 would round otherwise (node flags MGF_F_EM1_SAME / _DOWN); the
+    _op shows the int as given (held by the handle: the double lost it)."""
+    cdef double em1
+    cdef uint8_t flags = MGF_F_INTEXP
+    try:
+        em1 = float(operator.index(other) - 1)
+    except (TypeError, OverflowError):
+        em1 = e - 1.0
+    if em1 != e - 1.0:
+        if em1 == e:
+            flags |= MGF_F_EM1_SAME
+        elif em1 == nextafter(e, -INFINITY):
+            flags |= MGF_F_EM1_DOWN
+    name = f"**{other}"
+    cdef double xd = A.nodes[x.idx].data, r = 0.0
+    cdef int err = mgf_pow_forward(xd, e, &r)
+    if err:
+        _math_error(err, xd, e, "**")
+    cdef Value out = _unary(MGF_POWC, x, r, e, flags)
+    out._opname = name
+    _track(out)
+    return out
+
+
+cdef Value _pow_value(Value x, Value y):
+    """op_pow_value: x ** y with gradients for both."""
+    cdef double xd = A.nodes[x.idx].data, e = A.nodes[y.idx].data, r = 0.0
+    cdef int err = mgf_pow_forward(xd, e, &r)
+    if err:
+        _math_error(err, xd, e, "**")
+    return _binary(MGF_POWV, x, y, r)
+
+
+cdef inline double _data(Value v) noexcept:
+    return A.nodes[v.idx].data
+
+
+cdef int _uninitialized() except -1:
+    raise RuntimeError("this Value was never initialized (Value.__new__ without __init__)")
+
+
+# the backward sweep -------------------------------------------------------------
+cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
+    """Visit marked nodes from index i downward (Value.backward's loop).
+
+    seen[k] is 1 once a visited parent has marked node k.  Each visited
+    node marks its children and applies its local rule.  Returns the index
+    of a node whose rule is Python code (its children already marked; the
+    caller runs the rule and resumes below it), or 0 when the sweep is done
+    (node 0 is the sentinel, never marked).  Unmarked stretches are skipped
+    eight bytes at a time."""
+    cdef mgf_node *nodes = A.nodes
+    cdef int32_t *edges = A.edges
+    cdef double *lg = A.lg
+    cdef mgf_node *o
+    cdef int32_t *ch
+    cdef uint32_t t, n
+    cdef uint64_t chunk
+    while True:
+        while not seen[i]:
+            if i >= 8:
+                memcpy(&chunk, seen + i - 8, 8)
+                if chunk == 0:
+                    i -= 8
+                    continue
+            i -= 1
+            if i <= 0:
+                return 0
+        o = &nodes[i]
+        n = o.n
+        if n <= 2:
+            if n >= 1:
+                seen[o.k.c[0]] = 1
+                if n == 2:
+                    seen[o.k.c[1]] = 1
+        else:
+            ch = edges + o.k.off
+            for t in range(n):
+                seen[ch[t]] = 1
+        if o.flags & MGF_F_PYBW:
+            return i
+        mgf_rule(nodes, edges, lg, o)
+        i -= 1
+        if i <= 0:
+            return 0
+
+
+
+cdef class _LocalRule:
+    """What `node._backward` gives for built-in ops: applies the node's local
+    chain rule once, like micrograd's per-node closure."""
+    cdef Value v
+
+    def __call__(self):
+        if self.v is None:  # made with _LocalRule.__new__: bound to nothing
+            raise RuntimeError("this local chain rule belongs to no Value")
+        if self.v.idx == 0:
+            _uninitialized()
+        mgf_local_backward(&A, self.v.idx)
+
+    def __repr__(self):
+        if self.v is None or self.v.idx == 0:
+            return "<local chain rule of no node>"
+        return f"<local chain rule of {self.v._op!r} node>"
+
+
+cdef list _child_handles(Value v):
+    """v's children in order, as Values: the handle a child already has,
+    else a new one (so a node has one handle at a time)."""
+    if v.idx == 0:
+        _uninitialized()
+    cdef uint32_t n = A.nodes[v.idx].n, t
+    if n == 0:
+        return []
+    spare = [_new_handle() for t in range(n)]  # allocate first (may run GC)
+    cdef mgf_node *o = &A.nodes[v.idx]
+    cdef int32_t *ch = mgf_children(&A, o)
+    cdef void *h
+    cdef Value hv
+    for t in range(n):
+        h = A.handles[ch[t]]
+        if h == NULL or Py_REFCNT(h) == 0:
+            # no handle, or one being deallocated (a subclass's weakref
+            # callbacks run before its slot is cleared): a fresh one
+            hv = spare[t]
+            _register(hv, ch[t])
+        else:
+            spare[t] = <Value>h
+    return spare
+
+
+cdef int _refuse_rewiring(str name) except -1:
+    raise AttributeError(
+        f"{name} cannot be assigned: a Value's children are fixed when it is made "
+        "(the graph lives in the node arena and cannot be rewired); "
+        "make a new Value(data, children, ...) instead")
+
+
+cdef tuple _local_grads_tuple(object lgs, Py_ssize_t n):
+    """microgpt's local derivatives: a sequence of n real numbers, as a
+    tuple of floats (mirrors _local_grads_tuple)."""
+    cdef double d
+    cdef Py_ssize_t t
+    cdef bint floats = True
+    if type(lgs) is tuple:
+        # the common case, a tuple of floats, is used as it is
+        for item in <tuple>lgs:
+            if type(item) is not float:
+                floats = False
+                break
+        if floats:
+            if len(<tuple>lgs) != n:
+                raise ValueError(f"got {len(<tuple>lgs)} local gradients for {n} children")
+            return <tuple>lgs
+    if isinstance(lgs, (str, bytes, bytearray)):
+        items = None
+    else:
+        try:
+            items = tuple(lgs)
+        except TypeError:
+            items = None
+    if items is None:
+        raise TypeError(
+            "Value()'s third argument must be an _op string or a sequence of local "
+            f"gradients (numbers), not {type(lgs).__name__}")
+    out = []
+    for item in items:
+        if isinstance(item, Value) or not _number(item, &d):
+            raise TypeError(
+                f"local gradients must be real numbers, not {type(item).__name__}")
+        out.append(d)
+    if len(out) != n:
+        raise ValueError(f"got {len(out)} local gradients for {n} children")
+    return tuple(out)
+
+
+def _slot_state(obj):  # mirrors _slot_state
+    """The values of the ``__slots__`` a Value subclass declares, by
+    attribute name (unset slots are left out), for pickling."""
+    state = {}
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__")
+        if slots is None:
+            continue
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = "_" + klass.__name__.lstrip("_") + name
+            try:
+                state[name] = getattr(obj, name)
+            except AttributeError:
+                pass
+    return state
+
+
+def _restore(data, grad, label, cls=None):
+    """Unpickling: a leaf with the saved data, grad and label (mirrors
+    _rebuild_value); attributes follow through Value.__setstate__.  cls: a
+    subclass of Value to rebuild as (its own __init__ is not called)."""
+    if cls is None or cls is Value:
+        v = Value(data, label=label)
+    else:
+        if not (isinstance(cls, type) and issubclass(cls, Value)):
+            raise TypeError(f"cannot rebuild a Value as {cls!r}")
+        v = cls.__new__(cls)
+        Value.__init__(v, data, label=label)
+    v.grad = grad
+    return v
+
+
+@cython.freelist(1024)
+cdef class Value:
+    """A scalar that remembers how it was computed (a handle onto an arena node).
+
+    Value(data, _children=(), _op='', label='')
+    Value(data, children, local_grads): a node whose backward adds
+    local_grads[t] * out.grad to children[t] (mirrors Value.__init__).
+    """
+
+    __array_ufunc__ = None  # NumPy scalars hand arithmetic over to us
+
+    def __init__(self, data, _children=(), _op="", label="", *, children=None,
+                 local_grads=None):
+        cdef double x = _as_double(data, "data")
+        kids = tuple(_children)
+        if children is not None:
+            if kids:
+                raise TypeError("Value() got children both as _children and as children=")
+            kids = tuple(children)
+        cdef Py_ssize_t n = len(kids), t
+        cdef Value c
+        for k in kids:
+            _as_value(k, "Value children")
+        if n > 0xFFFFFFF:
+            raise ValueError("too many children")
+        # the third argument: an _op string, or microgpt's local derivatives
+        cdef tuple lgt = None  # exact floats: reading them runs no Python code
+        if isinstance(_op, str):
+            op_name = _op
+            if local_grads is not None:
+                lgt = _local_grads_tuple(local_grads, n)
+        else:
+            if local_grads is not None:
+                raise TypeError("Value() got local_grads both as the third argument "
+                                "and as local_grads=")
+            op_name = ""
+            lgt = _local_grads_tuple(_op, n)
+        cdef bint local = lgt is not None and n > 0
+        # room first, while an old node of this handle is still registered:
+        # a reclamation here must keep it (it may be among the children)
+        _reserve(1, n if n > 2 else 0)
+        if local and mgf_reserve_lg(&A, n) < 0:
+            raise MemoryError("micrograd_fast: cannot grow the local gradient array")
+        if self.idx > 0 and A.handles[self.idx] == <void *>self:
+            # __init__ called again: a fresh node; the old one is left as if
+            # this handle had been dropped, and the Python state starts over
+            # as in a new Value
+            A.handles[self.idx] = NULL
+            if A.nodes[self.idx].flags & MGF_F_PINNED:
+                Py_DECREF(self)  # the caller still holds a reference
+            A.nodes[self.idx].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)
+        cdef int64_t i = mgf_push(&A, MGF_LOCAL if local else (MGF_CUSTOM if n else MGF_LEAF), x)
+        cdef mgf_node *o = &A.nodes[i]
+        o.n = <uint32_t>n
+        if local:
+            o.param = <double>A.nl
+            for t in range(n):
+                A.lg[A.nl + t] = <double>lgt[t]
+            A.nl += n
+        if n <= 2:
+            for t in range(n):
+                o.k.c[t] = <int32_t>(<Value>kids[t]).idx
+        else:
+            o.k.off = A.ne
+            for t in range(n):
+                A.edges[A.ne + t] = <int32_t>(<Value>kids[t]).idx
+            A.ne += n
+        cdef int32_t *ch = mgf_children(&A, o)
+        for t in range(n):
+            A.nodes[ch[t]].flags |= MGF_F_USED  # (self among kids: its old node)
+        _register(self, i)
+        # the arena is consistent: Python objects may be made from here on
+        self._bw = None
+        self._label = None
+        self._opname = None
+        self._keep = None
+        self._stateful = False
+        if n:
+            _keep_many(self, kids, self)
+        if op_name:
+            self._opname = op_name
+            self._stateful = True
+        if n and not local:
+            self._stateful = True
+        if label is None:  # kept as given: reads back None
+            self._label = _NO_LABEL
+            self._stateful = True
+        elif type(label) is not str or len(<str>label) != 0:
+            self._label = label
+            self._stateful = True
+        if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
+            PyObject_GC_UnTrack(<void *>self)  # see _new_handle
+        elif self._stateful:
+            mgf_track(self)
+
+    def __dealloc__(self):
+        # the arena slot was cleared by mgf_dealloc, before weakref callbacks
+        mgf_drop_dict(self)
+
+    # data, grad, label, _op, _prev, _backward ------------------------------
+    @property
+    def data(self):
+        if self.idx == 0:
+            _uninitialized()
+        return A.nodes[self.idx].data
+
+    @data.setter
+    def data(self, value):
+        cdef double x = _as_double(value, "data")
+        if self.idx == 0:
+            _uninitialized()
+        A.nodes[self.idx].data = x
+
+    @property
+    def grad(self):
+        if self.idx == 0:
+            _uninitialized()
+        return A.nodes[self.idx].grad
+
+    @grad.setter
+    def grad(self, value):
+        cdef double x = _as_double(value, "grad")
+        if self.idx == 0:
+            _uninitialized()
+        A.nodes[self.idx].grad = x
+
+    @property
+    def label(self):
+        if self._label is None:
+            return ""
+        if self._label is _NO_LABEL:
+            return None
+        return self._label
+
+    @label.setter
+    def label(self, value):
+        self._label = _NO_LABEL if value is None else value
+        _track(self)
+
+    @property
+    def _op(self):
+        if self.idx == 0:
+            _uninitialized()
+        if self._opname is not None:
+            return self._opname
+        cdef mgf_node *o = &A.nodes[self.idx]
+        if o.op == MGF_POWC:
+            if o.flags & MGF_F_INTEXP:
+                return f"**{int(o.param)}"
+            return f"**{o.param!r}"
+        if o.op == MGF_NEURON:
+            return "neuron_" + _ACT_NAMES[o.aux]
+        return _OP_NAMES[o.op]
+
+    @_op.setter
+    def _op(self, value):
+        # a label for drawings (mirrors the pure engine's _op setter)
+        if self.idx == 0:
+            _uninitialized()
+        if not isinstance(value, str):
+            raise TypeError(f"_op must be a str, not {type(value).__name__}")
+        self._opname = value
+        _track(self)
+
+    @property
+    def _prev(self):
+        """The set of this node's children, as the Values the user holds."""
+        return set(_child_handles(self))
+
+    @_prev.setter
+    def _prev(self, value):
+        _refuse_rewiring("_prev")
+
+    @property
+    def _children(self):
+        """This node's children as a tuple, in order, repeats included."""
+        return tuple(_child_handles(self))
+
+    @_children.setter
+    def _children(self, value):
+        _refuse_rewiring("_children")
+
+    @property
+    def _local_grads(self):
+        """d self / d child for each child in _children, at the current data
+        (mgf_local_grads); () for leaves and nodes with a Python _backward
+        rule and no local gradients."""
+        if self.idx == 0:
+            _uninitialized()
+        cdef uint32_t n = A.nodes[self.idx].n, k, t
+        if n == 0 or A.nodes[self.idx].op == MGF_CUSTOM:
+            return ()
+        cdef double small[4]
+        cdef double *buf = small
+        if n > 4:
+            buf = <double *>malloc(n * sizeof(double))
+            if buf == NULL:
+                raise MemoryError("micrograd_fast: no memory for local gradients")
+        try:
+            k = mgf_local_grads(&A, &A.nodes[self.idx], buf)
+            return tuple([buf[t] for t in range(k)])
+        finally:
+            if buf != small:
+                free(buf)
+
+    @property
+    def _backward(self):
+        """This node's local chain rule: a Python function assigned by the
+        user, or the built-in rule of its op."""
+        if self._bw is not None:
+            return self._bw
+        cdef _LocalRule rule = _LocalRule.__new__(_LocalRule)
+        rule.v = self
+        return rule
+
+    @_backward.setter
+    def _backward(self, fn):
+        if self.idx == 0:
+            _uninitialized()
+        if fn is None or isinstance(fn, _LocalRule):
+            self._bw = None
+            A.nodes[self.idx].flags &= ~MGF_F_PYBW
+            return
+        if not callable(fn):
+            raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
+        self._bw = fn
+        _track(self)
+        A.nodes[self.idx].flags |= MGF_F_PYBW
+
+    def __repr__(self):
+        return f"Value(data={self.data!r}, grad={self.grad!r})"
+
+    def _repr_svg_(self):
+        """Jupyter shows a Value as its graph (None when Graphviz is absent
+        or the graph is too large to draw)."""
+        from micrograd_fast.viz import value_svg
+        return value_svg(self)
+
+    def __reduce__(self):
+        """pickle / copy / deepcopy give a leaf with the same data, grad,
+        label and attributes; the graph below is not copied (mirrors
+        Value.__reduce__)."""
+        args = (self.data, self.grad, self.label)
+        state = dict(<object>self._dict) if mgf_has_attrs(self) else {}
+        if type(self) is not Value:  # a subclass comes back as itself
+            args += (type(self),)
+            state.update(_slot_state(self))
+        if state:
+            return (_restore, args, state)
+        return (_restore, args)
+
+    def __setstate__(self, state):
+        # attributes are restored once the leaf exists, so one may refer
+        # back to the Value itself
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    # operators ---------------------------------------------------------------
+    def __add__(self, other):  # Value.__add__
+        cdef double c
+        if isinstance(other, Value):
+            return _binary(MGF_ADD, self, other, _data(self) + _data(<Value>other))
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_ADD, self, c, _data(self) + c)
+
+    def __radd__(self, other):  # Value.__radd__
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_ADD, self, c, _data(self) + c)
+
+    def __mul__(self, other):  # Value.__mul__
+        cdef double c
+        if isinstance(other, Value):
+            return _binary(MGF_MUL, self, other, _data(self) * _data(<Value>other))
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_MUL, self, c, _data(self) * c)
+
+    def __rmul__(self, other):  # Value.__rmul__
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_MUL, self, c, _data(self) * c)
+
+    def __neg__(self):  # Value.__neg__: self * -1
+        return _binary_const(MGF_MUL, self, -1.0, _data(self) * -1.0)
+
+    def __sub__(self, other):  # Value.__sub__: self + (-other)
+        cdef double c
+        cdef Value neg
+        if isinstance(other, Value):
+            neg = -other
+            return _binary(MGF_ADD, self, neg, _data(self) + _data(neg))
+        if not _number(other, &c):
+            return NotImplemented
+        return _binary_const(MGF_ADD, self, -c, _data(self) + (-c))
+
+    def __rsub__(self, other):  # Value.__rsub__: (-self) + other
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        cdef Value neg = -self
+        return _binary_const(MGF_ADD, neg, c, _data(neg) + c)
+
+    def __truediv__(self, other):  # Value.__truediv__: self * other**-1
+        cdef double c, r = 0.0
+        cdef Value inv
+        cdef int err
+        if isinstance(other, Value):
+            inv = _pow_const(other, -1.0, True)
+            return _binary(MGF_MUL, self, inv, _data(self) * _data(inv))
+        if not _number(other, &c):
+            return NotImplemented
+        err = mgf_pow_forward(c, -1.0, &r)
+        if err:
+            _math_error(err, c, -1.0, "**")
+        return _binary_const(MGF_MUL, self, r, _data(self) * r)
+
+    def __rtruediv__(self, other):  # Value.__rtruediv__: self**-1 * other
+        cdef double c
+        if not _number(other, &c):
+            return NotImplemented
+        cdef Value inv = _pow_const(self, -1.0, True)
+        return _binary_const(MGF_MUL, inv, c, _data(inv) * c)
+
+    def __pow__(self, other, mod):  # Value.__pow__
+        cdef double e
+        if mod is not None:
+            return NotImplemented
+        if isinstance(other, Value):
+            return _pow_value(self, other)
+        if not _number(other, &e):
+            return NotImplemented
+        if PyIndex_Check(other) and not (-9007199254740992.0 < e < 9007199254740992.0):
+            return _pow_big_int(self, other, e)
+        return _pow_const(self, e, PyIndex_Check(other) != 0)
+
+    def __rpow__(self, other, mod):  # Value.__rpow__: Value(other) ** self
+        cdef double c
+        if mod is not None or not _number(other, &c):
+            return NotImplemented
+        return _pow_value(Value(c), self)
+
+    def relu(self):  # Value.relu
+        return _unary(MGF_RELU, self, mgf_relu(_data(self)), 0.0, 0)
+
+    def tanh(self):  # Value.tanh
+        return _unary(MGF_TANH, self, mgf_tanh(_data(self)), 0.0, 0)
+
+    def exp(self):  # Value.exp
+        cdef double x = _data(self), r = 0.0
+        cdef int err = mgf_exp_forward(x, &r)
+        if err:
+            _math_error(err, x, 0.0, "exp")
+        return _unary(MGF_EXP, self, r, 0.0, 0)
+
+    def log(self):  # Value.log
+        cdef double x = _data(self), r = 0.0
+        cdef int err = mgf_log_forward(x, &r)
+        if err:
+            _math_error(err, x, 0.0, "log")
+        return _unary(MGF_LOG, self, r, 0.0, 0)
+
+    def sigmoid(self):  # Value.sigmoid
+        return _unary(MGF_SIGMOID, self, mgf_sigmoid(_data(self)), 0.0, 0)
+
+    # backpropagation -----------------------------------------------------------
+    def backward(self):
+        """Set this node's grad to 1 and push gradients to everything below
+        it (Value.backward): reverse creation order over the reachable
+        nodes, iteratively, accumulating into grads as micrograd does."""
+        global _busy
+        if self.idx == 0:
+            _uninitialized()
+        cdef int64_t root = self.idx, i
+        cdef uint8_t *seen = <uint8_t *>calloc(root + 1, 1)
+        cdef void *h
+        if seen == NULL:
+            raise MemoryError("micrograd_fast: no memory for the backward pass")
+        seen[root] = 1
+        A.nodes[root].grad = 1.0
+        _busy += 1
+        try:
+            i = root
+            while True:
+                i = _sweep(seen, i)
+                if i <= 0:
+                    break
+                h = A.handles[i]
+                if h != NULL and (<Value>h)._bw is not None:
+                    (<Value>h)._bw()
+                i -= 1  # resume below the node just handled
+                if i <= 0:
+                    break
+        finally:
+            _busy -= 1
+            free(seen)

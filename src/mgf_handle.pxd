@@ -1,0 +1,17 @@
+# Declarations of csrc/mgf_handle.h for Cython (the CPython side of a
+# Value handle: attribute dict, GC hooks, dealloc, late pins, open class).
+
+from cpython.object cimport PyTypeObject
+
+from mgf_core cimport mgf_arena
+
+
+cdef extern from "mgf_handle.h":
+    void mgf_track(object o)
+    int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
+    bint mgf_has_attrs(object o)
+    void mgf_drop_dict(object o)
+    int mgf_open_type(PyTypeObject *t) except -1
+    int mgf_slot_wrappers(PyTypeObject *t, object names, PyTypeObject *model) except -1
+    void mgf_state_added(object o)
+    int mgf_install_dealloc(PyTypeObject *t, mgf_arena *A, Py_ssize_t idx_offset) except -1
