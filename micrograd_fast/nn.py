@@ -88,7 +88,7 @@ from micrograd_fast.engine import is_engine as _is_engine
 
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+from micrograd_fast._vocab import ACTIVATIONS
 _REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
 
 
