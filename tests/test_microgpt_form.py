@@ -392,15 +392,8 @@ def random_mixed_program(V, seed, compact=None):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_mixed_programs_match_between_engines(seed):
-    import importlib
-
-    from conftest import NO_EXTENSIONS
-
-    if NO_EXTENSIONS:
-        pytest.skip("MICROGRAD_FAST_NO_EXTENSIONS is set")
-    _engine_py = importlib.import_module("micrograd_fast._engine_py")
-    _engine = importlib.import_module("micrograd_fast._engine")
+def test_random_mixed_programs_match_between_engines(seed, compiled_engine, pure_engine):
+    _engine, _engine_py = compiled_engine, pure_engine
     ref, ref_leaves = random_mixed_program(_engine_py.Value, seed)
     ref.backward()
     out, leaves = random_mixed_program(_engine.Value, seed, _engine.compact)

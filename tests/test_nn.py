@@ -15,8 +15,6 @@ import micrograd_fast
 from micrograd_fast import nn
 from micrograd_fast.lab.demo import moons_data, train
 
-from conftest import NO_EXTENSIONS
-
 INPUTS = [[1.0, 2.0], [-0.5, 0.25], [0.0, 0.0], [3.5, -2.75], [1e-3, -7.0]]
 
 # micrograd's demo notebook prints this loss at step 99 (scikit-learn's moons,
@@ -348,7 +346,7 @@ def _train_fast(engine, steps):
     return model, losses[-1]
 
 
-@pytest.mark.skipif(NO_EXTENSIONS, reason="needs the compiled core")
+@pytest.mark.compiled_core
 def test_compiled_and_pure_train_bit_identically():
     c = importlib.import_module("micrograd_fast._engine")
     py = importlib.import_module("micrograd_fast._engine_py")
@@ -550,3 +548,86 @@ def test_forward_sees_in_place_edits_of_module_lists(engine):
     last = model.layers[-1].neurons[0]
     last.w[0].data, last.b.data = 2.0, 1.0
     assert model(x).data == 9.0
+
+
+# -- lists of the user's own in the structure ----------------------------------------------------
+
+
+def _by_hand(layers, x):
+    """The MLP's output computed layer by layer, without the MLP's cache."""
+    for layer in layers:
+        out = layer(x)
+        x = out if isinstance(out, list) else [out]
+    return [v.data for v in x]
+
+
+def test_edits_of_a_plain_list_assigned_to_layers_are_seen(engine):
+    # regression: a plain list assigned to model.layers, edited in place after
+    # a call, left the cached plan (and the parameter list) as it was
+    random.seed(11)
+    model = nn.MLP(2, [3, 1], engine=engine)
+    model.layers = list(model.layers)
+    x = [0.5, -1.5]
+    model(x)
+    count = len(model.parameters())
+    extra = nn.Layer(1, 2, act="tanh", engine=engine)
+    model.layers.append(extra)
+    out = model(x)
+    assert [v.data for v in out] == _by_hand(model.layers, x)
+    assert len(model.parameters()) == count + len(extra.parameters())
+    assert model.parameters()[-1] is extra.neurons[-1].b
+    model.layers[2] = nn.Layer(1, 3, engine=engine)  # same length, another item
+    assert len(model(x)) == 3
+    del model.layers[1:]
+    assert [v.data for v in model(x)] == _by_hand(model.layers, x)
+    assert len(model.parameters()) == 3 * 3
+
+
+def test_edits_of_plain_neuron_and_weight_lists_are_seen(engine):
+    V = engine.Value
+    random.seed(12)
+    model = nn.MLP(2, [2, 1], engine=engine)
+    hidden, last = model.layers
+    hidden.neurons = list(hidden.neurons)
+    last.neurons[0].w = list(last.neurons[0].w)
+    x = [1.0, 2.0]
+    model(x)
+    hidden.neurons.append(nn.Neuron(2, engine=engine))
+    last.neurons[0].w.append(V(0.5))
+    assert len(model.parameters()) == 3 * 3 + 4
+    assert model(x).data == _by_hand(model.layers, x)[0]
+    last.neurons[0].w[2] = V(-3.0)
+    assert model(x).data == _by_hand(model.layers, x)[0]
+    assert model.parameters()[-2] is last.neurons[0].w[2]
+    assert hidden([0.0, 0.0])[2].data == 0.0  # the layer's own cache too
+    hidden.neurons.pop()
+    assert len(hidden([1.0, 2.0])) == 2
+
+
+def test_a_tuple_of_layers_is_used_as_it_is(engine):
+    random.seed(13)
+    model = nn.MLP(2, [2, 1], engine=engine)
+    model.layers = tuple(model.layers)
+    x = [1.0, -1.0]
+    assert model(x).data == _by_hand(model.layers, x)[0]
+    assert len(model.parameters()) == 3 * 2 + 3
+
+
+def test_a_model_from_torch_follows_appended_layers(engine):
+    # regression: MLP.from_torch built plain lists; appending a layer after a
+    # call left forward and parameters() with the old structure
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh()).double()
+    model = nn.MLP.from_torch(seq, engine=engine)
+    x = [0.25, -0.5]
+    assert len(model(x)) == 3
+    count = len(model.parameters())
+    extra = nn.Layer(3, 1, nonlin=False, engine=engine)
+    model.layers.append(extra)
+    out = model(x)
+    assert out.data == _by_hand(model.layers, x)[0]
+    assert len(model.parameters()) == count + 4
+    model.layers[0].neurons.pop()
+    with pytest.raises(ValueError):
+        model(x)  # the last layer still expects 3 inputs
