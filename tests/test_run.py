@@ -112,7 +112,10 @@ def test_shadowed_micrograd_lists_each_place_once(tmp_path, monkeypatch):
 
 
 # A script with its own Value class written in the children / local-gradients
-# style, trained on a few made-up names: printed numbers only.
+# style, trained on a few made-up names: printed numbers only.  It is a
+# user's program as a user writes it (recursive topological sort, ops in one
+# line each), deliberately not built from benchmarks.microgpt's class: what
+# `run --replace-value` must handle is the text of someone else's script.
 OWN_VALUE_SCRIPT = """import math
 import random
 import sys

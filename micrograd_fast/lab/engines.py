@@ -19,10 +19,12 @@ from micrograd_fast.engine import ENGINE_MODULES
 ENV = "MICROGRAD_FAST_NO_EXTENSIONS"
 CHOICES = tuple(ENGINE_MODULES)
 
-# modules of the package that may bind Value at import and need re-importing
+# the submodules kept across a switch: the selector itself (reloaded in
+# place), the engines, and modules that bind no engine name at import; every
+# other micrograd_fast.* module (the lab's excepted) is dropped and re-imported
 _KEEP = {
-    "micrograd_fast",
     "micrograd_fast.engine",
+    "micrograd_fast._vocab",
     "micrograd_fast._engine",
     "micrograd_fast._engine_py",
     "micrograd_fast._version",
