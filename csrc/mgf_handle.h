@@ -36,6 +36,10 @@ typedef struct {
 } mgf_handle;
 #define MGF_H(o) ((mgf_handle *)(o))
 
+static mgf_arena *mgf_A;
+static PyTypeObject *mgf_value_type;
+static destructor mgf_base_dealloc;
+
 /* Instance attributes of Value live in a dict that is created only when
  * the first attribute is set (a per-handle dict would cost more than the
  * whole op).  The slot is a plain PyObject* field reached through
@@ -68,8 +72,68 @@ static int mgf_set_dict(PyObject *o, PyObject *v, void *ctx) {
     if (r == 0) mgf_state_added(o);
     return r;
 }
+
+/* `v.data = x` and `v.grad = x`, with x an exact float or int, on a
+ * handle of exact type Value without an attribute dict, while the class
+ * still has its own data and grad descriptors: the store itself, without
+ * the generic attribute protocol (type lookup, descriptor call, argument
+ * conversion).  It does what the descriptors' setters (_value.pxi) do for
+ * such a number; everything else takes the generic path.  The class is
+ * open (its attributes can be replaced): mgf_fast_tag is the class's
+ * version tag at which data and grad were last seen to be its own, and
+ * any change to the class changes the tag. */
+static PyObject *mgf_str_data, *mgf_str_grad, *mgf_own_data, *mgf_own_grad;
+static unsigned int mgf_fast_tag;
+
+static inline int mgf_tag_valid(PyTypeObject *t) {
+#ifdef Py_TPFLAGS_VALID_VERSION_TAG
+    if (!(t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) return 0;
+#endif
+    return t->tp_version_tag != 0;
+}
+/* After a store that took the generic path (the lookup it made gave the
+ * class a valid version tag): note the tag if data and grad are ours. */
+static void mgf_refresh_fast_tag(PyTypeObject *t) {
+    PyObject *d, *g;
+    mgf_fast_tag = 0;
+    if (!mgf_own_data || !mgf_tag_valid(t)) return;
+    d = PyDict_GetItemWithError(t->tp_dict, mgf_str_data);
+    g = d ? PyDict_GetItemWithError(t->tp_dict, mgf_str_grad) : NULL;
+    if (!g) {
+        PyErr_Clear();
+        return;
+    }
+    if (d == mgf_own_data && g == mgf_own_grad) mgf_fast_tag = t->tp_version_tag;
+}
 static int mgf_setattro(PyObject *o, PyObject *name, PyObject *v) {
-    int r = PyObject_GenericSetAttr(o, name, v);
+    int r;
+    if ((name == mgf_str_grad || name == mgf_str_data) && Py_TYPE(o) == mgf_value_type) {
+        PyTypeObject *t = Py_TYPE(o);
+        int64_t i = MGF_H(o)->idx;
+        if (v != NULL && i > 0 && MGF_H(o)->dict == NULL && mgf_fast_tag != 0
+            && t->tp_version_tag == mgf_fast_tag && mgf_tag_valid(t)) {
+            double x;
+            if (PyFloat_CheckExact(v)) {
+                x = PyFloat_AS_DOUBLE(v);
+            } else if (PyLong_CheckExact(v)) {
+                x = PyLong_AsDouble(v);  /* OverflowError past the doubles, as float(v) */
+                if (x == -1.0 && PyErr_Occurred()) return -1;
+            } else {
+                goto generic;
+            }
+            if (name == mgf_str_grad)
+                mgf_A->nodes[i].grad = x;
+            else
+                mgf_A->nodes[i].data = x;
+            return 0;
+        }
+        r = PyObject_GenericSetAttr(o, name, v);
+        if (r == 0) mgf_refresh_fast_tag(t);
+        goto done;
+    }
+generic:
+    r = PyObject_GenericSetAttr(o, name, v);
+done:
     if (r == 0 && MGF_H(o)->dict != NULL) mgf_state_added(o);
     return r;
 }
@@ -162,9 +226,6 @@ static int mgf_slot_wrappers(PyTypeObject *t, PyObject *names, PyTypeObject *mod
     return 0;
 }
 
-static mgf_arena *mgf_A;
-static PyTypeObject *mgf_value_type;
-static destructor mgf_base_dealloc;
 
 /* Plain handles are recycled.  A handle of exact type Value that carries
  * nothing (no Python state, no attribute dict, no weak references, not
@@ -255,6 +316,19 @@ static int mgf_install_handle(PyTypeObject *t, mgf_arena *A, PyObject *probe,
                         "match mgf_handle (csrc/mgf_handle.h)");
         return -1;
     }
+    mgf_str_data = PyUnicode_InternFromString("data");
+    mgf_str_grad = PyUnicode_InternFromString("grad");
+    if (!mgf_str_data || !mgf_str_grad) return -1;
+    mgf_own_data = PyDict_GetItemWithError(t->tp_dict, mgf_str_data);
+    mgf_own_grad = mgf_own_data ? PyDict_GetItemWithError(t->tp_dict, mgf_str_grad) : NULL;
+    if (!mgf_own_grad) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_SystemError, "micrograd_fast: Value has no data or grad");
+        mgf_own_data = mgf_own_grad = NULL;
+        return -1;
+    }
+    Py_INCREF(mgf_own_data);  /* kept for the life of the process */
+    Py_INCREF(mgf_own_grad);
     mgf_A = A;
     mgf_value_type = t;
     mgf_base_dealloc = t->tp_dealloc;
