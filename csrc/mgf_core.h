@@ -59,27 +59,60 @@
 #define MGF_ASSERT(cond) ((void)0)
 #endif
 
-/* Op codes.  The matching pure-Python rule is named after each one. */
-enum {
-    MGF_LEAF = 0,    /* Value(x): no children                          */
-    MGF_ADD = 1,     /* Value.__add__                                  */
-    MGF_MUL = 2,     /* Value.__mul__                                  */
-    MGF_POWC = 3,    /* Value.__pow__ with a number (param = exponent) */
-    MGF_POWV = 4,    /* Value._pow_value: Value ** Value               */
-    MGF_RELU = 5,    /* Value.relu                                     */
-    MGF_TANH = 6,    /* Value.tanh                                     */
-    MGF_EXP = 7,     /* Value.exp                                      */
-    MGF_LOG = 8,     /* Value.log                                      */
-    MGF_SIGMOID = 9, /* Value.sigmoid                                  */
-    MGF_SUM = 10,    /* vsum: n-ary sum                                */
-    MGF_NEURON = 11, /* layer: act(b + sum w_i x_i), aux = activation  */
-    MGF_CUSTOM = 12, /* Value(data, children, op): rule given in Python */
-    MGF_LOCAL = 13   /* Value(data, children, local_grads): param = offset
-                        of the local derivatives in arena.lg               */
-};
+/* The op table: X(NAME, op_name) for every op code MGF_NAME, in code order.
+ * op_name is the `_op` string its nodes show (MGF_POWC shows it followed by
+ * the exponent, MGF_NEURON by the activation's name).  This list is the
+ * only place the op codes and their names are written: it makes the enum
+ * below and mgf_op_names[]; the Cython core reads the names from there.
+ * The pure engine's rule is named after each (see docs/architecture.md). */
+#define MGF_OPS(X)                                                          \
+    X(LEAF, "")         /* Value(x): no children                          */ \
+    X(ADD, "+")         /* Value.__add__                                  */ \
+    X(MUL, "*")         /* Value.__mul__                                  */ \
+    X(POWC, "**")       /* Value.__pow__ with a number (param = exponent) */ \
+    X(POWV, "**")       /* Value._pow_value: Value ** Value               */ \
+    X(RELU, "ReLU")     /* Value.relu                                     */ \
+    X(TANH, "tanh")     /* Value.tanh                                     */ \
+    X(EXP, "exp")       /* Value.exp                                      */ \
+    X(LOG, "log")       /* Value.log                                      */ \
+    X(SIGMOID, "sigmoid") /* Value.sigmoid                                */ \
+    X(SUM, "sum")       /* vsum: n-ary sum                                */ \
+    X(NEURON, "neuron_") /* layer: act(b + sum w_i x_i), aux = activation */ \
+    X(CUSTOM, "")       /* Value(data, children, op): rule given in Python */ \
+    X(LOCAL, "")        /* Value(data, children, local_grads): param =    */ \
+                        /* offset of the local derivatives in arena.lg    */
 
-/* Activations of MGF_NEURON (node.aux). */
-enum { MGF_ACT_LINEAR = 0, MGF_ACT_RELU = 1, MGF_ACT_TANH = 2, MGF_ACT_SIGMOID = 3 };
+#define MGF_OP_CODE_(name, op_name) MGF_##name,
+enum { MGF_OPS(MGF_OP_CODE_) MGF_NOPS /* the number of op codes */ };
+#undef MGF_OP_CODE_
+
+#define MGF_OP_NAME_(name, op_name) op_name,
+static const char *const mgf_op_names[MGF_NOPS] = { MGF_OPS(MGF_OP_NAME_) };
+#undef MGF_OP_NAME_
+#define MGF_OP_CODE_NAME_(name, op_name) #name,
+static const char *const mgf_op_codes[MGF_NOPS] = { MGF_OPS(MGF_OP_CODE_NAME_) };
+#undef MGF_OP_CODE_NAME_
+
+/* The activations of MGF_NEURON (node.aux): X(NAME, name, OP), the code
+ * MGF_ACT_NAME, the name layers and nn take, and the op of the node an
+ * unfused neuron applies it with (LEAF: none).  Its forward value and
+ * derivative are mgf_activate and mgf_activate_grad below. */
+#define MGF_ACTS(X)                  \
+    X(LINEAR, "linear", MGF_LEAF)    \
+    X(RELU, "relu", MGF_RELU)        \
+    X(TANH, "tanh", MGF_TANH)        \
+    X(SIGMOID, "sigmoid", MGF_SIGMOID)
+
+#define MGF_ACT_CODE_(name, act_name, op) MGF_ACT_##name,
+enum { MGF_ACTS(MGF_ACT_CODE_) MGF_NACTS /* the number of activations */ };
+#undef MGF_ACT_CODE_
+
+#define MGF_ACT_NAME_(name, act_name, op) act_name,
+static const char *const mgf_act_names[MGF_NACTS] = { MGF_ACTS(MGF_ACT_NAME_) };
+#undef MGF_ACT_NAME_
+#define MGF_ACT_OP_(name, act_name, op) op,
+static const uint8_t mgf_act_ops[MGF_NACTS] = { MGF_ACTS(MGF_ACT_OP_) };
+#undef MGF_ACT_OP_
 
 /* Node flags. */
 #define MGF_F_PYBW 0x01   /* backward calls the handle's Python _backward  */
@@ -126,14 +159,28 @@ static inline int32_t *mgf_children(const mgf_arena *A, mgf_node *o) {
     return MGF_KIDS(A->edges, o);
 }
 
+/* realloc of p to n elements of elem bytes; NULL if n is not positive, if
+ * the size does not fit a size_t, or if out of memory (p is then unchanged). */
+static inline void *mgf_realloc_n(void *p, int64_t n, size_t elem) {
+    if (n < 1 || (uint64_t)n > SIZE_MAX / elem) return NULL;
+    return MGF_REALLOC(p, (size_t)n * elem);
+}
+
+/* A capacity for at least `need` elements: cap (1024 if 0), doubled. */
+static inline int64_t mgf_doubled(int64_t cap, int64_t need) {
+    if (cap < 1) cap = 1024;
+    while (cap < need) cap *= 2;
+    return cap;
+}
+
 /* Resize the node arrays to exactly cap slots; 0 on success, -1 if out of memory. */
 static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
     if (cap < A->n || cap > MGF_MAX_NODES + 1) return -1;
     if (cap == 0) cap = 1;
-    mgf_node *nodes = (mgf_node *)MGF_REALLOC(A->nodes, (size_t)cap * sizeof(mgf_node));
+    mgf_node *nodes = (mgf_node *)mgf_realloc_n(A->nodes, cap, sizeof(mgf_node));
     if (!nodes) return -1;
     A->nodes = nodes;
-    void **handles = (void **)MGF_REALLOC(A->handles, (size_t)cap * sizeof(void *));
+    void **handles = (void **)mgf_realloc_n(A->handles, cap, sizeof(void *));
     if (!handles) {
         /* nodes already has the new size: growing, cap stays (both arrays
          * still hold it); shrinking, cap must follow the smaller array */
@@ -145,39 +192,30 @@ static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
     return 0;
 }
 
-/* Make room for `more` further edges; 0 on success, -1 if out of memory. */
-static inline int mgf_reserve_edges(mgf_arena *A, int64_t more) {
-    if (A->ne + more <= A->ecap) return 0;
-    int64_t cap = A->ecap ? A->ecap : 1024;
-    while (cap < A->ne + more) cap *= 2;
-    if ((uint64_t)cap > SIZE_MAX / sizeof(int32_t)) return -1;
-    int32_t *e = (int32_t *)MGF_REALLOC(A->edges, (size_t)cap * sizeof(int32_t));
-    if (!e) return -1;
-    A->edges = e;
-    A->ecap = cap;
-    return 0;
-}
-
 /* Resize the edge array to exactly cap entries (at least ne, at least 1);
  * 0 on success, -1 if out of memory (the array is then unchanged). */
 static inline int mgf_resize_edges(mgf_arena *A, int64_t cap) {
     if (cap < A->ne) return -1;
     if (cap < 1) cap = 1;
-    if ((uint64_t)cap > SIZE_MAX / sizeof(int32_t)) return -1;
-    int32_t *e = (int32_t *)MGF_REALLOC(A->edges, (size_t)cap * sizeof(int32_t));
+    int32_t *e = (int32_t *)mgf_realloc_n(A->edges, cap, sizeof(int32_t));
     if (!e) return -1;
     A->edges = e;
     A->ecap = cap;
     return 0;
 }
 
-/* Make room for `more` further local derivatives; 0 on success, -1 if out of memory. */
+/* Make room for `more` further edges; 0 on success, -1 if out of memory. */
+static inline int mgf_reserve_edges(mgf_arena *A, int64_t more) {
+    if (A->ne + more <= A->ecap) return 0;
+    return mgf_resize_edges(A, mgf_doubled(A->ecap, A->ne + more));
+}
+
+/* Make room for `more` further local derivatives; 0 on success, -1 if out
+ * of memory (the array is then unchanged). */
 static inline int mgf_reserve_lg(mgf_arena *A, int64_t more) {
     if (A->nl + more <= A->lcap) return 0;
-    int64_t cap = A->lcap ? A->lcap : 1024;
-    while (cap < A->nl + more) cap *= 2;
-    if ((uint64_t)cap > SIZE_MAX / sizeof(double)) return -1;
-    double *l = (double *)MGF_REALLOC(A->lg, (size_t)cap * sizeof(double));
+    int64_t cap = mgf_doubled(A->lcap, A->nl + more);
+    double *l = (double *)mgf_realloc_n(A->lg, cap, sizeof(double));
     if (!l) return -1;
     A->lg = l;
     A->lcap = cap;
@@ -327,7 +365,7 @@ static inline int mgf_check(const mgf_arena *A, int64_t *where) {
         const int32_t *ch;
         uint32_t t;
         *where = i;
-        if (o->op > MGF_LOCAL) return MGF_CHECK_OP;
+        if (o->op >= MGF_NOPS) return MGF_CHECK_OP;
         if (o->op == MGF_LOCAL) {
             int64_t lo;
             if (o->n == 0 || !(o->param >= 0.0) || o->param != floor(o->param))
@@ -337,7 +375,7 @@ static inline int mgf_check(const mgf_arena *A, int64_t *where) {
                 return MGF_CHECK_LGRADS;
             next_loff = lo + o->n;
         }
-        if (o->op == MGF_NEURON && (o->aux > MGF_ACT_SIGMOID || o->n % 2 != 1))
+        if (o->op == MGF_NEURON && (o->aux >= MGF_NACTS || o->n % 2 != 1))
             return MGF_CHECK_OP;
         if (o->n > 2) {
             if (o->k.off < next_off || o->k.off > A->ne ||

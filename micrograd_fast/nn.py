@@ -85,7 +85,7 @@ import sys
 
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+from micrograd_fast._vocab import ACTIVATIONS
 _REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
 
 
