@@ -21,21 +21,38 @@
 #include <structmember.h>
 #include "mgf_core.h"
 
+/* The C code below works on raw handles (a dying one in dealloc: no new
+ * reference may be taken to it), through mgf_handle, a mirror of the struct Cython makes
+ * for Value (micrograd_fast/_engine.pxd); mgf_install_handle checks at
+ * module init that the two agree, field by field. */
+typedef struct {
+    PyObject_HEAD
+    int64_t idx;
+    PyObject *bw, *label, *opname;
+    int stateful;
+    PyObject *keep;
+    PyObject *dict;
+    PyObject *weakref;
+} mgf_handle;
+#define MGF_H(o) ((mgf_handle *)(o))
+
+static mgf_arena *mgf_A;
+static PyTypeObject *mgf_value_type;
+static destructor mgf_base_dealloc;
+
 /* Instance attributes of Value live in a dict that is created only when
  * the first attribute is set (a per-handle dict would cost more than the
  * whole op).  The slot is a plain PyObject* field reached through
  * tp_dictoffset; these wrappers add it to the GC's traverse and clear. */
-static Py_ssize_t mgf_dict_offset;
 static traverseproc mgf_base_traverse;
 static inquiry mgf_base_clear;
-#define MGF_DICTPTR(o) ((PyObject **)((char *)(o) + mgf_dict_offset))
 
 static int mgf_traverse(PyObject *o, visitproc visit, void *arg) {
-    Py_VISIT(*MGF_DICTPTR(o));
+    Py_VISIT(MGF_H(o)->dict);
     return mgf_base_traverse ? mgf_base_traverse(o, visit, arg) : 0;
 }
 static int mgf_clear(PyObject *o) {
-    Py_CLEAR(*MGF_DICTPTR(o));
+    Py_CLEAR(MGF_H(o)->dict);
     return mgf_base_clear ? mgf_base_clear(o) : 0;
 }
 /* A handle is tracked by the cyclic GC only while it carries Python
@@ -55,16 +72,79 @@ static int mgf_set_dict(PyObject *o, PyObject *v, void *ctx) {
     if (r == 0) mgf_state_added(o);
     return r;
 }
+
+/* `v.data = x` and `v.grad = x`, with x an exact float or int, on a
+ * handle of exact type Value without an attribute dict, while the class
+ * still has its own data and grad descriptors: the store itself, without
+ * the generic attribute protocol (type lookup, descriptor call, argument
+ * conversion).  It does what the descriptors' setters (_value.pxi) do for
+ * such a number; everything else takes the generic path.  The class is
+ * open (its attributes can be replaced): mgf_fast_tag is the class's
+ * version tag at which data and grad were last seen to be its own, and
+ * any change to the class changes the tag. */
+static PyObject *mgf_str_data, *mgf_str_grad, *mgf_own_data, *mgf_own_grad;
+static unsigned int mgf_fast_tag;
+
+static inline int mgf_tag_valid(PyTypeObject *t) {
+#ifdef Py_TPFLAGS_VALID_VERSION_TAG
+    if (!(t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG)) return 0;
+#endif
+    return t->tp_version_tag != 0;
+}
+/* After a store that took the generic path (the lookup it made gave the
+ * class a valid version tag): note the tag if data and grad are ours. */
+static void mgf_refresh_fast_tag(PyTypeObject *t) {
+    PyObject *d, *g;
+    mgf_fast_tag = 0;
+    if (!mgf_own_data || !mgf_tag_valid(t)) return;
+    d = PyDict_GetItemWithError(t->tp_dict, mgf_str_data);
+    g = d ? PyDict_GetItemWithError(t->tp_dict, mgf_str_grad) : NULL;
+    if (!g) {
+        PyErr_Clear();
+        return;
+    }
+    if (d == mgf_own_data && g == mgf_own_grad) mgf_fast_tag = t->tp_version_tag;
+}
 static int mgf_setattro(PyObject *o, PyObject *name, PyObject *v) {
-    int r = PyObject_GenericSetAttr(o, name, v);
-    if (r == 0 && *MGF_DICTPTR(o) != NULL) mgf_state_added(o);
+    int r;
+    if ((name == mgf_str_grad || name == mgf_str_data) && Py_TYPE(o) == mgf_value_type) {
+        PyTypeObject *t = Py_TYPE(o);
+        int64_t i = MGF_H(o)->idx;
+        if (v != NULL && i > 0 && MGF_H(o)->dict == NULL && mgf_fast_tag != 0
+            && t->tp_version_tag == mgf_fast_tag && mgf_tag_valid(t)) {
+            double x;
+            if (PyFloat_CheckExact(v)) {
+                x = PyFloat_AS_DOUBLE(v);
+            } else if (PyLong_CheckExact(v)) {
+                x = PyLong_AsDouble(v);  /* OverflowError past the doubles, as float(v) */
+                if (x == -1.0 && PyErr_Occurred()) return -1;
+            } else {
+                goto generic;
+            }
+            if (name == mgf_str_grad)
+                mgf_A->nodes[i].grad = x;
+            else
+                mgf_A->nodes[i].data = x;
+            return 0;
+        }
+        r = PyObject_GenericSetAttr(o, name, v);
+        if (r == 0) mgf_refresh_fast_tag(t);
+        goto done;
+    }
+generic:
+    r = PyObject_GenericSetAttr(o, name, v);
+done:
+    if (r == 0 && MGF_H(o)->dict != NULL) mgf_state_added(o);
     return r;
 }
 static PyGetSetDef mgf_dict_getset = {
     "__dict__", mgf_get_dict, mgf_set_dict, NULL, NULL};
 
 static int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) {
-    mgf_dict_offset = offset;
+    if (offset != (Py_ssize_t)offsetof(mgf_handle, dict)) {
+        PyErr_SetString(PyExc_SystemError, "micrograd_fast: Value's dict slot moved");
+        return -1;
+    }
     t->tp_dictoffset = offset;
     mgf_base_traverse = t->tp_traverse;
     mgf_base_clear = t->tp_clear;
@@ -80,10 +160,10 @@ static int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) {
 }
 /* 1 if the handle has user attributes. */
 static inline int mgf_has_attrs(PyObject *o) {
-    PyObject *d = *MGF_DICTPTR(o);
+    PyObject *d = MGF_H(o)->dict;
     return d != NULL && PyDict_GET_SIZE(d) > 0;
 }
-static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(*MGF_DICTPTR(o)); }
+static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(MGF_H(o)->dict); }
 
 /* Make a static type extensible from Python: PyType_Ready marks every
  * static type immutable (3.10+); without the flag, type.__setattr__
@@ -145,22 +225,59 @@ static int mgf_slot_wrappers(PyTypeObject *t, PyObject *names, PyTypeObject *mod
     PyType_Modified(t);
     return 0;
 }
-/* Handle deallocation and late pins work on the raw object (it may be
- * dying: no new reference may be taken to it), so they are written in
- * C: the arena and the offset of Value.idx are set at module init. */
-static mgf_arena *mgf_A;
-static Py_ssize_t mgf_idx_offset;
-static destructor mgf_base_dealloc;
-#define MGF_IDX(o) (*(int64_t *)((char *)(o) + mgf_idx_offset))
+
+
+/* Plain handles are recycled.  A handle of exact type Value that carries
+ * nothing (no Python state, no attribute dict, no weak references, not
+ * tracked by the cyclic GC) is kept here when it dies, its four object
+ * fields still None, instead of going through Cython's dealloc; the core
+ * takes its new handles from here, untracked.  So the plain op path never
+ * touches the cyclic GC, and making a handle costs a pop and a reset. */
+#define MGF_FREELIST 2048
+static PyObject *mgf_free_handles[MGF_FREELIST];
+static int mgf_nfree;
+
+/* A fresh handle for the core's own use (see _new_handle): idx 0, no
+ * Python state, not tracked by the cyclic GC.  NULL with an exception
+ * set when memory runs out. */
+static inline PyObject *mgf_new_handle(void) {
+    PyObject *o;
+    if (mgf_nfree > 0) {
+        o = mgf_free_handles[--mgf_nfree];
+        (void)PyObject_Init(o, mgf_value_type);
+        MGF_H(o)->idx = 0;
+        return o;
+    }
+    o = (PyObject *)PyObject_GC_New(mgf_handle, mgf_value_type);  /* untracked */
+    if (!o) return NULL;
+    mgf_handle *h = MGF_H(o);
+    h->idx = 0;
+    Py_INCREF(Py_None); h->bw = Py_None;
+    Py_INCREF(Py_None); h->label = Py_None;
+    Py_INCREF(Py_None); h->opname = Py_None;
+    h->stateful = 0;
+    Py_INCREF(Py_None); h->keep = Py_None;
+    h->dict = NULL;
+    h->weakref = NULL;
+    return o;
+}
 
 /* Value's tp_dealloc: the handle leaves its arena slot first, so that no
  * weakref callback or finalizer run by the dealloc can reach it through
- * the arena (e.g. through a parent's _prev), then Cython's dealloc. */
+ * the arena (e.g. through a parent's _prev); then a plain handle goes to
+ * the freelist and any other to Cython's dealloc. */
 static void mgf_dealloc(PyObject *o) {
-    int64_t i = MGF_IDX(o);
+    mgf_handle *h = MGF_H(o);
+    int64_t i = h->idx;
     if (i > 0 && i < mgf_A->n && mgf_A->handles[i] == (void *)o) {
         mgf_A->handles[i] = NULL;
         mgf_A->nodes[i].flags &= ~(MGF_F_PYBW | MGF_F_PINNED);
+    }
+    if (Py_TYPE(o) == mgf_value_type && !h->stateful && h->dict == NULL && h->weakref == NULL
+        && h->keep == Py_None && h->bw == Py_None && h->label == Py_None
+        && h->opname == Py_None && mgf_nfree < MGF_FREELIST && !PyObject_GC_IsTracked(o)) {
+        mgf_free_handles[mgf_nfree++] = o;
+        return;
     }
     mgf_base_dealloc(o);
 }
@@ -171,7 +288,7 @@ static void mgf_dealloc(PyObject *o) {
 static void mgf_state_added(PyObject *o) {
     int64_t i;
     mgf_track(o);
-    i = MGF_IDX(o);
+    i = MGF_H(o)->idx;
     if (i > 0 && i < mgf_A->n && mgf_A->handles[i] == (void *)o) {
         mgf_node *n = &mgf_A->nodes[i];
         if ((n->flags & MGF_F_USED) && !(n->flags & MGF_F_PINNED)) {
@@ -180,9 +297,40 @@ static void mgf_state_added(PyObject *o) {
         }
     }
 }
-static int mgf_install_dealloc(PyTypeObject *t, mgf_arena *A, Py_ssize_t idx_offset) {
+/* Module init: check that mgf_handle mirrors Cython's struct for Value
+ * (probe: a Value whose idx is 0x5EED, _stateful true and whose _bw,
+ * _label, _opname and _keep are the four objects of marks), then install
+ * the dealloc. */
+static int mgf_install_handle(PyTypeObject *t, mgf_arena *A, PyObject *probe,
+                              PyObject *marks, Py_ssize_t dict_offset) {
+    mgf_handle *h = MGF_H(probe);
+    if (t->tp_basicsize != (Py_ssize_t)sizeof(mgf_handle)
+        || t->tp_weaklistoffset != (Py_ssize_t)offsetof(mgf_handle, weakref)
+        || dict_offset != (Py_ssize_t)offsetof(mgf_handle, dict)
+        || !PyTuple_Check(marks) || PyTuple_GET_SIZE(marks) != 4
+        || h->idx != 0x5EED || h->stateful != 1
+        || h->bw != PyTuple_GET_ITEM(marks, 0) || h->label != PyTuple_GET_ITEM(marks, 1)
+        || h->opname != PyTuple_GET_ITEM(marks, 2) || h->keep != PyTuple_GET_ITEM(marks, 3)) {
+        PyErr_SetString(PyExc_SystemError,
+                        "micrograd_fast: Value's fields (micrograd_fast/_engine.pxd) do not "
+                        "match mgf_handle (csrc/mgf_handle.h)");
+        return -1;
+    }
+    mgf_str_data = PyUnicode_InternFromString("data");
+    mgf_str_grad = PyUnicode_InternFromString("grad");
+    if (!mgf_str_data || !mgf_str_grad) return -1;
+    mgf_own_data = PyDict_GetItemWithError(t->tp_dict, mgf_str_data);
+    mgf_own_grad = mgf_own_data ? PyDict_GetItemWithError(t->tp_dict, mgf_str_grad) : NULL;
+    if (!mgf_own_grad) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_SystemError, "micrograd_fast: Value has no data or grad");
+        mgf_own_data = mgf_own_grad = NULL;
+        return -1;
+    }
+    Py_INCREF(mgf_own_data);  /* kept for the life of the process */
+    Py_INCREF(mgf_own_grad);
     mgf_A = A;
-    mgf_idx_offset = idx_offset;
+    mgf_value_type = t;
     mgf_base_dealloc = t->tp_dealloc;
     t->tp_dealloc = mgf_dealloc;
     PyType_Modified(t);

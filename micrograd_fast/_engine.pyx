@@ -142,8 +142,15 @@ include "_kernels.pxi"
 cdef int _setup_value_type() except -1:
     cdef Value probe = Value.__new__(Value)
     mgf_install_dict(<PyTypeObject *>Value, <char *>&probe._dict - <char *><PyObject *>probe)
-    mgf_install_dealloc(<PyTypeObject *>Value, &A,
-                        <char *>&probe.idx - <char *><PyObject *>probe)
+    # the C side reads handles through a mirror of Value's struct: marks in
+    # every field let it check the layout
+    marks = (object(), object(), object(), object())
+    probe.idx = 0x5EED
+    probe._stateful = True
+    probe._bw, probe._label, probe._opname, probe._keep = marks
+    mgf_install_handle(<PyTypeObject *>Value, &A, probe, marks,
+                       <char *>&probe._dict - <char *><PyObject *>probe)
+    probe.idx = 0
     mgf_slot_wrappers(<PyTypeObject *>Value, (
         "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
         "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__neg__"), <PyTypeObject *>float)

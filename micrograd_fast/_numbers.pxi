@@ -2,11 +2,19 @@
 # numbers: what counts as a real number, conversion to double, math errors.
 
 # numbers ------------------------------------------------------------------------
+cdef extern from "Python.h":
+    double PyFloat_AS_DOUBLE(object) noexcept
+    double PyLong_AsDouble(object) except? -1.0
+
+
 cdef inline bint _is_number(object x, double *out) except -1:
     """Store x as a double and return True if x is a real number, else False
     (mirrors _is_number)."""
     if type(x) is float:
-        out[0] = <double>x
+        out[0] = PyFloat_AS_DOUBLE(x)
+        return True
+    if type(x) is int:  # exact int: no nb_float, no temporary float
+        out[0] = PyLong_AsDouble(x)  # OverflowError past the doubles, as float(x)
         return True
     if isinstance(x, (str, bytes, bytearray)):
         return False
@@ -22,7 +30,7 @@ cdef inline double _as_float(object x, str what) except? -1.0:
     _as_float)."""
     cdef double d
     if type(x) is float:
-        return <double>x
+        return PyFloat_AS_DOUBLE(x)
     if not _is_number(x, &d):
         raise TypeError(f"Value {what} must be a real number, not {type(x).__name__}")
     return d

@@ -61,10 +61,9 @@ cdef inline Value _new_handle():
     it cannot be part of a reference cycle: the cyclic GC does not track it
     (a million live Values then cost the collector nothing).  _track()
     starts tracking a handle when it gets a label, a Python _backward or
-    attributes."""
-    cdef Value h = Value.__new__(Value)
-    PyObject_GC_UnTrack(<void *>h)
-    return h
+    attributes.  It comes from the handle freelist when one is there (see
+    mgf_new_handle)."""
+    return <Value>mgf_new_handle()
 
 
 cdef inline int _track(Value h) except -1:

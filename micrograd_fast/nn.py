@@ -512,7 +512,7 @@ class MLP(Module):
                 out = self._engine.mlp(plan, x, fused=self.fused)
                 return out[0] if len(out) == 1 else out
         if _is_batch(x):
-            return [self(row) for row in x]
+            return list(map(self, x))  # (no comprehension: self stays a plain local)
         nin, specs, _ = self._cached(self._build_specs)
         x = _single_input(x, nin, "MLP")
         fused = self.fused

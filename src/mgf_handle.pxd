@@ -14,4 +14,6 @@ cdef extern from "mgf_handle.h":
     int mgf_open_type(PyTypeObject *t) except -1
     int mgf_slot_wrappers(PyTypeObject *t, object names, PyTypeObject *model) except -1
     void mgf_state_added(object o)
-    int mgf_install_dealloc(PyTypeObject *t, mgf_arena *A, Py_ssize_t idx_offset) except -1
+    int mgf_install_handle(PyTypeObject *t, mgf_arena *A, object probe, tuple marks,
+                           Py_ssize_t dict_offset) except -1
+    object mgf_new_handle()
