@@ -122,10 +122,9 @@ cdef extern from "math.h" nogil:
     double sqrt(double)
 
 
-__all__ = [
-    "Value", "COMPILED", "vsum", "layer", "mlp", "mlp_plan", "MLPPlan", "sgd_update", "adam_update",
-    "gather", "scatter", "zero_grad", "compact", "arena_stats",
-]
+from micrograd_fast._vocab import ARENA_API as _ARENA_API, ENGINE_API as _ENGINE_API
+
+__all__ = list(_ENGINE_API + _ARENA_API)
 
 COMPILED = True
 

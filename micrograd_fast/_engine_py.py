@@ -43,20 +43,9 @@ import math
 import operator
 import sys
 
-__all__ = [
-    "Value",
-    "COMPILED",
-    "vsum",
-    "layer",
-    "mlp",
-    "mlp_plan",
-    "MLPPlan",
-    "sgd_update",
-    "adam_update",
-    "gather",
-    "scatter",
-    "zero_grad",
-]
+from micrograd_fast._vocab import ENGINE_API as _ENGINE_API
+
+__all__ = list(_ENGINE_API)
 
 COMPILED = False
 

@@ -1,8 +1,9 @@
 """Selects the engine: the compiled core, or the pure twin when
 ``MICROGRAD_FAST_NO_EXTENSIONS`` is set to a non-empty value other than 0.
 
-The engine interface is written here once.  ``ENGINE_API`` lists the names
-every engine exports (its ``__all__``, in that order), ``ARENA_API`` the
+The engine interface is written once, in ``micrograd_fast._vocab`` (both
+engines build their ``__all__`` from it) and re-exported here.
+``ENGINE_API`` lists the names every engine exports (its ``__all__``, in that order), ``ARENA_API`` the
 compiled core's arena names that follow them there (the pure twin has no
 arena).  The tests hold both engines' ``__all__`` and the stubs to these
 lists.  Whatever binds or forwards engine names reads them: this module's own
@@ -14,26 +15,9 @@ the engine of a Value (``engine_of``).
 import os
 import sys
 
+from micrograd_fast._vocab import ARENA_API, ENGINE_API
+
 __all__ = ["Value", "COMPILED"]
-
-#: The names every engine module exports, in its ``__all__`` order.
-ENGINE_API = (
-    "Value",
-    "COMPILED",
-    "vsum",
-    "layer",
-    "mlp",
-    "mlp_plan",
-    "MLPPlan",
-    "sgd_update",
-    "adam_update",
-    "gather",
-    "scatter",
-    "zero_grad",
-)
-
-#: The compiled core's arena names, after ``ENGINE_API`` in its ``__all__``.
-ARENA_API = ("compact", "arena_stats")
 
 #: The engine modules, by the name the lab's ``--engine`` option gives them.
 ENGINE_MODULES = {"compiled": "micrograd_fast._engine", "pure": "micrograd_fast._engine_py"}
