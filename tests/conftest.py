@@ -47,6 +47,29 @@ def Value(engine):
     return engine.Value
 
 
+def _lecture_expression(Value):
+    """The lecture's first expression, L = (a*b + c) * f, every node labelled:
+    (a, b, c, e, d, f, L)."""
+    a = Value(2.0, label="a")
+    b = Value(-3.0, label="b")
+    c = Value(10.0, label="c")
+    e = a * b
+    e.label = "e"
+    d = e + c
+    d.label = "d"
+    f = Value(-2.0, label="f")
+    L = d * f
+    L.label = "L"
+    return a, b, c, e, d, f, L
+
+
+@pytest.fixture
+def lecture_expression(Value):
+    """A builder of the lecture's first expression on the ``Value`` fixture's
+    engine: each call makes a fresh (a, b, c, e, d, f, L)."""
+    return lambda: _lecture_expression(Value)
+
+
 @pytest.fixture(scope="session")
 def no_extensions():
     """Whether MICROGRAD_FAST_NO_EXTENSIONS is set (the ``c`` runs skip)."""

@@ -8,22 +8,8 @@ import pytest
 B_NEURON = 6.8813735870195432
 
 
-def build_expression(Value):
-    a = Value(2.0, label="a")
-    b = Value(-3.0, label="b")
-    c = Value(10.0, label="c")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    f = Value(-2.0, label="f")
-    L = d * f
-    L.label = "L"
-    return a, b, c, e, d, f, L
-
-
-def test_first_expression_forward(Value):
-    a, b, c, e, d, f, L = build_expression(Value)
+def test_first_expression_forward(lecture_expression):
+    a, b, c, e, d, f, L = lecture_expression()
     assert (e.data, d.data, L.data) == (-6.0, 4.0, -8.0)
     assert [n.label for n in (a, b, c, e, d, f, L)] == list("abcedfL")
     assert L._prev == {d, f}
@@ -32,8 +18,8 @@ def test_first_expression_forward(Value):
     assert (L._op, d._op, e._op) == ("*", "+", "*")
 
 
-def test_manual_backprop_node_by_node(Value):
-    a, b, c, e, d, f, L = build_expression(Value)
+def test_manual_backprop_node_by_node(lecture_expression):
+    a, b, c, e, d, f, L = lecture_expression()
     L.grad = 1.0
     L._backward()
     assert (d.grad, f.grad) == (-2.0, 4.0)
@@ -47,8 +33,8 @@ def test_manual_backprop_node_by_node(Value):
     assert (a.grad, b.grad, c.grad, f.grad) == (6.0, -4.0, -2.0, 4.0)
 
 
-def test_nudging_the_leaves_along_the_gradient_raises_L(Value):
-    a, b, c, e, d, f, L = build_expression(Value)
+def test_nudging_the_leaves_along_the_gradient_raises_L(lecture_expression):
+    a, b, c, e, d, f, L = lecture_expression()
     L.backward()
     for leaf in (a, b, c, f):
         leaf.data += 0.01 * leaf.grad

@@ -11,23 +11,9 @@ from micrograd_fast.viz import collect_graph, draw_dot, value_svg
 # -- draw_dot ---------------------------------------------------------------------------
 
 
-def lecture_graph(Value):
-    a = Value(2.0, label="a")
-    b = Value(-3.0, label="b")
-    c = Value(10.0, label="c")
-    e = a * b
-    e.label = "e"
-    d = e + c
-    d.label = "d"
-    f = Value(-2.0, label="f")
-    L = d * f
-    L.label = "L"
-    return L
-
-
-def test_draw_dot_records_and_ops(Value):
+def test_draw_dot_records_and_ops(lecture_expression):
     pytest.importorskip("graphviz")
-    L = lecture_graph(Value)
+    L = lecture_expression()[-1]
     dot = micrograd_fast.draw_dot(L)
     src = dot.source
     assert "{ L | data -8.0000 | grad 0.0000 }" in src
@@ -74,21 +60,21 @@ def test_draw_dot_on_upstream_values():
     assert "data 6.0000" in draw_dot(v).source
 
 
-def test_render_without_dot_explains(Value, tmp_path, monkeypatch):
+def test_render_without_dot_explains(lecture_expression, tmp_path, monkeypatch):
     graphviz = pytest.importorskip("graphviz")
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot in there
-    dot = draw_dot(lecture_graph(Value))
+    dot = draw_dot(lecture_expression()[-1])
     for call in (lambda: dot.pipe(), lambda: dot.render(tmp_path / "g")):
         with pytest.raises(graphviz.ExecutableNotFound) as info:
             call()
         assert isinstance(info.value, RuntimeError)
         assert "install" in str(info.value).lower() and "dot" in str(info.value)
-    assert value_svg(lecture_graph(Value)) is None
+    assert value_svg(lecture_expression()[-1]) is None
 
 
-def test_repr_svg(Value, dot_program):
+def test_repr_svg(lecture_expression, dot_program):
     pytest.importorskip("graphviz")
-    L = lecture_graph(Value)
+    L = lecture_expression()[-1]
     svg = L._repr_svg_()
     assert svg.startswith("<?xml") and "data &#45;8.0000" in svg
     assert value_svg(L) == svg
