@@ -20,21 +20,15 @@ import numpy as np
 import pytest
 
 from micrograd_fast import nn
+from micrograd_fast.viz import collect_graph
 
 # -- walking graphs ---------------------------------------------------------------------
 
 
 def reachable(root):
     """Every node reachable from ``root`` through ``_prev`` (id -> node)."""
-    found = {id(root): root}
-    todo = [root]
-    while todo:
-        node = todo.pop()
-        for child in node._prev:
-            if id(child) not in found:
-                found[id(child)] = child
-                todo.append(child)
-    return found
+    nodes, _ = collect_graph(root, max_nodes=None)
+    return {id(n): n for n in nodes}
 
 
 def bits(x):
