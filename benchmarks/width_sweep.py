@@ -24,7 +24,9 @@ zero biases), so their first losses agree.  Multiply-adds per step are
 counted as three per weight per point (forward, weight gradient, input
 gradient): ``3 * points * sum(nin * nout)`` over the layers.  Each row
 reports the median, minimum and maximum of per-step wall times, after
-warm-up steps.
+warm-up steps, and the median of the process's CPU time per step
+(``cpu_ms_per_step``: on a shared machine it leaves out the time the process
+waited for a core).
 """
 
 import argparse
@@ -71,14 +73,16 @@ def _time_steps(step, warmup, steps, min_seconds):
     for _ in range(warmup):
         step(k % 100)
         k += 1
-    times = []
+    times, cpu = [], []
     end = time.perf_counter() + min_seconds
     while len(times) < steps or time.perf_counter() < end:
+        c0 = time.process_time()
         t0 = time.perf_counter()
         step(k % 100)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         k += 1
-    return times, first
+    return times, cpu, first
 
 
 def _scalar_step(engine, sizes, flat, xs, ys):
@@ -146,12 +150,12 @@ def _torch_step(sizes, flat, xs, ys):
     return step
 
 
-def _row(width, label, times, first, macs, note=None):
+def _row(width, label, times, cpu, first, macs, note=None):
     med = statistics.median(times)
     row = dict(width=width, variant=label, ms_per_step=med * 1e3,
                mmac_per_s=macs / med / 1e6, median_s=med, min_s=min(times),
-               max_s=max(times), steps=len(times), macs_per_step=macs,
-               loss_first=first)
+               max_s=max(times), cpu_ms_per_step=statistics.median(cpu) * 1e3,
+               steps=len(times), macs_per_step=macs, loss_first=first)
     if note:
         row["note"] = note
     return row
@@ -187,11 +191,12 @@ def run_sweep(widths=WIDTHS, quick=False, pure_max=32, torch_rows=True, steps=No
             plan.append(("torch nn.Sequential float64, 1 thread",
                          lambda: _torch_step(sizes, flat, xs, ys), n_steps, min_s, None))
         for label, make, n, secs, note in plan:
-            times, first = _time_steps(make(), 0 if "pure" in label else warmup, n, secs)
-            row = _row(w, label, times, first, macs, note)
+            times, cpu, first = _time_steps(make(), 0 if "pure" in label else warmup, n, secs)
+            row = _row(w, label, times, cpu, first, macs, note)
             rows.append(row)
             if out is not None:
                 print(f"width {w:4d}  {label:40s} {row['ms_per_step']:10.3f} ms/step"
+                      f" (cpu {row['cpu_ms_per_step']:9.3f})"
                       f"  {row['mmac_per_s']:9.1f} M multiply-adds/s", file=out, flush=True)
     return rows
 
@@ -239,14 +244,15 @@ def main(argv=None):
     widths = [int(w) for w in args.widths.split(",") if w.strip()]
     rows = run_sweep(widths, quick=args.quick, pure_max=args.pure_max,
                      torch_rows=not args.no_torch, steps=args.steps, out=sys.stdout)
-    ratio = {}
+    by_width = {}
     for r in rows:
-        ratio.setdefault(r["width"], {})[r["variant"]] = r["ms_per_step"]
-    for w, d in ratio.items():
+        by_width.setdefault(r["width"], {})[r["variant"]] = r
+    for w, d in by_width.items():
         c = d.get("micrograd_fast fused, compiled")
         t = d.get("torch nn.Sequential float64, 1 thread")
         if c and t:
-            print(f"width {w:4d}  compiled / torch = {c / t:.2f}x")
+            print(f"width {w:4d}  compiled / torch = {c['ms_per_step'] / t['ms_per_step']:.2f}x"
+                  f" (cpu time {c['cpu_ms_per_step'] / t['cpu_ms_per_step']:.2f}x)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(benchmark="width_sweep", points=POINTS,
