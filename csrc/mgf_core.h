@@ -126,14 +126,28 @@ static inline int32_t *mgf_children(const mgf_arena *A, mgf_node *o) {
     return MGF_KIDS(A->edges, o);
 }
 
+/* realloc of p to n elements of elem bytes; NULL if n is not positive, if
+ * the size does not fit a size_t, or if out of memory (p is then unchanged). */
+static inline void *mgf_realloc_n(void *p, int64_t n, size_t elem) {
+    if (n < 1 || (uint64_t)n > SIZE_MAX / elem) return NULL;
+    return MGF_REALLOC(p, (size_t)n * elem);
+}
+
+/* A capacity for at least `need` elements: cap (1024 if 0), doubled. */
+static inline int64_t mgf_doubled(int64_t cap, int64_t need) {
+    if (cap < 1) cap = 1024;
+    while (cap < need) cap *= 2;
+    return cap;
+}
+
 /* Resize the node arrays to exactly cap slots; 0 on success, -1 if out of memory. */
 static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
     if (cap < A->n || cap > MGF_MAX_NODES + 1) return -1;
     if (cap == 0) cap = 1;
-    mgf_node *nodes = (mgf_node *)MGF_REALLOC(A->nodes, (size_t)cap * sizeof(mgf_node));
+    mgf_node *nodes = (mgf_node *)mgf_realloc_n(A->nodes, cap, sizeof(mgf_node));
     if (!nodes) return -1;
     A->nodes = nodes;
-    void **handles = (void **)MGF_REALLOC(A->handles, (size_t)cap * sizeof(void *));
+    void **handles = (void **)mgf_realloc_n(A->handles, cap, sizeof(void *));
     if (!handles) {
         /* nodes already has the new size: growing, cap stays (both arrays
          * still hold it); shrinking, cap must follow the smaller array */
@@ -145,39 +159,30 @@ static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
     return 0;
 }
 
-/* Make room for `more` further edges; 0 on success, -1 if out of memory. */
-static inline int mgf_reserve_edges(mgf_arena *A, int64_t more) {
-    if (A->ne + more <= A->ecap) return 0;
-    int64_t cap = A->ecap ? A->ecap : 1024;
-    while (cap < A->ne + more) cap *= 2;
-    if ((uint64_t)cap > SIZE_MAX / sizeof(int32_t)) return -1;
-    int32_t *e = (int32_t *)MGF_REALLOC(A->edges, (size_t)cap * sizeof(int32_t));
-    if (!e) return -1;
-    A->edges = e;
-    A->ecap = cap;
-    return 0;
-}
-
 /* Resize the edge array to exactly cap entries (at least ne, at least 1);
  * 0 on success, -1 if out of memory (the array is then unchanged). */
 static inline int mgf_resize_edges(mgf_arena *A, int64_t cap) {
     if (cap < A->ne) return -1;
     if (cap < 1) cap = 1;
-    if ((uint64_t)cap > SIZE_MAX / sizeof(int32_t)) return -1;
-    int32_t *e = (int32_t *)MGF_REALLOC(A->edges, (size_t)cap * sizeof(int32_t));
+    int32_t *e = (int32_t *)mgf_realloc_n(A->edges, cap, sizeof(int32_t));
     if (!e) return -1;
     A->edges = e;
     A->ecap = cap;
     return 0;
 }
 
-/* Make room for `more` further local derivatives; 0 on success, -1 if out of memory. */
+/* Make room for `more` further edges; 0 on success, -1 if out of memory. */
+static inline int mgf_reserve_edges(mgf_arena *A, int64_t more) {
+    if (A->ne + more <= A->ecap) return 0;
+    return mgf_resize_edges(A, mgf_doubled(A->ecap, A->ne + more));
+}
+
+/* Make room for `more` further local derivatives; 0 on success, -1 if out
+ * of memory (the array is then unchanged). */
 static inline int mgf_reserve_lg(mgf_arena *A, int64_t more) {
     if (A->nl + more <= A->lcap) return 0;
-    int64_t cap = A->lcap ? A->lcap : 1024;
-    while (cap < A->nl + more) cap *= 2;
-    if ((uint64_t)cap > SIZE_MAX / sizeof(double)) return -1;
-    double *l = (double *)MGF_REALLOC(A->lg, (size_t)cap * sizeof(double));
+    int64_t cap = mgf_doubled(A->lcap, A->nl + more);
+    double *l = (double *)mgf_realloc_n(A->lg, cap, sizeof(double));
     if (!l) return -1;
     A->lg = l;
     A->lcap = cap;
