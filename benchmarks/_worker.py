@@ -26,13 +26,19 @@ __all__ = ["run", "main"]
 def run(engine, workload, size_name):
     """Run ``workload`` on a loaded Engine in this process; list of records.
 
-    Raises Skip when the workload does not apply to the engine.
+    Raises Skip when the workload does not apply to the engine (as
+    declared, or as found when it runs).
     """
+    declared = WORKLOADS[workload]
+    if not declared.applies(engine.name):
+        raise Skip(declared.excluded[engine.name])
     size = SIZES[size_name]
     t0 = time.perf_counter()
-    records = WORKLOADS[workload](engine, size)
+    records = declared.run(engine, size)
     wall = time.perf_counter() - t0
     for rec in records:
+        if rec.get("unit") is None:
+            rec["unit"] = declared.unit
         head = {"workload": workload, "engine": engine.name}
         head.update(rec)
         rec.clear()

@@ -21,7 +21,6 @@ import os
 
 __all__ = [
     "ENGINE_NAMES",
-    "SCALAR_ENGINES",
     "Engine",
     "EngineUnavailable",
     "load",
@@ -31,7 +30,6 @@ __all__ = [
 ]
 
 ENGINE_NAMES = ("micrograd_fast", "reference", "micrograd", "torch")
-SCALAR_ENGINES = ("micrograd_fast", "reference", "micrograd")
 
 _NO_EXT_VAR = "MICROGRAD_FAST_NO_EXTENSIONS"
 
@@ -77,8 +75,8 @@ class Engine:
     """One engine as the workloads see it.
 
     ``Value`` is the scalar class (``None`` for torch), ``module`` the engine
-    module, ``vsum`` and ``layer`` the engine's n-ary sum and fused neurons
-    when it has them, ``version`` a version string or ``None``.
+    module, ``vsum`` the engine's n-ary sum when it has one, ``version`` a
+    version string or ``None``.
     """
 
     def __init__(self, name, module, version):
@@ -87,7 +85,6 @@ class Engine:
         self.version = version
         self.Value = getattr(module, "Value", None) if name != "torch" else None
         self.vsum = getattr(module, "vsum", None)
-        self.layer = getattr(module, "layer", None)
 
     @property
     def is_scalar(self):

@@ -37,6 +37,7 @@ import time
 
 __all__ = [
     "ScalarValue",
+    "walk_backward",
     "CONFIGS",
     "make_names",
     "supports_node_form",
@@ -106,25 +107,32 @@ class ScalarValue:
         return other * self ** -1
 
     def backward(self):
-        # depth-first post-order from the root: every node after its children
-        order, seen = [], set()
-        stack = [(self, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for child in reversed(node._children):
-                if id(child) not in seen:
-                    stack.append((child, False))
-        self.grad = 1
-        for node in reversed(order):
-            for child, local in zip(node._children, node._local_grads):
-                child.grad += local * node.grad
+        walk_backward(self)
+
+
+def walk_backward(root):
+    """The class's backward, for any graph whose nodes expose ``_children``
+    and ``_local_grads``: a depth-first post-order from ``root`` (every node
+    after its children, children in order), then ``child.grad += local_grad
+    * node.grad`` from the root down."""
+    order, seen = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for child in reversed(node._children):
+            if id(child) not in seen:
+                stack.append((child, False))
+    root.grad = 1
+    for node in reversed(order):
+        for child, local in zip(node._children, node._local_grads):
+            child.grad += local * node.grad
 
 
 def supports_node_form(Value):

@@ -6,41 +6,13 @@ saved run can be rendered again with ``python -m benchmarks --from-json``.
 
 import math
 
+from benchmarks.workloads import WORKLOADS, Row
+
 __all__ = ["main_table", "scaling_table", "microgpt_lines", "render_text", "render_markdown",
            "render_readme_table", "replace_readme_table", "README_START", "README_END",
            "plot"]
 
 ENGINE_ORDER = ("micrograd_fast", "reference", "micrograd", "torch")
-
-# the main table's label of each workload (a few get special rows in _rows)
-ROW_LABELS = {
-    "op_add": "a + b",
-    "op_mul": "a * b",
-    "build": "build graph",
-    "backward": "backward",
-    "sum_builtin": "sum(xs) + backward",
-    "vsum": "vsum(xs) + backward",
-    "demo_notebook": "demo step, demo.ipynb loop as written (NumPy X and y, "
-                     "builtin sum, map(model, inputs)), upstream nn.py MLP; "
-                     "torch: nn.Sequential, zero_grad, optimizer.step()",
-    "demo_notebook_native": "demo step, demo.ipynb loop as written, "
-                            "micrograd_fast.nn MLP; torch: nn.Sequential, "
-                            "zero_grad, optimizer.step()",
-    "demo_step": "demo step tuned: float lists, builtin sum, upstream nn.py MLP; "
-                 "torch: hand-written tensor step",
-    "demo_step_native": "demo step tuned: float lists, micrograd_fast.sum, "
-                        "micrograd_fast.nn MLP; torch: hand-written "
-                        "tensor step",
-    "demo_step_fused": "demo step tuned: float lists, micrograd_fast.sum, "
-                       "micrograd_fast.nn MLP fused=True (one node per neuron); torch: "
-                       "hand-written tensor step",
-    "memory_per_node": "memory per node",
-    "demo_peak_memory": "demo step peak memory",
-    "microgpt_step": "microgpt-shaped step",
-    "memory_labels": "RSS growth in training, labels on every node",
-    "memory_attributes": "RSS growth in training, attributes on every node",
-    "memory_custom_op": "RSS growth in training, custom-op MLP",
-}
 
 LOWER_IS_BETTER = {"ns/op", "ns/node", "ns/term", "ms/step", "bytes/node", "MiB peak"}
 
@@ -96,12 +68,15 @@ def _base_engine(engines):
 
 
 def _rows(records):
-    """(label, {engine: (value, unit, cell text)}) rows of the main table."""
+    """``(label, ratio, {engine: (value, unit, text)})`` rows of the main
+    table: each workload's declared rows (one plain row for a workload the
+    registry does not know, e.g. from an older saved run), ``text`` ``None``
+    where the value is formatted by its unit."""
     by = {}
     order = []
     for r in records:
         w = r.get("workload")
-        if w in (None, "meta", "scaling"):
+        if w in (None, "meta"):
             continue
         if w not in order:
             order.append(w)
@@ -109,37 +84,19 @@ def _rows(records):
     rows = []
     for w in order:
         recs = by[w]
-        if w == "free":
-            rows.append(("free: del (+ arena compact)",
-                         {e: ((r["del_s"] + (r.get("compact_s") or 0.0)) / r["nodes"] * 1e9,
-                              "ns/node") for e, r in recs.items()}))
-            rows.append(("free: del + gc.collect() (+ compact)",
-                         {e: (r["headline"], r["unit"]) for e, r in recs.items()}))
-        elif w == "deep_chain":
-            cells = {}
-            for e, r in recs.items():
-                if r.get("failed_depth") is None:
-                    text = f"ok to {r['depth']:,}"
-                else:
-                    err = (r.get("failure") or "error").split(":")[0]
-                    text = f"{err} at {r['failed_depth']:,}"
-                cells[e] = (r["headline"], r["unit"], text)
-            rows.append(("deep chain y = y + x", cells))
-        elif w == "gc_share":
-            cells = {}
-            for e, r in recs.items():
-                text = f"{r['headline']:.0f}% in GC, {r['slowdown'] * 100:+.0f}% vs gc off"
-                cells[e] = (r["headline"], r["unit"], text)
-            rows.append(("demo step: GC share", cells))
-        else:
-            label = ROW_LABELS.get(w, w)
+        declared = WORKLOADS.get(w)
+        for spec in declared.rows if declared is not None else (Row(w),):
+            label = spec.label
             nodes = next((r.get("nodes") for r in recs.values() if r.get("nodes")), None)
-            if w in ("build", "backward", "free") and nodes:
+            if spec.nodes_in_label and nodes:
                 label = f"{label} ({nodes:,} nodes)"
             terms = next((r.get("terms") for r in recs.values() if r.get("terms")), None)
             if terms:
                 label = f"{label}, {terms:,} terms"
-            rows.append((label, {e: (r["headline"], r["unit"]) for e, r in recs.items()}))
+            cells = {e: (spec.value(r) if spec.value else r["headline"], r["unit"],
+                         spec.text(r) if spec.text else None)
+                     for e, r in recs.items()}
+            rows.append((label, spec.ratio, cells))
     return rows
 
 
@@ -153,21 +110,19 @@ def main_table(records):
     others = [e for e in engines if e != base]
     header = ["workload"] + engines + [f"{e} / {base}" for e in others]
     rows = []
-    for label, cells in _rows(records):
+    for label, ratio, cells in _rows(records):
         row = [label]
         for e in engines:
             cell = cells.get(e)
             if cell is None:
                 row.append("-")
-            elif len(cell) == 3:
+            elif cell[2] is not None:
                 row.append(cell[2])
             else:
                 row.append(_fmt_value(cell[0], cell[1]))
         for e in others:
             a, b = cells.get(e), cells.get(base)
-            if label.startswith("free: del ("):
-                row.append("-")  # a del that frees nothing is no speed
-            elif a and b and a[1] in LOWER_IS_BETTER and a[0] and b[0]:
+            if ratio and a and b and a[1] in LOWER_IS_BETTER and a[0] and b[0]:
                 row.append(_fmt_ratio(a[0] / b[0]))
             else:
                 row.append("-")
@@ -275,53 +230,51 @@ def _notes(meta):
     return lines
 
 
-def render_text(records):
+def _bullets(lines):
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def _render(records, markdown, readme=False):
+    """The tables and notes of a run, as plain text or Markdown; ``readme``:
+    only what the README's speed table shows (the main table, the skip and
+    error notes, the machine line)."""
+    grid = _md_grid if markdown else _text_grid
+    lines = _bullets if markdown else "\n".join
     header, rows = main_table(records)
-    parts = [_text_grid(header, rows)]
-    sh, srows = scaling_table(records)
-    if sh:
-        parts.append("cost per node by graph size (flat = linear total cost)")
-        parts.append(_text_grid(sh, srows))
-    gpt = microgpt_lines(records)
-    if gpt:
-        parts.append("\n".join(gpt))
+    parts = [grid(header, rows)]
+    if not readme:
+        if markdown:
+            base = _base_engine(_engines_present(records))
+            parts.append(f"Ratios are each engine's time (or memory) divided by `{base}`'s, "
+                         "from the same run; times are medians of repeats.")
+            ran = {r.get("workload") for r in records}
+            parts.extend(w.note for w in WORKLOADS.values() if w.note and w.name in ran)
+        sh, srows = scaling_table(records)
+        if sh:
+            parts.append("Cost per node by graph size (a flat column means linear total cost):"
+                         if markdown else
+                         "cost per node by graph size (flat = linear total cost)")
+            parts.append(grid(sh, srows))
+        gpt = microgpt_lines(records)
+        if gpt:
+            parts.append(lines(gpt))
     notes = _notes(_meta(records))
     if notes:
-        parts.append("\n".join(notes))
+        parts.append(lines(notes))
     line = _machine_line(_meta(records))
     if line:
-        parts.append(line)
+        parts.append(f"<sub>{line}</sub>" if markdown else line)
     return "\n\n".join(parts)
 
 
+def render_text(records):
+    """Every table and note of a run, as plain text (what the command prints)."""
+    return _render(records, markdown=False)
+
+
 def render_markdown(records):
-    header, rows = main_table(records)
-    engines = _engines_present(records)
-    base = _base_engine(engines)
-    parts = [
-        _md_grid(header, rows),
-        f"Ratios are each engine's time (or memory) divided by `{base}`'s, "
-        "from the same run; times are medians of repeats.",
-    ]
-    if any(r.get("workload") == "free" for r in records):
-        parts.append(
-            "`free: del` frees nothing for engines whose nodes sit in reference "
-            "cycles (upstream micrograd, the pure twin): their graph goes only at "
-            "the `gc.collect()` of the next row.")
-    sh, srows = scaling_table(records)
-    if sh:
-        parts.append("Cost per node by graph size (a flat column means linear total cost):")
-        parts.append(_md_grid(sh, srows))
-    gpt = microgpt_lines(records)
-    if gpt:
-        parts.append("\n".join(f"- {line}" for line in gpt))
-    notes = _notes(_meta(records))
-    if notes:
-        parts.append("\n".join(f"- {n}" for n in notes))
-    line = _machine_line(_meta(records))
-    if line:
-        parts.append(f"<sub>{line}</sub>")
-    return "\n\n".join(parts) + "\n"
+    """Every table and note of a run, as Markdown (``--markdown``)."""
+    return _render(records, markdown=True) + "\n"
 
 
 README_START = "<!-- speed table: python -m benchmarks --readme README.md -->"
@@ -331,15 +284,7 @@ README_END = "<!-- end of speed table -->"
 def render_readme_table(records):
     """The README's part: the main table, any skip or error notes, and the
     machine line."""
-    header, rows = main_table(records)
-    parts = [_md_grid(header, rows)]
-    notes = _notes(_meta(records))
-    if notes:
-        parts.append("\n".join(f"- {n}" for n in notes))
-    line = _machine_line(_meta(records))
-    if line:
-        parts.append(f"<sub>{line}</sub>")
-    return "\n\n".join(parts)
+    return _render(records, markdown=True, readme=True)
 
 
 def replace_readme_table(text, records):

@@ -17,7 +17,7 @@ import time
 
 from benchmarks import engines as engines_mod
 from benchmarks import report
-from benchmarks.workloads import DESCRIPTIONS, WORKLOADS, applies
+from benchmarks.workloads import WORKLOADS, applies
 
 __all__ = ["main", "machine_info", "run_suite"]
 
@@ -222,7 +222,7 @@ def build_parser():
         prog="python -m benchmarks",
         description="Compare micrograd_fast's engines with upstream micrograd and PyTorch.",
         epilog="workloads:\n" + "\n".join(
-            f"  {k:<18} {v.replace('``', '')}" for k, v in DESCRIPTIONS.items())
+            f"  {k:<18} {w.description.replace('``', '')}" for k, w in WORKLOADS.items())
         + "\n\nDetails and the JSON schema: docs/benchmarks.md",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -59,27 +59,60 @@
 #define MGF_ASSERT(cond) ((void)0)
 #endif
 
-/* Op codes.  The matching pure-Python rule is named after each one. */
-enum {
-    MGF_LEAF = 0,    /* Value(x): no children                          */
-    MGF_ADD = 1,     /* Value.__add__                                  */
-    MGF_MUL = 2,     /* Value.__mul__                                  */
-    MGF_POWC = 3,    /* Value.__pow__ with a number (param = exponent) */
-    MGF_POWV = 4,    /* Value._pow_value: Value ** Value               */
-    MGF_RELU = 5,    /* Value.relu                                     */
-    MGF_TANH = 6,    /* Value.tanh                                     */
-    MGF_EXP = 7,     /* Value.exp                                      */
-    MGF_LOG = 8,     /* Value.log                                      */
-    MGF_SIGMOID = 9, /* Value.sigmoid                                  */
-    MGF_SUM = 10,    /* vsum: n-ary sum                                */
-    MGF_NEURON = 11, /* layer: act(b + sum w_i x_i), aux = activation  */
-    MGF_CUSTOM = 12, /* Value(data, children, op): rule given in Python */
-    MGF_LOCAL = 13   /* Value(data, children, local_grads): param = offset
-                        of the local derivatives in arena.lg               */
-};
+/* The op table: X(NAME, op_name) for every op code MGF_NAME, in code order.
+ * op_name is the `_op` string its nodes show (MGF_POWC shows it followed by
+ * the exponent, MGF_NEURON by the activation's name).  This list is the
+ * only place the op codes and their names are written: it makes the enum
+ * below and mgf_op_names[]; the Cython core reads the names from there.
+ * The pure engine's rule is named after each (see docs/architecture.md). */
+#define MGF_OPS(X)                                                          \
+    X(LEAF, "")         /* Value(x): no children                          */ \
+    X(ADD, "+")         /* Value.__add__                                  */ \
+    X(MUL, "*")         /* Value.__mul__                                  */ \
+    X(POWC, "**")       /* Value.__pow__ with a number (param = exponent) */ \
+    X(POWV, "**")       /* Value._pow_value: Value ** Value               */ \
+    X(RELU, "ReLU")     /* Value.relu                                     */ \
+    X(TANH, "tanh")     /* Value.tanh                                     */ \
+    X(EXP, "exp")       /* Value.exp                                      */ \
+    X(LOG, "log")       /* Value.log                                      */ \
+    X(SIGMOID, "sigmoid") /* Value.sigmoid                                */ \
+    X(SUM, "sum")       /* vsum: n-ary sum                                */ \
+    X(NEURON, "neuron_") /* layer: act(b + sum w_i x_i), aux = activation */ \
+    X(CUSTOM, "")       /* Value(data, children, op): rule given in Python */ \
+    X(LOCAL, "")        /* Value(data, children, local_grads): param =    */ \
+                        /* offset of the local derivatives in arena.lg    */
 
-/* Activations of MGF_NEURON (node.aux). */
-enum { MGF_ACT_LINEAR = 0, MGF_ACT_RELU = 1, MGF_ACT_TANH = 2, MGF_ACT_SIGMOID = 3 };
+#define MGF_OP_CODE_(name, op_name) MGF_##name,
+enum { MGF_OPS(MGF_OP_CODE_) MGF_NOPS /* the number of op codes */ };
+#undef MGF_OP_CODE_
+
+#define MGF_OP_NAME_(name, op_name) op_name,
+static const char *const mgf_op_names[MGF_NOPS] = { MGF_OPS(MGF_OP_NAME_) };
+#undef MGF_OP_NAME_
+#define MGF_OP_CODE_NAME_(name, op_name) #name,
+static const char *const mgf_op_codes[MGF_NOPS] = { MGF_OPS(MGF_OP_CODE_NAME_) };
+#undef MGF_OP_CODE_NAME_
+
+/* The activations of MGF_NEURON (node.aux): X(NAME, name, OP), the code
+ * MGF_ACT_NAME, the name layers and nn take, and the op of the node an
+ * unfused neuron applies it with (LEAF: none).  Its forward value and
+ * derivative are mgf_activate and mgf_activate_grad below. */
+#define MGF_ACTS(X)                  \
+    X(LINEAR, "linear", MGF_LEAF)    \
+    X(RELU, "relu", MGF_RELU)        \
+    X(TANH, "tanh", MGF_TANH)        \
+    X(SIGMOID, "sigmoid", MGF_SIGMOID)
+
+#define MGF_ACT_CODE_(name, act_name, op) MGF_ACT_##name,
+enum { MGF_ACTS(MGF_ACT_CODE_) MGF_NACTS /* the number of activations */ };
+#undef MGF_ACT_CODE_
+
+#define MGF_ACT_NAME_(name, act_name, op) act_name,
+static const char *const mgf_act_names[MGF_NACTS] = { MGF_ACTS(MGF_ACT_NAME_) };
+#undef MGF_ACT_NAME_
+#define MGF_ACT_OP_(name, act_name, op) op,
+static const uint8_t mgf_act_ops[MGF_NACTS] = { MGF_ACTS(MGF_ACT_OP_) };
+#undef MGF_ACT_OP_
 
 /* Node flags. */
 #define MGF_F_PYBW 0x01   /* backward calls the handle's Python _backward  */
@@ -332,7 +365,7 @@ static inline int mgf_check(const mgf_arena *A, int64_t *where) {
         const int32_t *ch;
         uint32_t t;
         *where = i;
-        if (o->op > MGF_LOCAL) return MGF_CHECK_OP;
+        if (o->op >= MGF_NOPS) return MGF_CHECK_OP;
         if (o->op == MGF_LOCAL) {
             int64_t lo;
             if (o->n == 0 || !(o->param >= 0.0) || o->param != floor(o->param))
@@ -342,7 +375,7 @@ static inline int mgf_check(const mgf_arena *A, int64_t *where) {
                 return MGF_CHECK_LGRADS;
             next_loff = lo + o->n;
         }
-        if (o->op == MGF_NEURON && (o->aux > MGF_ACT_SIGMOID || o->n % 2 != 1))
+        if (o->op == MGF_NEURON && (o->aux >= MGF_NACTS || o->n % 2 != 1))
             return MGF_CHECK_OP;
         if (o->n > 2) {
             if (o->k.off < next_off || o->k.off > A->ne ||

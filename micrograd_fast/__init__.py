@@ -1,8 +1,9 @@
 """micrograd_fast: a compiled-core, drop-in faster micrograd."""
 
-from micrograd_fast._version import __version__
+import sys as _sys
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from micrograd_fast.engine import COMPILED, Value
+from micrograd_fast._version import __version__
 
 # The selected engine is bound as _selected: the attribute _engine is the
 # compiled submodule (micrograd_fast._engine), never the selection.
@@ -10,11 +11,18 @@ from micrograd_fast import engine as _selected
 
 from micrograd_fast import _engine_py, viz as _viz
 
-#: ``sum(values, start=0.0)``: the selected engine's ``vsum``, one n-ary
-#: ``'sum'`` node instead of a chain of ``+`` nodes (same number as the
-#: builtin ``sum`` of the same Values: the additions run left to right, on
-#: every Python, also where the builtin ``sum`` of plain floats compensates).
-sum = _selected.vsum
+# Value, COMPILED and sum are the selected engine's, bound through
+# engine.PACKAGE_FORWARDS (the lab's engine switch rebinds them the same way).
+#
+# ``sum(values, start=0.0)``: the selected engine's ``vsum``, one n-ary
+# ``'sum'`` node instead of a chain of ``+`` nodes (same number as the
+# builtin ``sum`` of the same Values: the additions run left to right, on
+# every Python, also where the builtin ``sum`` of plain floats compensates).
+if _TYPE_CHECKING:
+    from micrograd_fast.engine import COMPILED, Value
+    from micrograd_fast.engine import vsum as sum
+else:
+    _selected.forward_names(_sys.modules[__name__])
 
 __all__ = ["Value", "COMPILED", "__version__", "draw_dot", "sum"]
 

@@ -8,12 +8,20 @@ cdef int64_t MIN_ECAP = 1 << 16
 cdef int _busy = 0
 cdef int64_t _compactions = 0
 
-_OP_NAMES = {
-    MGF_LEAF: "", MGF_ADD: "+", MGF_MUL: "*", MGF_POWV: "**", MGF_RELU: "ReLU",
-    MGF_TANH: "tanh", MGF_EXP: "exp", MGF_LOG: "log", MGF_SIGMOID: "sigmoid",
-    MGF_SUM: "sum", MGF_CUSTOM: "", MGF_LOCAL: "",
-}
-_ACT_NAMES = ("linear", "relu", "tanh", "sigmoid")
+
+cdef tuple _c_names(const char *const *table, int n):
+    """The strings of a C name table, as a tuple of str."""
+    cdef int i
+    names = []
+    for i in range(n):
+        names.append(table[i].decode("ascii"))
+    return tuple(names)
+
+
+# the op and activation tables of csrc/mgf_core.h (MGF_OPS, MGF_ACTS), by code
+_OP_CODES = _c_names(mgf_op_codes, MGF_NOPS)  # "LEAF", "ADD", ...
+_OP_NAMES = _c_names(mgf_op_names, MGF_NOPS)  # the _op string of each op
+_ACT_NAMES = _c_names(mgf_act_names, MGF_NACTS)
 
 # Value._label holds this when the label was set to None (None in _label
 # means the default label, '').

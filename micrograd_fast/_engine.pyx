@@ -1,8 +1,9 @@
 # cython: freethreading_compatible = False
 """The compiled core of micrograd_fast.
 
-Every rule here mirrors a function of the pure engine (``_engine_py.py``),
-named in a comment; the two give bit-identical numbers.
+Every function here has a twin of the same name in the pure engine
+(``_engine_py.py``), or is a compiled-only helper listed with its reason in
+``tests/test_twin_names.py``; the two give bit-identical numbers.
 
 The node arena: invariants
 ==========================

@@ -301,6 +301,8 @@ class Value:
         self._kids = kids
         self._opname = _op
         self.label = label
+        # no children: a leaf (mirrored by MGF_LEAF); children and no rule
+        # yet: the caller gives _backward (mirrored by MGF_CUSTOM)
         self._backward = _no_backward
         self._local = ()
         if lgs is not None and kids:  # mirrored by MGF_LOCAL
@@ -644,7 +646,7 @@ def _rebuild_value(data, grad, label, cls=None):
 
 
 def vsum(values, start=0.0):
-    """Sum of many values as ONE node (``_op == 'sum'``).
+    """Sum of many values as ONE node (``_op == 'sum'``, mirrored by MGF_SUM).
 
     Forward: ``acc = start``; then ``acc = acc + item`` for each item in
     order.  Plain numbers among the items are folded into ``acc`` at their
@@ -681,7 +683,7 @@ def vsum(values, start=0.0):
     return out
 
 
-_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+from micrograd_fast._vocab import ACTIVATIONS as _ACTIVATIONS  # noqa: E402
 
 #: The widest input a fused neuron takes: its node's children (weights,
 #: inputs, bias) must stay within the compiled core's children count.
@@ -693,6 +695,29 @@ def _check_act(act):
         raise ValueError(
             f"unknown activation {act!r}; expected one of {', '.join(_ACTIVATIONS)}"
         )
+
+
+def _activate(act, z):
+    """An activation's value at z (mirrored by mgf_activate)."""
+    if act == "relu":
+        return 0.0 if z < 0.0 else z
+    if act == "tanh":
+        return _tanh(z)
+    if act == "sigmoid":
+        return _sigmoid(z)
+    return z
+
+
+def _activate_grad(act, out, g):
+    """d act / d z times g, from the activation's value out (mirrored by
+    mgf_activate_grad)."""
+    if act == "relu":
+        return (out > 0) * g
+    if act == "tanh":
+        return _tanh_slope(out) * g
+    if act == "sigmoid":
+        return (out * (1.0 - out)) * g
+    return g
 
 
 def _input_values(x):
@@ -712,32 +737,16 @@ def _input_values(x):
 
 
 def _neuron(w, xs, b, act):
+    """One fused neuron, act(b + sum w_i x_i) (mirrored by MGF_NEURON)."""
     z = b._data
     for i in range(len(xs)):
         z = z + w[i]._data * xs[i]._data
-    if act == "relu":
-        y = 0.0 if z < 0.0 else z
-    elif act == "tanh":
-        y = _tanh(z)
-    elif act == "sigmoid":
-        y = _sigmoid(z)
-    else:
-        y = z
-    out = Value(y, (*w, *xs, b), "neuron_" + act)
+    out = Value(_activate(act, z), (*w, *xs, b), "neuron_" + act)
     nin = len(xs)
     out._local = _neuron_local_grads(act)
 
     def _backward():
-        g = out._grad
-        if act == "relu":
-            pre = (out._data > 0) * g
-        elif act == "tanh":
-            pre = _tanh_slope(out._data) * g
-        elif act == "sigmoid":
-            s = out._data
-            pre = (s * (1.0 - s)) * g
-        else:
-            pre = g
+        pre = _activate_grad(act, out._data, out._grad)
         for i in range(nin):
             wi = w[i]
             xi = xs[i]
@@ -781,15 +790,7 @@ def _neuron_local_grads(act):
     def local(v):
         kids = v._kids
         m = (len(kids) - 1) // 2
-        if act == "relu":
-            s = (v._data > 0) * 1.0
-        elif act == "tanh":
-            s = _tanh_slope(v._data) * 1.0
-        elif act == "sigmoid":
-            t = v._data
-            s = (t * (1.0 - t)) * 1.0
-        else:
-            s = 1.0
+        s = _activate_grad(act, v._data, 1.0)
         return (
             *(kids[m + j]._data * s for j in range(m)),
             *(kids[j]._data * s for j in range(m)),
@@ -945,15 +946,16 @@ def mlp(spec, x, *, fused=True):
 # -- optimizer updates and parameter arrays -------------------------------------
 
 
-def _check_params(params):
-    """One private snapshot (list) of params, every item an initialized
-    Value: the updates read only this list, after every check."""
-    params = list(params)
-    for p in params:
-        if not isinstance(p, Value):
-            raise TypeError(f"parameters must be Values, not {type(p).__name__}")
-        _check_initialized(p)
-    return params
+def _check_values(values, what):
+    """One private snapshot (list) of values, every item an initialized
+    Value (``what`` names an item in the TypeError): the updates read only
+    this list, after every check."""
+    values = list(values)
+    for v in values:
+        if not isinstance(v, Value):
+            raise TypeError(f"{what} must be a Value, not {type(v).__name__}")
+        _check_initialized(v)
+    return values
 
 
 def _check_initialized(v):
@@ -971,7 +973,7 @@ def _check_state(arr, n, name):
     """An optimizer state array: any writeable, C-contiguous, 1-D buffer of
     native float64 with n entries (a NumPy array, array.array('d'), a
     memoryview).  TypeError for an object that is no buffer, ValueError for
-    a buffer of another kind (mirrors _state_view)."""
+    a buffer of another kind."""
     try:
         view = memoryview(arr)
     except TypeError:
@@ -993,7 +995,7 @@ def _check_state(arr, n, name):
 def sgd_update(params, lr, momentum, buf, first):
     """One SGD step, in place.  ``buf`` (float64, one per parameter) is the
     momentum buffer; it may be None when ``momentum == 0``."""
-    params = _check_params(params)
+    params = _check_values(params, "a parameter")
     lr = _as_float(lr, "lr")
     momentum = _as_float(momentum, "momentum")
     if buf is not None or momentum != 0:  # without momentum buf may be None
@@ -1015,7 +1017,7 @@ def sgd_update(params, lr, momentum, buf, first):
 def adam_update(params, m, v, t, lr, beta1, beta2, eps, weight_decay, decoupled):
     """One Adam step (``decoupled``: AdamW), in place; ``t`` is the 1-based
     step number, already incremented."""
-    params = _check_params(params)
+    params = _check_values(params, "a parameter")
     n = len(params)
     _check_state(m, n, "m")
     _check_state(v, n, "v")
@@ -1058,7 +1060,7 @@ def gather(values, which="data"):
     import numpy as np
 
     _check_which(which)
-    values = _check_params(values)
+    values = _check_values(values, "each item")
     if which == "data":
         return np.array([v._data for v in values], dtype=np.float64)
     return np.array([v._grad for v in values], dtype=np.float64)
@@ -1069,7 +1071,7 @@ def scatter(values, array, which="data"):
     import numpy as np
 
     _check_which(which)
-    values = _check_params(values)
+    values = _check_values(values, "each item")
     arr = np.asarray(array, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"scatter: expected a 1-D array, got {arr.ndim} dimensions")
@@ -1086,5 +1088,5 @@ def scatter(values, array, which="data"):
 
 def zero_grad(values):
     """Set the grad of every Value to 0.0."""
-    for v in _check_params(values):
+    for v in _check_values(values, "each item"):
         v._grad = 0.0

@@ -2,8 +2,9 @@
 # building blocks for nn: n-ary sum, fused neurons and layers, MLP plans.
 
 # building blocks for nn: n-ary sum, fused neurons, optimizer updates -------------
-_ACT_CODES = {"linear": MGF_ACT_LINEAR, "relu": MGF_ACT_RELU,
-              "tanh": MGF_ACT_TANH, "sigmoid": MGF_ACT_SIGMOID}
+from micrograd_fast._vocab import ACTIVATIONS as _ACTIVATIONS
+
+_ACT_CODES = {name: code for code, name in enumerate(_ACT_NAMES)}
 
 
 cdef inline Value _as_value(object v, str what):
@@ -30,14 +31,14 @@ def vsum(values, start=0.0):
         acc = _data(_as_value(start, "start"))
         k = 1
     else:
-        acc = _as_double(start, "start")
+        acc = _as_float(start, "start")
     for t in range(n):
         item = items[t]
         if isinstance(item, Value):
             acc = acc + _data(_as_value(item, "sum item"))
             k += 1
         else:
-            acc = acc + _as_double(item, "sum item")
+            acc = acc + _as_float(item, "sum item")
     cdef Value out = _new_handle()
     _reserve(1, k if k > 2 else 0)
     cdef int64_t i = mgf_push(&A, MGF_SUM, acc)
@@ -68,12 +69,13 @@ def vsum(values, start=0.0):
     return out
 
 
-cdef int _act_code(object act) except -1:
+cdef int _check_act(object act) except -1:
+    """The code of an activation name (mirrors _check_act)."""
     try:
         return _ACT_CODES[act]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown activation {act!r}: expected one of {sorted(_ACT_CODES)}") from None
+            f"unknown activation {act!r}; expected one of {', '.join(_ACTIVATIONS)}") from None
 
 
 
@@ -204,7 +206,7 @@ def mlp_plan(spec, nin=None):
         if not isinstance(item, tuple) or len(item) != 3:
             raise TypeError("mlp: spec items must be (W, B, act) tuples")
         W, B, act = item
-        acts.append(_act_code(act))
+        acts.append(_check_act(act))
         rows = tuple([_as_row(row) for row in W])
         biases = tuple(B)
         nout = len(rows)
@@ -260,26 +262,9 @@ def mlp_plan(spec, nin=None):
     return plan
 
 
-cdef inline double _act_forward(int act, double z) noexcept:
-    """The activation as the Value method computes it (relu, tanh, sigmoid)."""
-    if act == MGF_ACT_RELU:
-        return mgf_relu(z)
-    if act == MGF_ACT_TANH:
-        return mgf_tanh(z)  # the function Value.tanh uses
-    if act == MGF_ACT_SIGMOID:
-        return mgf_sigmoid(z)
-    return z
-
-
-cdef uint8_t[4] _ACT_OPS
-_ACT_OPS[MGF_ACT_LINEAR] = MGF_LEAF  # no node
-_ACT_OPS[MGF_ACT_RELU] = MGF_RELU
-_ACT_OPS[MGF_ACT_TANH] = MGF_TANH
-_ACT_OPS[MGF_ACT_SIGMOID] = MGF_SIGMOID
-
-
 cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
-    """The forward pass of a plan (mirrors mlp); only the outputs get handles.
+    """The forward pass of a plan (in the pure engine, the body of mlp);
+    only the outputs get handles.
 
     fused: one MGF_NEURON node per neuron, children w_0..w_{nin-1},
     x_0..x_{nin-1}, b; plain-number inputs become leaves once per call.
@@ -316,7 +301,7 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
             if isinstance(<object>xi[t], Value):
                 _as_value(<object>xi[t], "an input")
             else:
-                consts[n_const] = _as_double(<object>xi[t], "input")
+                consts[n_const] = _as_float(<object>xi[t], "input")
                 n_const += 1
         outs = [_new_handle() for t in range(plan.n_out)]  # allocate first (may run GC)
         if fused:
@@ -368,7 +353,7 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
                                            <uint32_t>m_in, &z)
                     if act != MGF_ACT_LINEAR:
                         A.nodes[acc].flags |= MGF_F_USED
-                        acc = <int32_t>mgf_push_node(&A, _ACT_OPS[act], _act_forward(act, z),
+                        acc = <int32_t>mgf_push_node(&A, mgf_act_ops[act], mgf_activate(act, z),
                                                      1, acc, 0)
                     nxt[j] = acc
                     k += m_in + 1

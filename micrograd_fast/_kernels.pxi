@@ -4,7 +4,7 @@
 _F64_FORMATS = frozenset(("d", "@d", "=d", "<d" if sys.byteorder == "little" else ">d"))
 
 
-cdef double[::1] _state_view(object arr, Py_ssize_t n, str name):
+cdef double[::1] _check_state(object arr, Py_ssize_t n, str name):
     """An optimizer state array as a typed view (mirrors _check_state): any
     writeable, C-contiguous, 1-D buffer of native float64 with n entries.
     TypeError for an object that is no buffer, ValueError for a buffer of
@@ -27,10 +27,11 @@ cdef double[::1] _state_view(object arr, Py_ssize_t n, str name):
     return out
 
 
-cdef tuple _checked_values(object values, str what):
+cdef tuple _check_values(object values, str what):
     """One private snapshot of values (any iterable), every item an
     initialized Value (TypeError / RuntimeError otherwise).  The updates
-    below read only this tuple, after every check: all or nothing."""
+    below read only this tuple, after every check: all or nothing (mirrors
+    _check_values)."""
     cdef tuple items = _seq(values)
     cdef Py_ssize_t i
     for i in range(len(items)):
@@ -41,11 +42,11 @@ cdef tuple _checked_values(object values, str what):
 def sgd_update(params, double lr, double momentum, buf, bint first):
     """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
     momentum buf = momentum * buf + g (buf = g on the first step)."""
-    cdef tuple items = _checked_values(params, "a parameter")
+    cdef tuple items = _check_values(params, "a parameter")
     cdef Py_ssize_t i, n = len(items)
     cdef double[::1] mom
     if buf is not None or momentum != 0.0:  # without momentum it may be None
-        mom = _state_view(buf, n, "buf")
+        mom = _check_state(buf, n, "buf")
     cdef mgf_node *o
     cdef double g
     for i in range(n):
@@ -63,10 +64,10 @@ def adam_update(params, m, v, double t, double lr,
                 bint decoupled):
     """Adam / AdamW step over params (mirrors adam_update); t is the 1-based
     step number."""
-    cdef tuple items = _checked_values(params, "a parameter")
+    cdef tuple items = _check_values(params, "a parameter")
     cdef Py_ssize_t i, n = len(items)
-    cdef double[::1] m1 = _state_view(m, n, "m")
-    cdef double[::1] m2 = _state_view(v, n, "v")
+    cdef double[::1] m1 = _check_state(m, n, "m")
+    cdef double[::1] m2 = _check_state(v, n, "v")
     if not t >= 1.0:
         raise ValueError(f"adam step number must be >= 1, not {t!r}")
     cdef double bc1 = 1.0 - pow(beta1, t), bc2 = 1.0 - pow(beta2, t)
@@ -92,8 +93,8 @@ def adam_update(params, m, v, double t, double lr,
 def gather(values, which="data"):
     """The data (or grads) of values as a float64 NumPy array."""
     import numpy
-    cdef bint grad = _which(which)
-    cdef tuple items = _checked_values(values, "each item")
+    cdef bint grad = _check_which(which)
+    cdef tuple items = _check_values(values, "each item")
     cdef Py_ssize_t i, n = len(items)
     out = numpy.empty(n, dtype=numpy.float64)
     cdef double[::1] dst = out
@@ -107,8 +108,8 @@ def gather(values, which="data"):
 def scatter(values, array, which="data"):
     """Write array into the data (or grads) of values."""
     import numpy
-    cdef bint grad = _which(which)
-    cdef tuple items = _checked_values(values, "each item")
+    cdef bint grad = _check_which(which)
+    cdef tuple items = _check_values(values, "each item")
     cdef Py_ssize_t i, n = len(items)
     src_arr = numpy.ascontiguousarray(array, dtype=numpy.float64)
     if src_arr.ndim != 1:
@@ -127,13 +128,14 @@ def scatter(values, array, which="data"):
 
 def zero_grad(values):
     """Set every grad to 0.0."""
-    cdef tuple items = _checked_values(values, "each item")
+    cdef tuple items = _check_values(values, "each item")
     cdef Py_ssize_t i
     for i in range(len(items)):
         A.nodes[(<Value>items[i]).idx].grad = 0.0
 
 
-cdef bint _which(object which) except -1:
+cdef bint _check_which(object which) except -1:
+    """True for 'grad', False for 'data' (mirrors _check_which)."""
     if which == "data":
         return False
     if which == "grad":

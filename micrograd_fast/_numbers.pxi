@@ -2,9 +2,9 @@
 # numbers: what counts as a real number, conversion to double, math errors.
 
 # numbers ------------------------------------------------------------------------
-cdef inline bint _number(object x, double *out) except -1:
+cdef inline bint _is_number(object x, double *out) except -1:
     """Store x as a double and return True if x is a real number, else False
-    (mirrors _is_number / _as_float)."""
+    (mirrors _is_number)."""
     if type(x) is float:
         out[0] = <double>x
         return True
@@ -17,12 +17,13 @@ cdef inline bint _number(object x, double *out) except -1:
     return True
 
 
-cdef inline double _as_double(object x, str what) except? -1.0:
-    """_as_float: a real number as double, TypeError for anything else."""
+cdef inline double _as_float(object x, str what) except? -1.0:
+    """A real number as double, TypeError for anything else (mirrors
+    _as_float)."""
     cdef double d
     if type(x) is float:
         return <double>x
-    if not _number(x, &d):
+    if not _is_number(x, &d):
         raise TypeError(f"Value {what} must be a real number, not {type(x).__name__}")
     return d
 

@@ -141,8 +141,8 @@ cdef Value _pow_const(Value x, double e, bint int_exponent):
 
 
 cdef Value _pow_big_int(Value x, object other, double e):
-    """x ** other for an int exponent of size 2**53 or more (mirrors
-    _exponent_minus_one): the derivative's exponent is other - 1 computed on
+    """x ** other for an int exponent of size 2**53 or more (as the pure
+    engine's _exponent_minus_one): the derivative's exponent is other - 1 computed on
     the int, then rounded, which is e itself or the double below e where
     e - 1.0 would round otherwise (node flags MGF_F_EM1_SAME / _DOWN); the
     _op shows the int as given (held by the handle: the double lost it)."""
@@ -317,7 +317,7 @@ cdef tuple _local_grads_tuple(object lgs, Py_ssize_t n):
             f"gradients (numbers), not {type(lgs).__name__}")
     out = []
     for item in items:
-        if isinstance(item, Value) or not _number(item, &d):
+        if isinstance(item, Value) or not _is_number(item, &d):
             raise TypeError(
                 f"local gradients must be real numbers, not {type(item).__name__}")
         out.append(d)
@@ -346,7 +346,7 @@ def _slot_state(obj):  # mirrors _slot_state
     return state
 
 
-def _restore(data, grad, label, cls=None):
+def _rebuild_value(data, grad, label, cls=None):
     """Unpickling: a leaf with the saved data, grad and label (mirrors
     _rebuild_value); attributes follow through Value.__setstate__.  cls: a
     subclass of Value to rebuild as (its own __init__ is not called)."""
@@ -361,20 +361,24 @@ def _restore(data, grad, label, cls=None):
     return v
 
 
+# the reconstructor's name in pickles made by earlier versions
+_restore = _rebuild_value
+
+
 @cython.freelist(1024)
 cdef class Value:
     """A scalar that remembers how it was computed (a handle onto an arena node).
 
     Value(data, _children=(), _op='', label='')
     Value(data, children, local_grads): a node whose backward adds
-    local_grads[t] * out.grad to children[t] (mirrors Value.__init__).
+    local_grads[t] * out.grad to children[t] (mirrors Value).
     """
 
     __array_ufunc__ = None  # NumPy scalars hand arithmetic over to us
 
     def __init__(self, data, _children=(), _op="", label="", *, children=None,
                  local_grads=None):
-        cdef double x = _as_double(data, "data")
+        cdef double x = _as_float(data, "data")
         kids = tuple(_children)
         if children is not None:
             if kids:
@@ -469,7 +473,7 @@ cdef class Value:
 
     @data.setter
     def data(self, value):
-        cdef double x = _as_double(value, "data")
+        cdef double x = _as_float(value, "data")
         if self.idx == 0:
             _uninitialized()
         A.nodes[self.idx].data = x
@@ -482,7 +486,7 @@ cdef class Value:
 
     @grad.setter
     def grad(self, value):
-        cdef double x = _as_double(value, "grad")
+        cdef double x = _as_float(value, "grad")
         if self.idx == 0:
             _uninitialized()
         A.nodes[self.idx].grad = x
@@ -512,12 +516,12 @@ cdef class Value:
                 return f"**{int(o.param)}"
             return f"**{o.param!r}"
         if o.op == MGF_NEURON:
-            return "neuron_" + _ACT_NAMES[o.aux]
+            return _OP_NAMES[MGF_NEURON] + _ACT_NAMES[o.aux]
         return _OP_NAMES[o.op]
 
     @_op.setter
     def _op(self, value):
-        # a label for drawings (mirrors the pure engine's _op setter)
+        # a label for drawings (mirrors Value._op)
         if self.idx == 0:
             _uninitialized()
         if not isinstance(value, str):
@@ -609,8 +613,8 @@ cdef class Value:
             args += (type(self),)
             state.update(_slot_state(self))
         if state:
-            return (_restore, args, state)
-        return (_restore, args)
+            return (_rebuild_value, args, state)
+        return (_rebuild_value, args)
 
     def __setstate__(self, state):
         # attributes are restored once the leaf exists, so one may refer
@@ -623,13 +627,13 @@ cdef class Value:
         cdef double c
         if isinstance(other, Value):
             return _binary(MGF_ADD, self, other, _data(self) + _data(<Value>other))
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_ADD, self, c, _data(self) + c)
 
     def __radd__(self, other):  # Value.__radd__
         cdef double c
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_ADD, self, c, _data(self) + c)
 
@@ -637,13 +641,13 @@ cdef class Value:
         cdef double c
         if isinstance(other, Value):
             return _binary(MGF_MUL, self, other, _data(self) * _data(<Value>other))
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_MUL, self, c, _data(self) * c)
 
     def __rmul__(self, other):  # Value.__rmul__
         cdef double c
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_MUL, self, c, _data(self) * c)
 
@@ -656,13 +660,13 @@ cdef class Value:
         if isinstance(other, Value):
             neg = -other
             return _binary(MGF_ADD, self, neg, _data(self) + _data(neg))
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_ADD, self, -c, _data(self) + (-c))
 
     def __rsub__(self, other):  # Value.__rsub__: (-self) + other
         cdef double c
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         cdef Value neg = -self
         return _binary_const(MGF_ADD, neg, c, _data(neg) + c)
@@ -674,7 +678,7 @@ cdef class Value:
         if isinstance(other, Value):
             inv = _pow_const(other, -1.0, True)
             return _binary(MGF_MUL, self, inv, _data(self) * _data(inv))
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         err = mgf_pow_forward(c, -1.0, &r)
         if err:
@@ -683,7 +687,7 @@ cdef class Value:
 
     def __rtruediv__(self, other):  # Value.__rtruediv__: self**-1 * other
         cdef double c
-        if not _number(other, &c):
+        if not _is_number(other, &c):
             return NotImplemented
         cdef Value inv = _pow_const(self, -1.0, True)
         return _binary_const(MGF_MUL, inv, c, _data(inv) * c)
@@ -694,7 +698,7 @@ cdef class Value:
             return NotImplemented
         if isinstance(other, Value):
             return _pow_value(self, other)
-        if not _number(other, &e):
+        if not _is_number(other, &e):
             return NotImplemented
         if PyIndex_Check(other) and not (-9007199254740992.0 < e < 9007199254740992.0):
             return _pow_big_int(self, other, e)
@@ -702,7 +706,7 @@ cdef class Value:
 
     def __rpow__(self, other, mod):  # Value.__rpow__: Value(other) ** self
         cdef double c
-        if mod is not None or not _number(other, &c):
+        if mod is not None or not _is_number(other, &c):
             return NotImplemented
         return _pow_value(Value(c), self)
 

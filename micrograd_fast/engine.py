@@ -1,17 +1,96 @@
 """Selects the engine: the compiled core, or the pure twin when
-``MICROGRAD_FAST_NO_EXTENSIONS`` is set to a non-empty value other than 0."""
+``MICROGRAD_FAST_NO_EXTENSIONS`` is set to a non-empty value other than 0.
+
+The engine interface is written here once.  ``ENGINE_API`` lists the names
+every engine exports (its ``__all__``, in that order), ``ARENA_API`` the
+compiled core's arena names that follow them there (the pure twin has no
+arena).  The tests hold both engines' ``__all__`` and the stubs to these
+lists.  Whatever binds or forwards engine names reads them: this module's own
+bindings below, the package's names (``PACKAGE_FORWARDS``), the lab's engine
+switch (``micrograd_fast.lab.engines.use_engine``) and the modules that find
+the engine of a Value (``engine_of``).
+"""
 
 import os
+import sys
+
+__all__ = ["Value", "COMPILED"]
+
+#: The names every engine module exports, in its ``__all__`` order.
+ENGINE_API = (
+    "Value",
+    "COMPILED",
+    "vsum",
+    "layer",
+    "mlp",
+    "mlp_plan",
+    "MLPPlan",
+    "sgd_update",
+    "adam_update",
+    "gather",
+    "scatter",
+    "zero_grad",
+)
+
+#: The compiled core's arena names, after ``ENGINE_API`` in its ``__all__``.
+ARENA_API = ("compact", "arena_stats")
+
+#: The engine modules, by the name the lab's ``--engine`` option gives them.
+ENGINE_MODULES = {"compiled": "micrograd_fast._engine", "pure": "micrograd_fast._engine_py"}
+
+#: The names ``micrograd_fast`` forwards from the selected engine, as
+#: (the package's name, the engine's name).
+PACKAGE_FORWARDS = (("Value", "Value"), ("COMPILED", "COMPILED"), ("sum", "vsum"))
 
 NO_EXTENSIONS = os.environ.get("MICROGRAD_FAST_NO_EXTENSIONS", "") not in ("", "0")
 
+
+def is_engine(module):
+    """Whether ``module`` provides the whole engine interface."""
+    return all(hasattr(module, name) for name in ENGINE_API)
+
+
+def engine_of(value):
+    """The engine module ``value``'s class (or a class it derives from)
+    belongs to, or None when it is not an engine's Value."""
+    for cls in type(value).__mro__:
+        name = cls.__module__
+        if name in _ENGINE_MODULE_NAMES and cls.__name__ == "Value":
+            return sys.modules[name]
+    return None
+
+
+def forward_names(package):
+    """Bind ``package``'s forwarded names (``PACKAGE_FORWARDS``) to the
+    selected engine's objects."""
+    for ours, theirs in PACKAGE_FORWARDS:
+        setattr(package, ours, globals()[theirs])
+
+
+_ENGINE_MODULE_NAMES = frozenset(ENGINE_MODULES.values())
+
+
+def _bind(impl):
+    """This module's engine names, from the engine module ``impl``.
+
+    Also run again when the lab switches engines (it reloads this module in
+    place): arena names the new engine lacks are dropped.
+    """
+    namespace = globals()
+    for name in ENGINE_API:
+        namespace[name] = getattr(impl, name)
+    for name in ARENA_API:
+        if hasattr(impl, name):
+            namespace[name] = getattr(impl, name)
+        else:
+            namespace.pop(name, None)
+
+
 if NO_EXTENSIONS:
-    from micrograd_fast._engine_py import *  # noqa: F401,F403
-    from micrograd_fast._engine_py import COMPILED, Value
+    from micrograd_fast import _engine_py as _impl
 else:
     try:
-        from micrograd_fast._engine import *  # noqa: F401,F403
-        from micrograd_fast._engine import COMPILED, Value
+        from micrograd_fast import _engine as _impl
     except ImportError as exc:  # pragma: no cover - depends on the build
         _here = os.path.dirname(os.path.abspath(__file__))
         if os.path.exists(os.path.join(_here, "_engine.pyx")):
@@ -32,4 +111,4 @@ else:
             "pure-Python engine."
         ) from exc
 
-__all__ = ["Value", "COMPILED"]
+_bind(_impl)

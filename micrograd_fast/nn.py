@@ -83,9 +83,12 @@ import operator
 import random
 import sys
 
+from micrograd_fast.engine import engine_of as _engine_of
+from micrograd_fast.engine import is_engine as _is_engine
+
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+from micrograd_fast._vocab import ACTIVATIONS
 _REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
 
 
@@ -100,14 +103,9 @@ def _resolve_engine(engine):
         return _default_engine()
     if isinstance(engine, str):
         return importlib.import_module(engine)
-    if not hasattr(engine, "Value") or not hasattr(engine, "layer"):
+    if not _is_engine(engine):
         raise TypeError("engine must be a micrograd_fast engine module")
     return engine
-
-
-def _engine_of_value(v):
-    """The engine module a Value belongs to."""
-    return sys.modules[type(v).__module__]
 
 
 def _check_act(act):
@@ -168,8 +166,9 @@ def _unwrap(out):
 # activations) until some module's structure changes: assigning any of these
 # attributes on any module bumps the counter, which invalidates every cached
 # spec.  The lists the modules make (``w``, ``neurons``, ``layers``) count
-# their in-place edits too; a list of your own assigned there is seen when
-# assigned, not when edited in place afterwards.
+# their in-place edits too.  Any other list found there (one of your own,
+# assigned to the attribute) is checked instead: the cache keeps a copy of
+# its items and is used only while the list still holds the very same ones.
 _STRUCTURE_ATTRS = frozenset({"w", "b", "nonlin", "act", "neurons", "layers", "_engine"})
 _structure_version = 0
 
@@ -177,6 +176,34 @@ _structure_version = 0
 def _structure_changed():
     global _structure_version
     _structure_version += 1
+
+
+def _structure_lists_of(items):
+    """``items`` (a module's list of neurons or layers) and, after it, the
+    structure lists of each item."""
+    out = [items]
+    for item in items:
+        inner = getattr(item, "_structure_lists", None)
+        if inner is not None:
+            out.extend(inner())
+    return out
+
+
+def _snapshot(lists):
+    """``(list, its items)`` for each list that does not count its own
+    edits; None when every one does (the common case)."""
+    kept = tuple(
+        (lst, tuple(lst)) for lst in lists if type(lst) not in (_TrackedList, tuple)
+    )
+    return kept or None
+
+
+def _unchanged(snapshot):
+    """Whether each list of ``snapshot`` still holds the very same items."""
+    for lst, items in snapshot:
+        if len(lst) != len(items) or not all(map(operator.is_, lst, items)):
+            return False
+    return True
 
 
 class _TrackedList(list):
@@ -218,15 +245,22 @@ class Module:
     def _cached(self, build):
         """The cached value of ``build()`` for the current structure."""
         cache = self.__dict__.get("_spec_cache")
-        if cache is None or cache[0] != _structure_version:
-            cache = (_structure_version, build())
+        if (cache is None or cache[0] != _structure_version
+                or (cache[1] is not None and not _unchanged(cache[1]))):
+            snapshot = _snapshot(self._structure_lists())
+            cache = (_structure_version, snapshot, build())
             object.__setattr__(self, "_spec_cache", cache)
-        return cache[1]
+        return cache[2]
+
+    def _structure_lists(self):
+        """The lists that make up this module's structure (``w``,
+        ``neurons``, ``layers``, all the way down)."""
+        return []
 
     def zero_grad(self):
         params = self.parameters()
         if params:
-            _engine_of_value(params[0]).zero_grad(params)
+            _engine_of(params[0]).zero_grad(params)
 
     def parameters(self):
         return []
@@ -240,7 +274,7 @@ class Module:
         if eng is not None:
             return eng
         params = self.parameters()
-        return _engine_of_value(params[0]) if params else _default_engine()
+        return _engine_of(params[0]) if params else _default_engine()
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -323,7 +357,7 @@ class Neuron(Module):
     def _from_values(cls, w, b, nonlin, act, engine):
         self = cls.__new__(cls)
         self._engine = engine
-        self.w = w
+        self.w = _TrackedList(w)
         self.b = b
         self.nonlin = nonlin
         self.act = act
@@ -344,6 +378,9 @@ class Neuron(Module):
 
     def parameters(self):
         return self.w + [self.b]
+
+    def _structure_lists(self):
+        return [self.w]
 
     def __repr__(self):
         return f"{_REPR_NAMES[self.activation]}Neuron({len(self.w)})"
@@ -372,7 +409,7 @@ class Layer(Module):
     def _from_neurons(cls, neurons, engine):
         self = cls.__new__(cls)
         self._engine = engine
-        self.neurons = neurons
+        self.neurons = _TrackedList(neurons)
         return self
 
     @property
@@ -408,6 +445,9 @@ class Layer(Module):
 
     def parameters(self):
         return [p for n in self.neurons for p in n.parameters()]
+
+    def _structure_lists(self):
+        return _structure_lists_of(self.neurons)
 
     def __repr__(self):
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
@@ -465,8 +505,9 @@ class MLP(Module):
 
     def __call__(self, x):
         cache = self.__dict__.get("_spec_cache")
-        if cache is not None and cache[0] == _structure_version and type(x) is list:
-            nin, plan, _ = cache[1]
+        if (cache is not None and cache[0] == _structure_version and cache[1] is None
+                and type(x) is list):
+            nin, plan, _ = cache[2]
             if plan is not None and len(x) == nin:  # the common case, in short
                 out = self._engine.mlp(plan, x, fused=self.fused)
                 return out[0] if len(out) == 1 else out
@@ -494,6 +535,9 @@ class MLP(Module):
     def parameters(self):
         return list(self._cached(self._build_specs)[2])
 
+    def _structure_lists(self):
+        return _structure_lists_of(self.layers)
+
     def __repr__(self):
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
 
@@ -506,98 +550,27 @@ class MLP(Module):
     def state_dict(self):
         return self._state_dict_from(self._state_values())
 
-    # -- PyTorch bridge --------------------------------------------------------
+    @classmethod
+    def _from_layers(cls, layers, engine):
+        self = cls.__new__(cls)
+        self._engine = engine
+        self.layers = _TrackedList(layers)
+        return self
+
+    # -- PyTorch bridge (micrograd_fast._torch_bridge) ------------------------
     def to_torch(self):
         """An equivalent ``torch.nn.Sequential`` (float64): per layer a
         ``Linear`` followed by ``ReLU``/``Tanh``/``Sigmoid`` (nothing for a
         linear layer), with this model's weights copied in."""
-        torch = _import_torch()
-        mods = []
-        for i, layer in enumerate(self.layers):
-            spec = layer._spec()
-            if spec is None:
-                raise ValueError(f"layer {i} mixes activations; torch needs one per layer")
-            W, B, act = spec
-            lin = torch.nn.Linear(layer.nin, len(B), dtype=torch.float64)
-            arrays = layer.state_dict()
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(arrays["weight"]))
-                lin.bias.copy_(torch.from_numpy(arrays["bias"]))
-            mods.append(lin)
-            if act != "linear":
-                mods.append(_TORCH_ACTS[act](torch)())
-        return torch.nn.Sequential(*mods)
+        from micrograd_fast import _torch_bridge
+
+        return _torch_bridge.to_torch(self)
 
     @classmethod
     def from_torch(cls, seq, engine=None):
         """An MLP equal to a ``torch.nn.Sequential`` of ``Linear`` layers, each
         optionally followed by ``ReLU``, ``Tanh``, ``Sigmoid`` or ``Identity``.
         Draws no random numbers."""
-        torch = _import_torch()
-        eng = _resolve_engine(engine)
-        V = eng.Value
-        mods = list(seq)
-        layers = []
-        i = 0
-        while i < len(mods):
-            lin = mods[i]
-            if not isinstance(lin, torch.nn.Linear):
-                raise ValueError(
-                    f"from_torch: expected Linear at position {i}, got {type(lin).__name__}"
-                )
-            act = "linear"
-            if i + 1 < len(mods) and not isinstance(mods[i + 1], torch.nn.Linear):
-                act = _torch_act_name(torch, mods[i + 1])
-                i += 1
-            i += 1
-            W = lin.weight.detach().to(torch.float64).cpu().numpy().tolist()
-            if lin.bias is not None:
-                B = lin.bias.detach().to(torch.float64).cpu().numpy().tolist()
-            else:
-                B = [0.0] * len(W)
-            nonlin = act != "linear"
-            neurons = [
-                Neuron._from_values(
-                    [V(w) for w in row], V(b), nonlin, act if nonlin else "relu", eng
-                )
-                for row, b in zip(W, B)
-            ]
-            layers.append(Layer._from_neurons(neurons, eng))
-        if not layers:
-            raise ValueError("from_torch: the Sequential has no Linear layer")
-        for k in range(1, len(layers)):
-            if layers[k].nin != len(layers[k - 1].neurons):
-                raise ValueError(f"from_torch: layer {k} does not fit the one before")
-        self = cls.__new__(cls)
-        self._engine = eng
-        self.layers = layers
-        return self
+        from micrograd_fast import _torch_bridge
 
-
-_TORCH_ACTS = {
-    "relu": lambda torch: torch.nn.ReLU,
-    "tanh": lambda torch: torch.nn.Tanh,
-    "sigmoid": lambda torch: torch.nn.Sigmoid,
-}
-
-
-def _torch_act_name(torch, mod):
-    for name, cls in (
-        ("relu", torch.nn.ReLU),
-        ("tanh", torch.nn.Tanh),
-        ("sigmoid", torch.nn.Sigmoid),
-        ("linear", torch.nn.Identity),
-    ):
-        if type(mod) is cls:
-            return name
-    raise ValueError(f"from_torch: unsupported module {type(mod).__name__}")
-
-
-def _import_torch():
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(
-            "the PyTorch bridge needs torch; install it with 'pip install torch'"
-        ) from exc
-    return torch
+        return _torch_bridge.from_torch(cls, seq, engine)

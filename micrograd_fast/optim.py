@@ -24,9 +24,11 @@ as the original would.
 """
 
 import importlib
-import sys
 
 import numpy as np
+
+from micrograd_fast.engine import engine_of as _engine_of
+from micrograd_fast.engine import is_engine as _is_engine
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -50,13 +52,13 @@ class Optimizer:
         if engine is None:
             if not self.params:
                 raise ValueError("optimizer got an empty parameter list")
-            engine = sys.modules[type(self.params[0]).__module__]
-        V = getattr(engine, "Value", None)
-        if V is None or not hasattr(engine, "adam_update"):
+            engine = _engine_of(self.params[0])
+        if engine is None or not _is_engine(engine):
             what = type(self.params[0]).__name__ if self.params else "nothing"
             raise TypeError(
                 f"parameters must be Values of a micrograd_fast engine, not {what}"
             )
+        V = engine.Value
         self.engine = engine
         for p in self.params:
             if not isinstance(p, V):

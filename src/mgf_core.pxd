@@ -20,12 +20,20 @@ cdef extern from "mgf_core.h" nogil:
         MGF_NEURON
         MGF_CUSTOM
         MGF_LOCAL
+        MGF_NOPS
 
     enum:
         MGF_ACT_LINEAR
         MGF_ACT_RELU
         MGF_ACT_TANH
         MGF_ACT_SIGMOID
+        MGF_NACTS
+
+    # the op and activation tables (the MGF_OPS and MGF_ACTS lists)
+    const char *const mgf_op_names[]
+    const char *const mgf_op_codes[]
+    const char *const mgf_act_names[]
+    const uint8_t mgf_act_ops[]
 
     enum:
         MGF_OK

@@ -24,7 +24,8 @@ from benchmarks import report  # noqa: E402
 from benchmarks._worker import run  # noqa: E402
 from benchmarks import microgpt  # noqa: E402
 from benchmarks.moons import demo_data  # noqa: E402
-from benchmarks.workloads import TORCH_WORKLOADS, WORKLOADS, Skip, applies  # noqa: E402
+from benchmarks.workloads import WORKLOADS, Skip, applies  # noqa: E402
+
 CORE = ("workload", "engine", "median_s", "min_s", "max_s", "repeats", "nodes",
         "headline", "unit")
 
@@ -69,10 +70,43 @@ def test_workload_on_upstream(workload):
     _check(_run_or_skip(eng, workload), workload, "micrograd")
 
 
-@pytest.mark.parametrize("workload", sorted(TORCH_WORKLOADS))
+@pytest.mark.parametrize("workload", [w for w in WORKLOADS if applies(w, "torch")])
 def test_workload_on_torch(workload):
     eng = _load_or_skip("torch")
     _check(_run_or_skip(eng, workload), workload, "torch")
+
+
+def test_every_workload_is_declared_once_with_what_the_report_needs():
+    labels = []
+    for name, declared in WORKLOADS.items():
+        assert declared.name == name and declared.run.__name__ == name
+        assert declared.unit and declared.description
+        assert set(declared.excluded) <= set(engines_mod.ENGINE_NAMES)
+        assert all(reason for reason in declared.excluded.values())
+        labels.extend(row.label for row in declared.rows)
+    assert len(labels) == len(set(labels))
+    # only the scaling workload has its own table instead of main-table rows
+    assert [n for n, w in WORKLOADS.items() if not w.rows] == ["scaling"]
+    from benchmarks.workloads import workload as declare
+
+    with pytest.raises(ValueError, match="declared twice"):
+        declare("ns/op", "again")(WORKLOADS["op_add"].run)
+
+
+def test_a_declared_exclusion_is_a_skip_with_its_reason(engine):
+    eng = engines_mod.from_module(engine)
+    excluded = dict(WORKLOADS["vsum"].excluded)
+    assert "micrograd" in excluded and applies("vsum", eng.name)
+    eng.name = "micrograd"  # the declaration is checked before anything runs
+    with pytest.raises(Skip, match=excluded["micrograd"]):
+        run(eng, "vsum", "smoke")
+
+
+def test_records_carry_the_declared_unit(engine):
+    eng = engines_mod.from_module(engine)
+    for name in ("op_add", "deep_chain", "sum_builtin"):
+        (rec,) = run(eng, name, "smoke")
+        assert rec["unit"] == WORKLOADS[name].unit
 
 
 def test_deep_chain_records_upstream_recursion_limit():
@@ -364,5 +398,5 @@ def test_readme_has_the_table_markers():
         text = fh.read()
     table = text[text.index(report.README_START):text.index(report.README_END)]
     for workload in ("demo_notebook", "demo_notebook_native", "demo_step", "demo_step_native"):
-        label = report.ROW_LABELS[workload]
+        label = WORKLOADS[workload].rows[0].label
         assert f"| {label} |" in table, workload

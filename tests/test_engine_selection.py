@@ -9,7 +9,6 @@ import micrograd_fast
 import micrograd_fast.engine
 import micrograd_fast._engine_py
 import pytest
-from conftest import NO_EXTENSIONS
 
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(micrograd_fast.__file__)))
 
@@ -41,7 +40,7 @@ def test_both_import_spellings_work():
     assert v.data == 6.0
 
 
-@pytest.mark.skipif(NO_EXTENSIONS, reason="MICROGRAD_FAST_NO_EXTENSIONS is set")
+@pytest.mark.compiled_core
 def test_compiled_core_is_in_use_without_the_flag():
     import micrograd_fast._engine
 
@@ -53,8 +52,9 @@ def test_compiled_core_is_in_use_without_the_flag():
     assert micrograd_fast.Value is not micrograd_fast._engine_py.Value
 
 
-@pytest.mark.skipif(not NO_EXTENSIONS, reason="MICROGRAD_FAST_NO_EXTENSIONS is not set")
-def test_pure_engine_is_in_use_with_the_flag():
+def test_pure_engine_is_in_use_with_the_flag(no_extensions):
+    if not no_extensions:
+        pytest.skip("MICROGRAD_FAST_NO_EXTENSIONS is not set")
     assert micrograd_fast.Value is micrograd_fast._engine_py.Value
     assert micrograd_fast.engine.Value is micrograd_fast._engine_py.Value
     assert micrograd_fast.COMPILED is False
@@ -81,7 +81,7 @@ def test_flag_selects_the_pure_engine_in_a_fresh_process(flag):
     assert r.stdout.split() == ["False", "True"]
 
 
-@pytest.mark.skipif(NO_EXTENSIONS, reason="MICROGRAD_FAST_NO_EXTENSIONS is set")
+@pytest.mark.compiled_core
 @pytest.mark.parametrize("flag", [None, "", "0"])
 def test_no_flag_selects_the_compiled_core_in_a_fresh_process(flag):
     r = run_python(PROBE, flag)

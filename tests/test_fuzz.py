@@ -18,43 +18,63 @@ Each engine leaves a trace: the outcome of every instruction (exception
 type or 'ok') and, after each backward and at the end, data, grad, _op and
 label of every pool member.  Compiled and pure traces must be identical
 (floats compared by their bits, any NaN equal to any NaN); against upstream
-the subset of programs upstream can run must agree to rel 1e-9.
+the subset of programs upstream can run must agree to rel 1e-9.  The
+operators come from one table (``BINARY_OPS``, ``UNARY_OPS``), applied to two
+Values, to a Value and a number on either side, or to one Value.
 
 ``MICROGRAD_FAST_FUZZ_EXAMPLES`` sets the number of examples per test
 (default 150); tools/fuzz_campaign.py runs long campaigns.
 """
 
 import gc
-import importlib
 import math
+import operator
 import os
 import struct
 
 import numpy as np
 import pytest
-from conftest import ENGINE_MODULES, NO_EXTENSIONS
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("MICROGRAD_FAST_FUZZ_EXAMPLES", "150"))
 ARITH_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
 
-pytestmark = pytest.mark.skipif(
-    NO_EXTENSIONS, reason="compares the compiled core, MICROGRAD_FAST_NO_EXTENSIONS is set"
-)
+# compares the compiled core with the others
+pytestmark = pytest.mark.compiled_core
+
+# --- the operators --------------------------------------------------------------
+
+# f(a, b) for two Values, f(a, c) and f(c, a) for a Value and a number
+BINARY_OPS = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "div": operator.truediv,
+    "pow": operator.pow,
+}
+UNARY_OPS = {
+    "neg": operator.neg,
+    "relu": lambda a: a.relu(),
+    "tanh": lambda a: a.tanh(),
+    "exp": lambda a: a.exp(),
+    "log": lambda a: a.log(),
+    "sigmoid": lambda a: a.sigmoid(),
+}
+# what upstream micrograd 0.1.0 has: no Value ** Value, no number ** Value
+# (a Value ** number is the "powc" instruction), no tanh, exp, log, sigmoid
+UPSTREAM_BINARY_OPS = ["add", "sub", "mul", "div"]
+UPSTREAM_UNARY_OPS = ["neg", "relu"]
 
 # --- the instruction set -----------------------------------------------------
 
-BINARY = ["add", "sub", "mul", "div", "pow"]
-UNARY = ["neg", "relu", "tanh", "exp", "log", "sigmoid"]
-CONST_OPS = ["add", "sub", "mul", "div", "pow"]
 ACTS = ["linear", "relu", "tanh", "sigmoid"]
 CUSTOM_KINDS = ["scale", "lin2", "tri", "override"]
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.0, 2.0, math.inf, -math.inf, math.nan, 1e-300, 1e300]
 FINITE_CONSTANTS = [0, 1, 2, 3, -1, -2, 0.5, -0.5, 1.5, -3.25, 1e-3]
 CONSTANTS = FINITE_CONSTANTS + [math.inf, -math.inf, math.nan, np.float64(1.25),
-                                np.int64(-3), np.float32(0.3)]
+                                np.int64(2), np.int64(-3), np.float32(0.3), np.float32(-1.5)]
 
 
 def leaf_number(nonfinite):
@@ -73,15 +93,14 @@ def instructions(full):
     (with the test's own vsum/layer built from custom ops)."""
     num = leaf_number(nonfinite=full)
     consts = st.sampled_from(CONSTANTS if full else FINITE_CONSTANTS)
-    binary = BINARY if full else ["add", "sub", "mul", "div"]
-    unary = UNARY if full else ["neg", "relu"]
-    const_ops = CONST_OPS if full else ["add", "sub", "mul", "div"]
+    binary = list(BINARY_OPS) if full else UPSTREAM_BINARY_OPS
+    unary = list(UNARY_OPS) if full else UPSTREAM_UNARY_OPS
     operand = st.one_of(st.tuples(st.just("v"), IDX), st.tuples(st.just("n"), consts))
     choices = [
         st.tuples(st.just("leaf"), num),
         st.tuples(st.just("bin"), st.sampled_from(binary), IDX, IDX),
         st.tuples(st.just("un"), st.sampled_from(unary), IDX),
-        st.tuples(st.just("const"), st.sampled_from(const_ops), IDX, consts, st.booleans()),
+        st.tuples(st.just("const"), st.sampled_from(binary), IDX, consts, st.booleans()),
         st.tuples(st.just("powc"), IDX,
                   st.sampled_from([1, 2, 3, -1, -2] + ([0.5, -0.5, 2.5, 0] if full else []))),
         st.tuples(st.just("custom"), st.sampled_from(CUSTOM_KINDS), IDX, IDX, IDX),
@@ -290,8 +309,11 @@ def run(E, program, *, bit_exact=True):
         snap = [tag]
         for k in live():
             v = pool[k]
-            d, g = (bits(v.data), bits(v.grad)) if bit_exact else (float(v.data), float(v.grad))
-            snap.append((k, d, g, v._op, getattr(v, "label", "")))
+            if bit_exact:  # the engines' own: floats, and the same graph
+                assert type(v.data) is float and type(v.grad) is float, v
+                snap.append((k, bits(v.data), bits(v.grad), v._op, v.label, len(v._prev)))
+            else:
+                snap.append((k, float(v.data), float(v.grad), v._op, getattr(v, "label", "")))
         trace.append(tuple(snap))
 
     for ins in instrs:
@@ -300,24 +322,13 @@ def run(E, program, *, bit_exact=True):
             if op == "leaf":
                 pool.append(V(ins[1]))
             elif op == "bin":
-                a, b = pick(ins[2]), pick(ins[3])
-                f = ins[1]
-                pool.append(a + b if f == "add" else a - b if f == "sub" else
-                            a * b if f == "mul" else a / b if f == "div" else a**b)
+                pool.append(BINARY_OPS[ins[1]](pick(ins[2]), pick(ins[3])))
             elif op == "un":
-                a = pick(ins[2])
-                f = ins[1]
-                pool.append(-a if f == "neg" else getattr(a, f)())
+                pool.append(UNARY_OPS[ins[1]](pick(ins[2])))
             elif op == "const":
                 _, f, i, c, left = ins
                 a = pick(i)
-                if left:
-                    out = (c + a if f == "add" else c - a if f == "sub" else
-                           c * a if f == "mul" else c / a if f == "div" else c**a)
-                else:
-                    out = (a + c if f == "add" else a - c if f == "sub" else
-                           a * c if f == "mul" else a / c if f == "div" else a**c)
-                pool.append(out)
+                pool.append(BINARY_OPS[f](c, a) if left else BINARY_OPS[f](a, c))
             elif op == "powc":
                 pool.append(pick(ins[1]) ** ins[2])
             elif op == "custom":
@@ -393,17 +404,18 @@ def run(E, program, *, bit_exact=True):
     return trace
 
 
-def get_engine(kind):
-    if kind == "up":
+def get_engine(module):
+    """The Engine of an engine module (None: upstream micrograd)."""
+    if module is None:
         return Engine("up", pytest.importorskip("micrograd.engine"))
-    return Engine(kind, importlib.import_module(ENGINE_MODULES[kind]))
+    return Engine("c" if module.COMPILED else "py", module)
 
 
 # --- compiled vs pure, bit for bit --------------------------------------------------
 
-def compare_compiled_and_pure(program):
-    c = run(get_engine("c"), program)
-    p = run(get_engine("py"), program)
+def compare_compiled_and_pure(program, compiled_module, pure_module):
+    c = run(get_engine(compiled_module), program)
+    p = run(get_engine(pure_module), program)
     assert len(c) == len(p)
     for k, (x, y) in enumerate(zip(c, p)):
         assert x == y, (k, x, y)
@@ -427,8 +439,8 @@ def compare_compiled_and_pure(program):
 @settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(programs())
-def test_compiled_and_pure_traces_are_identical(program):
-    compare_compiled_and_pure(program)
+def test_compiled_and_pure_traces_are_identical(compiled_engine, pure_engine, program):
+    compare_compiled_and_pure(program, compiled_engine, pure_engine)
 
 
 # --- against upstream micrograd ---------------------------------------------------
@@ -448,12 +460,12 @@ def close(ours, theirs, scale):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(program=programs(full=False, max_size=20))
-def test_engines_agree_with_upstream(engine_name, program):
+def test_engines_agree_with_upstream(engine, program):
     try:
-        theirs = run(get_engine("up"), program, bit_exact=False)
+        theirs = run(get_engine(None), program, bit_exact=False)
     except UpstreamRaisedInBackward:
         assume(False)
-    ours = run(get_engine(engine_name), program, bit_exact=False)
+    ours = run(get_engine(engine), program, bit_exact=False)
     assert len(ours) == len(theirs)
     finite = [abs(x) for snap in theirs if isinstance(snap, tuple)
               for item in snap[1:] for x in item[1:3] if math.isfinite(x)]
@@ -470,11 +482,6 @@ def test_engines_agree_with_upstream(engine_name, program):
             assert close(a[1], b[1], scale), (a, b)
             assert close(a[2], b[2], scale), (a, b)
             assert a[3] == b[3]
-
-
-@pytest.fixture(params=["c", "py"])
-def engine_name(request):
-    return request.param
 
 
 # --- NaN and infinity behave like Python floats -------------------------------------

@@ -117,3 +117,14 @@ def test_installed_package_holds_no_build_sources():
         if p.suffix in (".pyx", ".pxd", ".c", ".h", ".html")
     )
     assert leftovers == []
+
+
+@needs_installed
+def test_console_script_is_the_command():
+    from micrograd_fast.lab import cli
+
+    dist = importlib.metadata.distribution(DIST_NAME)
+    (script,) = [ep for ep in dist.entry_points if ep.name == "micrograd-fast"]
+    assert script.group == "console_scripts"
+    assert script.value == "micrograd_fast.lab.cli:main"
+    assert script.load() is cli.main

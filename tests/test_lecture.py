@@ -1,11 +1,9 @@
 """The micrograd lecture, cell by cell: what a student types must work."""
 
 import gc
-import importlib
 import math
 
 import pytest
-from conftest import ENGINE_MODULES, NO_EXTENSIONS
 
 B_NEURON = 6.8813735870195432
 
@@ -274,11 +272,10 @@ def test_backward_twice_matches_upstream(Value):
     assert [n.grad for n in our_nodes] == [n.grad for n in their_nodes]
 
 
-@pytest.mark.skipif(NO_EXTENSIONS, reason="MICROGRAD_FAST_NO_EXTENSIONS is set")
-def test_backward_twice_compiled_equals_pure_exactly():
+def test_backward_twice_compiled_equals_pure_exactly(compiled_engine, pure_engine):
     results = []
-    for key in ("c", "py"):
-        V = importlib.import_module(ENGINE_MODULES[key]).Value
+    for module in (compiled_engine, pure_engine):
+        V = module.Value
         a, b = V(0.3), V(-1.7)
         c = a * b
         d = (c + a).tanh()

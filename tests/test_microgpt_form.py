@@ -7,82 +7,27 @@ exposes ``_children`` (a tuple, in order) and ``_local_grads``.
 
 import copy
 import math
+import os
 import pickle
+import sys
 
 import pytest
 
 
-# --- a small Value class written the microgpt way, as a reference ---------------
+# --- a small Value class written the microgpt way, as a reference: the one the
+# microgpt-shaped benchmark is written against (its nodes keep their children
+# and local derivatives; backward walks a topological order and applies
+# child.grad += local_grad * v.grad; walk_backward does that walk on any
+# graph exposing _children and _local_grads) ---------------------------------------
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    # benchmarks/ is not installed with the package: import it from the
+    # source tree, after anything installed (an installed micrograd_fast wins)
+    sys.path.append(ROOT)
 
-class MiniValue:
-    """Scalar autograd in microgpt's style: each op records its children and
-    the local derivative with respect to each; backward walks a topological
-    order and applies child.grad += local_grad * v.grad."""
-
-    def __init__(self, data, children=(), local_grads=()):
-        self.data = data
-        self.grad = 0
-        self._children = children
-        self._local_grads = local_grads
-
-    def __add__(self, other):
-        other = other if isinstance(other, MiniValue) else MiniValue(other)
-        return MiniValue(self.data + other.data, (self, other), (1, 1))
-
-    def __mul__(self, other):
-        other = other if isinstance(other, MiniValue) else MiniValue(other)
-        return MiniValue(self.data * other.data, (self, other), (other.data, self.data))
-
-    def __pow__(self, k):
-        return MiniValue(self.data**k, (self,), (k * self.data ** (k - 1),))
-
-    def log(self):
-        return MiniValue(math.log(self.data), (self,), (1 / self.data,))
-
-    def exp(self):
-        return MiniValue(math.exp(self.data), (self,), (math.exp(self.data),))
-
-    def relu(self):
-        return MiniValue(max(0, self.data), (self,), (float(self.data > 0),))
-
-    def __neg__(self):
-        return self * -1
-
-    def __radd__(self, other):
-        return self + other
-
-    def __sub__(self, other):
-        return self + (-other)
-
-    def __rmul__(self, other):
-        return self * other
-
-    def __truediv__(self, other):
-        return self * other**-1
-
-    def backward(self):
-        walk_backward(self)
-
-
-def walk_backward(root):
-    """microgpt's backward, usable on any graph exposing _children and
-    _local_grads (a depth-first topological sort, then the chain rule)."""
-    topo = []
-    visited = set()
-
-    def build(v):
-        if v not in visited:
-            visited.add(v)
-            for child in v._children:
-                build(child)
-            topo.append(v)
-
-    build(root)
-    root.grad = 1
-    for v in reversed(topo):
-        for child, local_grad in zip(v._children, v._local_grads):
-            child.grad += local_grad * v.grad
+from benchmarks.microgpt import ScalarValue as MiniValue  # noqa: E402
+from benchmarks.microgpt import walk_backward  # noqa: E402
 
 
 # --- ops written in that style, for any class with the (data, children,
@@ -447,15 +392,8 @@ def random_mixed_program(V, seed, compact=None):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_mixed_programs_match_between_engines(seed):
-    import importlib
-
-    from conftest import NO_EXTENSIONS
-
-    if NO_EXTENSIONS:
-        pytest.skip("MICROGRAD_FAST_NO_EXTENSIONS is set")
-    _engine_py = importlib.import_module("micrograd_fast._engine_py")
-    _engine = importlib.import_module("micrograd_fast._engine")
+def test_random_mixed_programs_match_between_engines(seed, compiled_engine, pure_engine):
+    _engine, _engine_py = compiled_engine, pure_engine
     ref, ref_leaves = random_mixed_program(_engine_py.Value, seed)
     ref.backward()
     out, leaves = random_mixed_program(_engine.Value, seed, _engine.compact)

@@ -4,7 +4,6 @@ training, validation, array/state/pickle round trips and the PyTorch bridge."""
 import copy
 import functools
 import importlib
-import math
 import operator
 import pickle
 import random
@@ -14,9 +13,7 @@ import pytest
 
 import micrograd_fast
 from micrograd_fast import nn
-from micrograd_fast.datasets import make_moons
-
-from conftest import NO_EXTENSIONS
+from micrograd_fast.lab.demo import moons_data, train
 
 INPUTS = [[1.0, 2.0], [-0.5, 0.25], [0.0, 0.0], [3.5, -2.75], [1e-3, -7.0]]
 
@@ -257,33 +254,17 @@ def test_bad_activation_and_layer_sizes(engine):
 
 
 def _moons():
-    np.random.seed(1337)
-    X, y = make_moons(n_samples=100, noise=0.1)
-    y = y * 2 - 1
     # Python numbers: same IEEE arithmetic as NumPy scalars, far faster
-    return X.tolist(), y.tolist()
+    X, y = moons_data(1337)
+    return X.tolist(), y
 
 
 def _demo_training(nn_module, Value, X, y, steps=100, **mlp_kwargs):
     """micrograd's demo notebook loop (full batch, SVM max-margin loss)."""
     random.seed(1337)
     model = nn_module.MLP(2, [16, 16, 1], **mlp_kwargs)
-    for k in range(steps):
-        inputs = [list(map(Value, xrow)) for xrow in X]
-        scores = list(map(model, inputs))
-        losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
-        data_loss = sum(losses) * (1.0 / len(losses))
-        alpha = 1e-4
-        reg_loss = alpha * sum((p * p for p in model.parameters()))
-        total_loss = data_loss + reg_loss
-        accuracy = [(yi > 0) == (s.data > 0) for yi, s in zip(y, scores)]
-        acc = sum(accuracy) / len(accuracy)
-        model.zero_grad()
-        total_loss.backward()
-        learning_rate = 1.0 - 0.9 * k / 100
-        for p in model.parameters():
-            p.data -= learning_rate * p.grad
-    return total_loss.data, acc, model
+    losses, accuracies, _ = train(model, Value, X, y, steps)
+    return losses[-1], accuracies[-1], model
 
 
 _DEMO_CACHE = {}
@@ -355,26 +336,17 @@ def test_lecture_all_tanh_mlp_trains_on_float_lists(engine):
 
 
 def _train_fast(engine, steps):
-    """A training loop using the fast forms (vsum, fused layers)."""
+    """A training loop using the fast forms (vsum, fused layers, one model
+    call for all the points)."""
     X, y = _moons()
     random.seed(1337)
     model = nn.MLP(2, [16, 16, 1], engine=engine, fused=True)
-    params = model.parameters()
-    for k in range(steps):
-        scores = model(np.array(X))
-        losses = [(1 + -yi * s).relu() for yi, s in zip(y, scores)]
-        total = engine.vsum(losses) * (1.0 / len(losses)) + 1e-4 * engine.vsum(
-            p * p for p in params
-        )
-        model.zero_grad()
-        total.backward()
-        lr = 1.0 - 0.9 * k / 100
-        for p in params:
-            p.data -= lr * p.grad
-    return model, total.data
+    losses, _, _ = train(model, engine.Value, np.array(X), y, steps,
+                         total_of=engine.vsum, batch=True)
+    return model, losses[-1]
 
 
-@pytest.mark.skipif(NO_EXTENSIONS, reason="needs the compiled core")
+@pytest.mark.compiled_core
 def test_compiled_and_pure_train_bit_identically():
     c = importlib.import_module("micrograd_fast._engine")
     py = importlib.import_module("micrograd_fast._engine_py")
@@ -576,3 +548,86 @@ def test_forward_sees_in_place_edits_of_module_lists(engine):
     last = model.layers[-1].neurons[0]
     last.w[0].data, last.b.data = 2.0, 1.0
     assert model(x).data == 9.0
+
+
+# -- lists of the user's own in the structure ----------------------------------------------------
+
+
+def _by_hand(layers, x):
+    """The MLP's output computed layer by layer, without the MLP's cache."""
+    for layer in layers:
+        out = layer(x)
+        x = out if isinstance(out, list) else [out]
+    return [v.data for v in x]
+
+
+def test_edits_of_a_plain_list_assigned_to_layers_are_seen(engine):
+    # regression: a plain list assigned to model.layers, edited in place after
+    # a call, left the cached plan (and the parameter list) as it was
+    random.seed(11)
+    model = nn.MLP(2, [3, 1], engine=engine)
+    model.layers = list(model.layers)
+    x = [0.5, -1.5]
+    model(x)
+    count = len(model.parameters())
+    extra = nn.Layer(1, 2, act="tanh", engine=engine)
+    model.layers.append(extra)
+    out = model(x)
+    assert [v.data for v in out] == _by_hand(model.layers, x)
+    assert len(model.parameters()) == count + len(extra.parameters())
+    assert model.parameters()[-1] is extra.neurons[-1].b
+    model.layers[2] = nn.Layer(1, 3, engine=engine)  # same length, another item
+    assert len(model(x)) == 3
+    del model.layers[1:]
+    assert [v.data for v in model(x)] == _by_hand(model.layers, x)
+    assert len(model.parameters()) == 3 * 3
+
+
+def test_edits_of_plain_neuron_and_weight_lists_are_seen(engine):
+    V = engine.Value
+    random.seed(12)
+    model = nn.MLP(2, [2, 1], engine=engine)
+    hidden, last = model.layers
+    hidden.neurons = list(hidden.neurons)
+    last.neurons[0].w = list(last.neurons[0].w)
+    x = [1.0, 2.0]
+    model(x)
+    hidden.neurons.append(nn.Neuron(2, engine=engine))
+    last.neurons[0].w.append(V(0.5))
+    assert len(model.parameters()) == 3 * 3 + 4
+    assert model(x).data == _by_hand(model.layers, x)[0]
+    last.neurons[0].w[2] = V(-3.0)
+    assert model(x).data == _by_hand(model.layers, x)[0]
+    assert model.parameters()[-2] is last.neurons[0].w[2]
+    assert hidden([0.0, 0.0])[2].data == 0.0  # the layer's own cache too
+    hidden.neurons.pop()
+    assert len(hidden([1.0, 2.0])) == 2
+
+
+def test_a_tuple_of_layers_is_used_as_it_is(engine):
+    random.seed(13)
+    model = nn.MLP(2, [2, 1], engine=engine)
+    model.layers = tuple(model.layers)
+    x = [1.0, -1.0]
+    assert model(x).data == _by_hand(model.layers, x)[0]
+    assert len(model.parameters()) == 3 * 2 + 3
+
+
+def test_a_model_from_torch_follows_appended_layers(engine):
+    # regression: MLP.from_torch built plain lists; appending a layer after a
+    # call left forward and parameters() with the old structure
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh()).double()
+    model = nn.MLP.from_torch(seq, engine=engine)
+    x = [0.25, -0.5]
+    assert len(model(x)) == 3
+    count = len(model.parameters())
+    extra = nn.Layer(3, 1, nonlin=False, engine=engine)
+    model.layers.append(extra)
+    out = model(x)
+    assert out.data == _by_hand(model.layers, x)[0]
+    assert len(model.parameters()) == count + 4
+    model.layers[0].neurons.pop()
+    with pytest.raises(ValueError):
+        model(x)  # the last layer still expects 3 inputs

@@ -29,7 +29,6 @@ import pytest
 
 from micrograd_fast import nn
 
-from conftest import NO_EXTENSIONS
 
 try:
     import tomllib
@@ -150,7 +149,7 @@ def _import_in_child(**env):
 
 
 @pytest.mark.skipif(not FREE_THREADED_BUILD, reason="CPython built with the GIL: nothing to re-enable")
-@pytest.mark.skipif(NO_EXTENSIONS, reason="MICROGRAD_FAST_NO_EXTENSIONS is set")
+@pytest.mark.compiled_core
 def test_importing_the_core_on_free_threaded_python_re_enables_the_gil():
     state, warned = _import_in_child()
     assert state == ["False", "True", "True"]
@@ -161,7 +160,7 @@ def test_importing_the_core_on_free_threaded_python_re_enables_the_gil():
 
 
 @pytest.mark.skipif(not FREE_THREADED_BUILD, reason="CPython built with the GIL: nothing to force off")
-@pytest.mark.skipif(NO_EXTENSIONS, reason="MICROGRAD_FAST_NO_EXTENSIONS is set")
+@pytest.mark.compiled_core
 def test_python_gil_0_keeps_the_gil_off_as_documented():
     # documented as unsupported (the arena has no locks), but this is what it does
     state, warned = _import_in_child(PYTHON_GIL="0")

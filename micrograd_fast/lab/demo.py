@@ -38,30 +38,51 @@ def moons_data(seed, n_points=N_POINTS):
     return X, labels
 
 
-def evaluate(model, Value, X, labels):
-    """Forward pass over all points: (total loss Value, accuracy in [0, 1])."""
-    rows = [[Value(float(x0)), Value(float(x1))] for x0, x1 in X]
-    scores = [model(row) for row in rows]
+def evaluate(model, Value, X, labels, total_of=sum, batch=False):
+    """Forward pass over all points: (total loss Value, accuracy in [0, 1]).
+
+    The loss is the mean hinge loss plus ``L2_ALPHA`` times the sum of the
+    squared parameters.  ``X`` is rows of two numbers (a NumPy array or
+    lists); each row becomes ``list(map(Value, row))`` and the model is
+    called once per row, unless ``batch`` (the model takes all of ``X`` in
+    one call and returns a score per row).  ``total_of`` adds up the margins
+    and the squares (the builtin ``sum``, or an n-ary sum such as
+    ``micrograd_fast.sum``); the numbers are the same either way.
+    """
+    if batch:
+        scores = model(X)
+    else:
+        scores = list(map(model, [list(map(Value, row)) for row in X]))
     # hinge loss: zero once a point is on the right side with margin 1
     margins = [(1 + -label * score).relu() for label, score in zip(labels, scores)]
-    data_loss = sum(margins) * (1.0 / len(margins))
-    reg_loss = L2_ALPHA * sum(p * p for p in model.parameters())
+    data_loss = total_of(margins) * (1.0 / len(margins))
+    reg_loss = L2_ALPHA * total_of(p * p for p in model.parameters())
     hits = sum((label > 0) == (score.data > 0) for label, score in zip(labels, scores))
-    return data_loss + reg_loss, hits / len(labels)
+    return data_loss + reg_loss, float(hits / len(labels))
 
 
-def train(model, Value, X, labels, steps, progress=None):
+def train_step(model, Value, X, labels, k, total_of=sum, batch=False):
+    """Step ``k`` of the demo's training: :func:`evaluate`, ``zero_grad``,
+    ``backward``, then SGD at ``learning_rate(k)``.
+
+    Returns ``(total, accuracy)``: ``total`` is the loss Value (the root of
+    the step's graph), before the update.
+    """
+    total, accuracy = evaluate(model, Value, X, labels, total_of, batch)
+    model.zero_grad()
+    total.backward()
+    lr = learning_rate(k)
+    for p in model.parameters():
+        p.data -= lr * p.grad
+    return total, accuracy
+
+
+def train(model, Value, X, labels, steps, progress=None, total_of=sum, batch=False):
     """Run ``steps`` SGD steps; returns (losses, accuracies, seconds per step)."""
     losses, accuracies, times = [], [], []
-    params = model.parameters()
     for k in range(steps):
         t0 = time.perf_counter()
-        total, acc = evaluate(model, Value, X, labels)
-        model.zero_grad()
-        total.backward()
-        lr = learning_rate(k)
-        for p in params:
-            p.data -= lr * p.grad
+        total, acc = train_step(model, Value, X, labels, k, total_of, batch)
         times.append(time.perf_counter() - t0)
         losses.append(total.data)
         accuracies.append(acc)

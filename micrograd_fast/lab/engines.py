@@ -3,7 +3,9 @@
 ``micrograd_fast.engine`` picks its engine from ``MICROGRAD_FAST_NO_EXTENSIONS``
 when first imported.  The command line runs after that import, so a request
 for the other engine sets the variable (child processes inherit it) and
-re-runs the selector; modules that took ``Value`` from the old engine
+re-runs the selector, which rebinds its engine names (``ENGINE_API``); the
+package's own (``PACKAGE_FORWARDS``: ``micrograd_fast.Value``, ``.sum``, ...)
+are rebound the same way, and modules that took ``Value`` from the old engine
 (``micrograd_fast.nn`` and friends) are dropped so their next import binds the
 new one.
 """
@@ -12,13 +14,17 @@ import importlib
 import os
 import sys
 
-ENV = "MICROGRAD_FAST_NO_EXTENSIONS"
-CHOICES = ("compiled", "pure")
+from micrograd_fast.engine import ENGINE_MODULES
 
-# modules of the package that may bind Value at import and need re-importing
+ENV = "MICROGRAD_FAST_NO_EXTENSIONS"
+CHOICES = tuple(ENGINE_MODULES)
+
+# the submodules kept across a switch: the selector itself (reloaded in
+# place), the engines, and modules that bind no engine name at import; every
+# other micrograd_fast.* module (the lab's excepted) is dropped and re-imported
 _KEEP = {
-    "micrograd_fast",
     "micrograd_fast.engine",
+    "micrograd_fast._vocab",
     "micrograd_fast._engine",
     "micrograd_fast._engine_py",
     "micrograd_fast._version",
@@ -55,8 +61,7 @@ def use_engine(name=None):
             os.environ[ENV] = previous
         importlib.reload(engine)
         raise
-    micrograd_fast.Value = engine.Value
-    micrograd_fast.COMPILED = engine.COMPILED
+    engine.forward_names(micrograd_fast)
     for mod_name in list(sys.modules):
         if mod_name.startswith("micrograd_fast.") and mod_name not in _KEEP:
             if mod_name.startswith("micrograd_fast.lab"):
