@@ -685,4 +685,124 @@ static inline double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, u
     return mgf_activate(act, z);
 }
 
+/* A MGF_NEURON node's step in the backward sweep: marks each child in seen
+ * (as the sweep marks every node's children) and applies the node's rule,
+ * exactly as mgf_rule does, in one pass over the children list instead of
+ * two. */
+MGF_INLINE void mgf_neuron_sweep(mgf_node *nd, const int32_t *edges, const mgf_node *o,
+                                 uint8_t *seen) {
+    const int32_t *ch = MGF_KIDS(edges, o);
+    const uint32_t m = (o->n - 1) / 2;
+    const double pre = mgf_activate_grad(o->aux, o->data, o->grad);
+    for (uint32_t j = 0; j < m; j++) {
+        const int32_t a = ch[j], c = ch[m + j];
+        mgf_node *w = &nd[a], *x = &nd[c];
+        seen[a] = 1;
+        seen[c] = 1;
+        w->grad += x->data * pre;
+        x->grad += w->data * pre;
+    }
+    seen[ch[2 * m]] = 1;
+    nd[ch[2 * m]].grad += pre;
+}
+
+/* ---- whole fused layers ---------------------------------------------------
+ * mgf_fused_layer appends one fused layer for one input vector: nout
+ * MGF_NEURON nodes, in neuron order, neuron j with children
+ * w_j0 .. w_j(nin-1), x[0 .. nin-1], b_j and aux = act, where row j of wb
+ * (wb + j * (nin + 1)) holds w_j0 .. w_j(nin-1), b_j: the nodes _run_plan
+ * used to make one at a time, with the same children, flags and data.  Each
+ * neuron's sum is z = ((b + w_0*x_0) + w_1*x_1) + ..., the order of
+ * mgf_neuron_forward; the sums of MGF_LANES neurons run side by side, as
+ * independent chains of additions (each in its own order) that the
+ * processor overlaps, and the inputs' data are read once per layer into xd
+ * (scratch of nin doubles).  out[j] receives neuron j's node index.  The
+ * caller has reserved nout nodes and, when 2*nin+1 > 2, nout*(2*nin+1)
+ * edges. */
+#define MGF_LANES 4
+
+MGF_INLINE void mgf_neuron_node(mgf_arena *A, int64_t i, const int32_t *w, const int32_t *x,
+                                int32_t b, uint32_t nin, int act, double data) {
+    mgf_node *o = &A->nodes[i];
+    const uint32_t m = 2 * nin + 1;
+    int32_t *ch;
+    o->data = data;
+    o->grad = 0.0;
+    o->param = 0.0;
+    o->k.off = 0;
+    o->n = m;
+    o->op = MGF_NEURON;
+    o->flags = 0;
+    o->aux = (uint16_t)act;
+    A->handles[i] = NULL;
+    if (m > 2) {
+        MGF_ASSERT(A->ne + (int64_t)m <= A->ecap);
+        o->k.off = A->ne;
+        A->ne += m;
+    }
+    ch = MGF_KIDS(A->edges, o);
+    if (nin) {
+        memcpy(ch, w, (size_t)nin * sizeof(int32_t));
+        memcpy(ch + nin, x, (size_t)nin * sizeof(int32_t));
+    }
+    ch[2 * nin] = b;
+}
+
+static inline void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_t *x,
+                                   uint32_t nin, uint32_t nout, int act, double *xd,
+                                   int32_t *out) {
+    mgf_node *const nd = A->nodes;
+    const size_t rs = (size_t)nin + 1; /* row stride of wb */
+    uint32_t j = 0, t, l;
+    if (nout == 0) return;
+    MGF_ASSERT(A->n + (int64_t)nout <= A->cap);
+    for (t = 0; t < nin; t++) {
+        xd[t] = nd[x[t]].data;
+        nd[x[t]].flags |= MGF_F_USED;
+    }
+    for (; j + MGF_LANES <= nout; j += MGF_LANES) {
+        const int32_t *w0 = wb + j * rs, *w1 = w0 + rs, *w2 = w1 + rs, *w3 = w2 + rs;
+        double zs[MGF_LANES];
+        double z0 = nd[w0[nin]].data, z1 = nd[w1[nin]].data, z2 = nd[w2[nin]].data,
+               z3 = nd[w3[nin]].data;
+        for (t = 0; t < nin; t++) {
+            const double xt = xd[t];
+            mgf_node *a0 = &nd[w0[t]], *a1 = &nd[w1[t]], *a2 = &nd[w2[t]], *a3 = &nd[w3[t]];
+            z0 = z0 + a0->data * xt;
+            z1 = z1 + a1->data * xt;
+            z2 = z2 + a2->data * xt;
+            z3 = z3 + a3->data * xt;
+            a0->flags |= MGF_F_USED;
+            a1->flags |= MGF_F_USED;
+            a2->flags |= MGF_F_USED;
+            a3->flags |= MGF_F_USED;
+        }
+        zs[0] = z0;
+        zs[1] = z1;
+        zs[2] = z2;
+        zs[3] = z3;
+        for (l = 0; l < MGF_LANES; l++) {
+            const int32_t *row = wb + (j + l) * rs;
+            int64_t i = A->n++;
+            nd[row[nin]].flags |= MGF_F_USED;
+            mgf_neuron_node(A, i, row, x, row[nin], nin, act, mgf_activate(act, zs[l]));
+            out[j + l] = (int32_t)i;
+        }
+    }
+    for (; j < nout; j++) {
+        const int32_t *row = wb + j * rs;
+        double z = nd[row[nin]].data;
+        int64_t i;
+        for (t = 0; t < nin; t++) {
+            mgf_node *a = &nd[row[t]];
+            z = z + a->data * xd[t];
+            a->flags |= MGF_F_USED;
+        }
+        nd[row[nin]].flags |= MGF_F_USED;
+        i = A->n++;
+        mgf_neuron_node(A, i, row, x, row[nin], nin, act, mgf_activate(act, z));
+        out[j] = (int32_t)i;
+    }
+}
+
 #endif /* MGF_CORE_H */

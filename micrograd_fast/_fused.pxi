@@ -116,6 +116,8 @@ cdef class MLPPlan:
     cdef Py_ssize_t *width  # nl + 1 widths, width[0] = n_in
     cdef int *act
     cdef int32_t *buf       # scratch: two rows of maxw + 1 node indices
+    cdef int32_t *idx       # scratch: the parameters' node indices, in params order
+    cdef double *xd         # scratch: one layer's input data (maxw + 1)
     cdef bint ready         # set last by mlp_plan: the arrays are filled in
 
     def __cinit__(self, token=None):
@@ -126,6 +128,8 @@ cdef class MLPPlan:
         free(self.width)
         free(self.act)
         free(self.buf)
+        free(self.idx)
+        free(self.xd)
 
     cdef int _check_ready(self) except -1:
         if not self.ready:
@@ -237,7 +241,10 @@ def mlp_plan(spec, nin=None):
     plan.width = <Py_ssize_t *>malloc((nl + 1) * sizeof(Py_ssize_t))
     plan.act = <int *>malloc(nl * sizeof(int))
     plan.buf = <int32_t *>malloc(2 * (maxw + 1) * sizeof(int32_t))
-    if plan.width == NULL or plan.act == NULL or plan.buf == NULL:
+    plan.idx = <int32_t *>malloc((len(params) + 1) * sizeof(int32_t))
+    plan.xd = <double *>malloc((maxw + 1) * sizeof(double))
+    if (plan.width == NULL or plan.act == NULL or plan.buf == NULL or plan.idx == NULL
+            or plan.xd == NULL):
         raise MemoryError("micrograd_fast: no memory for an mlp plan")
     for l in range(nl):
         plan.width[l] = <Py_ssize_t>widths[l]
@@ -284,14 +291,11 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
     cdef int32_t *cur
     cdef int32_t *nxt
     cdef int32_t *tmp
-    cdef int32_t *ch
-    cdef mgf_node *o
-    cdef int64_t i
     cdef int32_t acc
     cdef double z
-    cdef uint32_t m
     cdef int act
     cdef PyObject **p = plan.p
+    cdef bint any_keep = False
     try:
         for t in range(nin):
             if isinstance(<object>xi[t], Value):
@@ -318,13 +322,29 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
                 cur[t] = <int32_t>(-1 - c)  # consts[c]: a leaf per neuron, made below
                 c += 1
         k = 0
-        for l in range(plan.nl):
-            m_in = plan.width[l]
-            m_out = plan.width[l + 1]
-            act = plan.act[l]
-            m = <uint32_t>(2 * m_in + 1)
-            for j in range(m_out):
-                if not fused:
+        if fused:
+            # the parameters' current node indices (read after _reserve: a
+            # reclamation there moves nodes), then one kernel call per layer
+            # (and whether any of them is keeping, read in the same pass)
+            for t in range(plan.nparams):
+                plan.idx[t] = <int32_t>(<Value>p[t]).idx
+                if _keeping(<Value>p[t]):
+                    any_keep = True
+            for l in range(plan.nl):
+                m_in = plan.width[l]
+                m_out = plan.width[l + 1]
+                mgf_fused_layer(&A, plan.idx + k, cur, <uint32_t>m_in, <uint32_t>m_out,
+                                plan.act[l], plan.xd, nxt)
+                k += m_out * (m_in + 1)
+                tmp = cur
+                cur = nxt
+                nxt = tmp
+        else:
+            for l in range(plan.nl):
+                m_in = plan.width[l]
+                m_out = plan.width[l + 1]
+                act = plan.act[l]
+                for j in range(m_out):
                     for t in range(m_in):
                         wbuf[t] = <int32_t>(<Value>p[k + t]).idx
                     # (mgf_chain_neuron marks the children it links as used)
@@ -337,28 +357,9 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
                                                      1, acc, 0)
                     nxt[j] = acc
                     k += m_in + 1
-                    continue
-                i = mgf_push(&A, MGF_NEURON, 0.0)
-                o = &A.nodes[i]
-                o.n = m
-                o.aux = <uint16_t>act
-                if m > 2:
-                    o.k.off = A.ne
-                    A.ne += m
-                ch = mgf_children(&A, o)
-                for t in range(m_in):
-                    ch[t] = <int32_t>(<Value>p[k + t]).idx
-                    ch[m_in + t] = cur[t]
-                    A.nodes[ch[t]].flags |= MGF_F_USED
-                    A.nodes[cur[t]].flags |= MGF_F_USED
-                ch[2 * m_in] = <int32_t>(<Value>p[k + m_in]).idx
-                A.nodes[ch[2 * m_in]].flags |= MGF_F_USED
-                o.data = mgf_neuron_forward(A.nodes, ch, <uint32_t>m_in, act)
-                nxt[j] = <int32_t>i
-                k += m_in + 1
-            tmp = cur
-            cur = nxt
-            nxt = tmp
+                tmp = cur
+                cur = nxt
+                nxt = tmp
         for t in range(plan.n_out):
             if A.handles[cur[t]] == NULL:
                 _register(<Value>outs[t], cur[t])
@@ -374,7 +375,7 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
     # the arena is consistent: each output keeps the keeping parameters and
     # inputs (its inner nodes have no handles to keep them)
     cdef list kept = None
-    for t in range(plan.nparams):
+    for t in range(plan.nparams if any_keep or not fused else 0):
         if _keeping(<Value>p[t]):
             if kept is None:
                 kept = []

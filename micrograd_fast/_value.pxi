@@ -213,6 +213,12 @@ cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
                 return 0
         o = &nodes[i]
         n = o.n
+        if o.op == MGF_NEURON and not (o.flags & MGF_F_PYBW):
+            mgf_neuron_sweep(nodes, edges, o, seen)  # marks and applies in one pass
+            i -= 1
+            if i <= 0:
+                return 0
+            continue
         if n <= 2:
             if n >= 1:
                 seen[o.k.c[0]] = 1

@@ -112,3 +112,7 @@ cdef extern from "mgf_core.h" nogil:
     void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg, const mgf_node *o)
     uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, double *out)
     double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m, int act)
+    void mgf_neuron_sweep(mgf_node *nd, const int32_t *edges, const mgf_node *o,
+                          uint8_t *seen)
+    void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_t *x,
+                         uint32_t nin, uint32_t nout, int act, double *xd, int32_t *out)
