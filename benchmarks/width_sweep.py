@@ -31,10 +31,11 @@ waited for a core).
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import time
+
+from benchmarks.workloads.training import initial_weights
 
 __all__ = ["main", "run_sweep", "WIDTHS"]
 
@@ -49,17 +50,6 @@ def _data(points):
 
     X, y = make_moons(points, noise=0.1, random_state=DATA_SEED)
     return X.tolist(), (2 * y - 1).tolist()
-
-
-def _weights(sizes):
-    """Parameters in MLP.parameters() order: per neuron its weights, then 0.0."""
-    rng = random.Random(WEIGHT_SEED)
-    flat = []
-    for nin, nout in zip(sizes[:-1], sizes[1:]):
-        for _ in range(nout):
-            flat.extend(rng.uniform(-1.0, 1.0) for _ in range(nin))
-            flat.append(0.0)
-    return flat
 
 
 def _macs(sizes, points):
@@ -178,7 +168,7 @@ def run_sweep(widths=WIDTHS, quick=False, pure_max=32, torch_rows=True, steps=No
     rows = []
     for w in widths:
         sizes = [2, w, w, 1]
-        flat = _weights(sizes)
+        flat = initial_weights(sizes, WEIGHT_SEED)
         macs = _macs(sizes, POINTS)
         plan = [("micrograd_fast fused, compiled",
                  lambda: _scalar_step(compiled, sizes, flat, xs, ys), n_steps, min_s, None)]
