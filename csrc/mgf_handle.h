@@ -110,8 +110,8 @@ static int mgf_setattro(PyObject *o, PyObject *name, PyObject *v) {
     if ((name == mgf_str_grad || name == mgf_str_data) && Py_TYPE(o) == mgf_value_type) {
         PyTypeObject *t = Py_TYPE(o);
         int64_t i = MGF_H(o)->idx;
-        if (v != NULL && i > 0 && MGF_H(o)->dict == NULL && mgf_fast_tag != 0
-            && t->tp_version_tag == mgf_fast_tag && mgf_tag_valid(t)) {
+        int own = mgf_fast_tag != 0 && t->tp_version_tag == mgf_fast_tag && mgf_tag_valid(t);
+        if (own && v != NULL && i > 0 && MGF_H(o)->dict == NULL) {
             double x;
             if (PyFloat_CheckExact(v)) {
                 x = PyFloat_AS_DOUBLE(v);
@@ -128,7 +128,9 @@ static int mgf_setattro(PyObject *o, PyObject *name, PyObject *v) {
             return 0;
         }
         r = PyObject_GenericSetAttr(o, name, v);
-        if (r == 0) mgf_refresh_fast_tag(t);
+        /* a handle with a dict stores here on every call: look at the class
+         * again only when its tag is not the one already known to be ours */
+        if (r == 0 && !own) mgf_refresh_fast_tag(t);
         goto done;
     }
 generic:

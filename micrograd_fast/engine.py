@@ -3,9 +3,9 @@
 
 The engine interface is written once, in ``micrograd_fast._vocab`` (both
 engines build their ``__all__`` from it) and re-exported here.
-``ENGINE_API`` lists the names every engine exports (its ``__all__``, in that order), ``ARENA_API`` the
-compiled core's arena names that follow them there (the pure twin has no
-arena).  The tests hold both engines' ``__all__`` and the stubs to these
+``ENGINE_API`` lists the names every engine exports (its ``__all__``, in
+that order), ``ARENA_API`` the compiled core's arena names that follow them
+there (the pure twin has no arena).  The tests hold both engines' ``__all__`` and the stubs to these
 lists.  Whatever binds or forwards engine names reads them: this module's own
 bindings below, the package's names (``PACKAGE_FORWARDS``), the lab's engine
 switch (``micrograd_fast.lab.engines.use_engine``) and the modules that find
