@@ -83,12 +83,12 @@ import operator
 import random
 import sys
 
+from micrograd_fast._vocab import ACTIVATIONS
 from micrograd_fast.engine import engine_of as _engine_of
 from micrograd_fast.engine import is_engine as _is_engine
 
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
-from micrograd_fast._vocab import ACTIVATIONS
 _REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
 
 
