@@ -52,12 +52,14 @@ class Samples:
         self.gc_times = []
         self.clock = gc_clock()
 
-    def time(self, fn, *args):
+    def time(self, fn, *args, per=1):
+        """Run ``fn(*args)`` once; the sample is its time divided by ``per``
+        (``fn`` does ``per`` units of work, e.g. steps)."""
         gc0 = self.clock.total
         t0 = time.perf_counter()
         result = fn(*args)
         elapsed = time.perf_counter() - t0
-        self.add(elapsed, self.clock.total - gc0)
+        self.add(elapsed / per, (self.clock.total - gc0) / per)
         return result
 
     def add(self, elapsed, gc_elapsed=0.0):

@@ -65,16 +65,36 @@ cdef int _make_room(int64_t nodes, int64_t edges) except -1:
     return 0
 
 
-cdef int _fit_capacity(int64_t more) except -1:
-    """After a compaction: capacity = twice what is live, at least MIN_CAP."""
-    cdef int64_t target = 2 * (A.n + more)
-    if target < MIN_CAP:
-        target = MIN_CAP
+# What the arena had to hold at recent reclamations (live nodes plus the
+# request being served): the largest such figure, losing a quarter at each
+# reclamation.  The capacity follows it, not the live size of the
+# moment, so a training loop (whose live size swings from its parameters to
+# a whole step's graph) keeps one capacity instead of resizing it (copying
+# the arrays) at nearly every reclamation.
+cdef int64_t _peak_need = 0
+
+
+cdef int _fit_capacity(int64_t more, bint now=False) except -1:
+    """After a compaction: the capacity is the smallest power of two, at
+    least MIN_CAP, that holds twice the recent peak need.  It is resized
+    only when it is below that or more than four times as large, so it does
+    not flip between two sizes; ``now`` (an explicit compact()) forgets the
+    peak and fits the capacity to what is live."""
+    global _peak_need
+    cdef int64_t need = A.n + more
+    cdef int64_t target = MIN_CAP
+    if now:
+        _peak_need = 0
+    _peak_need -= _peak_need >> 2
+    if _peak_need < need:
+        _peak_need = need
+    while target < 2 * _peak_need and target < MGF_MAX_NODES:
+        target <<= 1
     if target > MGF_MAX_NODES:
         target = MGF_MAX_NODES
-    if A.cap < target or A.cap > 2 * target:
+    if A.cap < target or A.cap > 4 * target or (now and A.cap != target):
         if mgf_resize_nodes(&A, target) < 0:
-            if A.cap < A.n + more:
+            if A.cap < need:
                 raise MemoryError("micrograd_fast: cannot grow the node arena")
     _fit_edges()
     return 0
@@ -213,12 +233,14 @@ def compact():
     """Reclaim every node no live Value can reach, now.  Returns arena_stats().
 
     This happens by itself whenever the arena fills up; calling it is never
-    needed, but it makes memory measurements exact."""
+    needed, but it makes memory measurements exact.  The capacity is fitted
+    to what is live now (a reclamation that happens by itself fits it to
+    the recent peak instead)."""
     if _busy:
         raise RuntimeError("cannot compact the arena during backward()")
     _note_cycle()
     _compact()
-    _fit_capacity(0)
+    _fit_capacity(0, True)
     return arena_stats()
 
 

@@ -657,6 +657,70 @@ def test_a_steady_workload_keeps_its_edge_array(engine):
     assert engine._check_invariants()
 
 
+def _grow_graph(engine, nodes):
+    """A graph of about ``nodes`` nodes: a chain of multiply-adds."""
+    V = engine.Value
+    x = V(0.5)
+    acc = V(0.0)
+    for _ in range(nodes // 2):
+        acc = acc * 0.5 + x
+    return acc
+
+
+def test_a_training_loop_keeps_one_capacity(engine):
+    """Each step's graph lives until the next step's root exists (``loss =
+    ...`` rebinding), so the live size at a reclamation swings between one
+    and two graphs: the capacity is still set once, not resized at nearly
+    every reclamation (each resize copies the arena)."""
+    if not engine.COMPILED:
+        pytest.skip("the pure engine has no arena")
+    engine.compact()
+    loss = None
+
+    def run_until_reclaimed(times):
+        nonlocal loss
+        start = engine.arena_stats()["compactions"]
+        while engine.arena_stats()["compactions"] < start + times:
+            loss = _grow_graph(engine, 40_000)
+
+    run_until_reclaimed(2)
+    caps = []
+    for _ in range(5):
+        run_until_reclaimed(1)
+        caps.append(engine.arena_stats()["capacity"])
+    assert len(set(caps)) == 1, caps
+    assert caps[0] >= 2 * 40_000
+    # compact() fits the capacity to what is live now
+    del loss
+    stats = engine.compact()
+    assert stats["capacity"] <= max(4 * stats["nodes"], 1 << 17)
+    assert engine._check_invariants()
+
+
+def test_capacity_comes_back_down_after_a_huge_graph(engine):
+    """A one-off huge graph grows the arena; once it is gone, reclamations
+    that happen by themselves shrink the arena again within a few cycles."""
+    if not engine.COMPILED:
+        pytest.skip("the pure engine has no arena")
+    engine.compact()
+    huge = engine.vsum([engine.Value(1.0) for _ in range(600_000)])
+    grown = engine.arena_stats()["capacity"]
+    assert grown >= 600_000
+    del huge
+    V = engine.Value
+    W = [[V(0.1)] * 16 for _ in range(16)]
+    plan = engine.mlp_plan([(W, [V(0.0)] * 16, "tanh")])
+    x = [0.5] * 16
+    for _ in range(12):
+        start = engine.arena_stats()["compactions"]
+        while engine.arena_stats()["compactions"] == start:
+            for _ in range(200):
+                engine.mlp(plan, x)
+    assert engine.arena_stats()["capacity"] <= grown // 4
+    assert engine._check_invariants()
+    engine.compact()  # later tests start from an arena fitted to what is live
+
+
 # -- 6. the package's submodules --------------------------------------------------
 
 

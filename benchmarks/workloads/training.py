@@ -111,6 +111,13 @@ def demo_stepper(engine, size, factory, data, summer=None):
     return step, sizes, flat
 
 
+#: Steps per timing sample.  A sample is the mean over a run of this many
+#: steps, so that it spans whole fill-and-reclaim cycles of the compiled
+#: arena: the median of single steps would leave out the steps in which the
+#: arena reclaims, and with them the cost of reclamation.
+STEPS_PER_SAMPLE = 8
+
+
 def run_steps(step, size):
     """Warm-up steps, then timed steps; returns (samples, first result).
 
@@ -118,10 +125,19 @@ def run_steps(step, size):
     (``demo_warmup_s``, ``demo_measure_s``): a slow engine gets a few steps, a
     fast one many, and the compiled core is measured in its steady state
     (after its arena's first reclamation, when no step touches fresh
-    memory).  The step number passed on cycles through the demo's 100-step
-    learning-rate schedule, so long runs keep training sensibly."""
+    memory).  Each sample is the time per step of a run of
+    ``STEPS_PER_SAMPLE`` steps (single steps for a size with no minimum
+    measuring time, the smoke run).  The
+    step number passed on cycles through the demo's 100-step learning-rate
+    schedule, so long runs keep training sensibly."""
     first = step(0)
     k = 1
+    per = STEPS_PER_SAMPLE if size.get("demo_measure_s") else 1
+
+    def steps(k0):
+        for j in range(k0, k0 + per):
+            step(j % 100)
+
     for count, seconds, samples in ((size["demo_warmup"], size.get("demo_warmup_s", 0.0), None),
                                     (size["demo_steps"], size.get("demo_measure_s", 0.0), Samples())):
         end = time.perf_counter() + seconds
@@ -129,10 +145,12 @@ def run_steps(step, size):
         while n < count or time.perf_counter() < end:
             if samples is None:
                 step(k % 100)
+                k += 1
+                n += 1
             else:
-                samples.time(step, k % 100)
-            k += 1
-            n += 1
+                samples.time(steps, k, per=per)
+                k += per
+                n += per
     return samples, first
 
 
