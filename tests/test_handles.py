@@ -1,5 +1,6 @@
-"""Handles are recycled and data/grad stores have a short path: neither
-may change what a Value does.  Every test runs on both engines."""
+"""Handles are recycled and data/grad stores have a short path: neither may
+change what a Value does.  Reads of data and grad follow Python's attribute
+rules through any change to the class.  Every test runs on both engines."""
 
 import gc
 import sys
@@ -116,6 +117,138 @@ def test_stores_on_a_handle_with_attributes(Value):
     v.grad = 3
     v.data = 4
     assert (v.data, v.grad, v.note) == (4.0, 3.0, "kept")
+
+
+# --- reads of data and grad -----------------------------------------------------
+
+
+def test_reads_give_the_node_s_floats(Value):
+    v = Value(1.5) * 2.0
+    for _ in range(3):  # repeated reads, as a training loop makes them
+        assert v.data == 3.0 and type(v.data) is float
+        assert v.grad == 0.0 and type(v.grad) is float
+    assert getattr(v, "data") == 3.0 and getattr(v, "grad") == 0.0
+
+
+def test_grad_reads_after_backward(Value):
+    a, b = Value(2.0), Value(-3.0)
+    for _ in range(2):
+        a.grad = b.grad = 0
+        y = a * b + a
+        y.backward()
+        assert (a.grad, b.grad, y.grad) == (-2.0, 2.0, 1.0)
+        assert all(type(g) is float for g in (a.grad, b.grad, y.grad))
+        assert getattr(a, "grad") == -2.0
+
+
+def test_a_read_on_an_uninitialized_handle_raises(Value):
+    v = Value.__new__(Value)
+    for name in ("data", "grad"):
+        with pytest.raises((RuntimeError, AttributeError)):
+            getattr(v, name)
+
+
+def test_an_instance_dict_entry_does_not_hide_data_or_grad(Value):
+    v = Value(1.0) * 2.0
+    v.__dict__["data"] = "shadow"
+    v.__dict__["grad"] = "shadow"
+    assert (v.data, v.grad) == (2.0, 0.0)
+    assert (getattr(v, "data"), getattr(v, "grad")) == (2.0, 0.0)
+
+
+def test_reads_through_other_spellings_of_the_name(Value):
+    class Name(str):
+        pass
+
+    v = Value(0.5) * 3.0
+    v.grad = 0.25
+    built = "".join(["da", "ta"])  # equal to "data", not the same object
+    assert getattr(v, built) == 1.5
+    assert getattr(v, Name("data")) == 1.5
+    assert getattr(v, Name("grad")) == 0.25
+    assert getattr(v, Name("_op")) == v._op
+    with pytest.raises(AttributeError):
+        getattr(v, Name("no_such_attribute"))
+
+
+def test_other_attributes_read_as_before(Value):
+    a = Value(2.0, label="a")
+    b = Value(3.0)
+    c = a * b
+    c.label = "c"
+    c.note = "kept"
+    assert c._op == "*" and c._prev == {a, b}
+    assert (a.label, b.label, c.label) == ("a", "", "c")
+    assert c.note == "kept" and getattr(c, "note") == "kept"
+    assert not hasattr(b, "note")
+    with pytest.raises(AttributeError):
+        b.note
+    assert callable(c.backward) and c.relu().data == 6.0
+
+
+def test_reads_follow_a_replaced_property(OpenValue):
+    Value = OpenValue
+    own_data, own_grad = Value.__dict__["data"], Value.__dict__["grad"]
+    v = Value(1.0) * 4.0
+    v.grad = 0.5
+    for _ in range(3):  # the short path warmed up first
+        assert (v.data, v.grad) == (4.0, 0.5)
+    Value.data = property(lambda self: -1.0)
+    try:
+        assert v.data == -1.0 and getattr(v, "data") == -1.0
+        assert v.grad == 0.5
+        assert Value(7.0).data == -1.0
+    finally:
+        Value.data = own_data
+    assert (v.data, v.grad) == (4.0, 0.5)
+    Value.grad = property(lambda self: "replaced")
+    try:
+        assert v.grad == "replaced" and v.data == 4.0
+    finally:
+        Value.grad = own_grad
+    assert (v.data, v.grad) == (4.0, 0.5)
+    v.data = 2
+    assert v.data == 2.0
+
+
+def test_reads_after_data_became_a_plain_class_attribute(OpenValue):
+    Value = OpenValue
+    own = Value.__dict__["data"]
+    v = Value(1.0) * 4.0
+    w = Value(1.0) * 5.0
+    assert (v.data, w.data) == (4.0, 5.0)
+    Value.data = 9.0  # not a descriptor: an instance dict entry wins now
+    try:
+        w.__dict__["data"] = "mine"
+        assert v.data == 9.0 and w.data == "mine"
+    finally:
+        Value.data = own
+    assert (v.data, w.data) == (4.0, 5.0)
+    del Value.data
+    try:
+        with pytest.raises(AttributeError):
+            v.data
+        assert w.data == "mine"
+    finally:
+        Value.data = own
+    assert (v.data, w.data) == (4.0, 5.0)
+
+
+def test_reads_on_a_subclass_overriding_data(Value):
+    class Doubled(Value):
+        @property
+        def data(self):
+            return 2 * Value.data.__get__(self)
+
+    class Plain(Value):
+        pass
+
+    d, p, v = Doubled(1.5), Plain(1.5), Value(1.5)
+    for _ in range(3):
+        assert (d.data, p.data, v.data) == (3.0, 1.5, 1.5)
+        assert getattr(d, "data") == 3.0 and d.grad == 0.0
+    p.grad = 0.25
+    assert p.grad == 0.25 and getattr(p, "grad") == 0.25
 
 
 # --- recycled handles ---------------------------------------------------------
