@@ -53,7 +53,8 @@ class Slots:
 
 # (name, loop target, statement, kind of items, baseline kind); the loop
 # with ``c = <first name of the target>`` in the statement's place is
-# subtracted.  Kinds: "pairs" (a, b) or "single" p.
+# subtracted.  Kinds: "pairs" (a, b), "single" p, or "neuron" (w, x, b):
+# NEURON_INPUTS weights and inputs and a bias.
 OP_CASES = (
     ("a * b", "a, b", "c = a * b", "pairs", "float"),
     ("a * b (kept)", "a, b", "[a * b]", "pairs", "float"),
@@ -65,7 +66,14 @@ OP_CASES = (
     (".grad = 0.0", "p", "p.grad = 0.0", "single", "slots"),
     ("p.grad = 0", "p", "p.grad = 0", "single", "slots"),
     ("p.data -= lr * p.grad", "p", "p.data -= 0.01 * p.grad", "single", "slots"),
+    # upstream nn.py's neuron sum, at the demo's hidden width: the float row
+    # is the floor of any Value under that code
+    ("neuron sum, 16 inputs", "w, x, b", "c = sum((wi * xi for wi, xi in zip(w, x)), b)",
+     "neuron", "float"),
 )
+
+#: inputs of the "neuron" rows
+NEURON_INPUTS = 16
 
 
 def _compile(target, statement):
@@ -86,6 +94,10 @@ def _base_statement(target, statement):
 
 
 def _items(kind, make, n):
+    if kind == "neuron":
+        k = NEURON_INPUTS
+        return [([make(0.01 * ((i + j) % 97) - 0.5) for j in range(k)],
+                 [make(0.5 + 0.001 * j) for j in range(k)], make(0.1)) for i in range(n)]
     xs = [make(0.5 + 0.001 * i) for i in range(n + 1)]
     if kind == "pairs":
         return list(zip(xs[:-1], xs[1:]))
