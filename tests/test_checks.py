@@ -627,27 +627,45 @@ def test_edge_capacity_shrinks_after_a_huge_vsum(engine):
     assert engine._check_invariants()
 
 
-def test_a_steady_workload_keeps_its_edge_array(engine):
-    """Fused neurons fill the edge array every cycle: after warm-up its
-    capacity stays the same over reclamations (no shrink and regrow)."""
-    if not engine.COMPILED:
-        pytest.skip("the pure engine has no arena")
+def _run_until_reclaimed(engine, times, step):
+    """Call ``step()`` until the arena has reclaimed ``times`` more times."""
+    start = engine.arena_stats()["compactions"]
+    while engine.arena_stats()["compactions"] < start + times:
+        step()
+
+
+def _capacities_over_reclamations(engine, step, key, warmup, count):
+    """``arena_stats()[key]`` after each of ``count`` reclamations that
+    follow ``warmup`` ones, ``step()`` making the nodes."""
+    _run_until_reclaimed(engine, warmup, step)
+    caps = []
+    for _ in range(count):
+        _run_until_reclaimed(engine, 1, step)
+        caps.append(engine.arena_stats()[key])
+    return caps
+
+
+def _fused_layer_step(engine, calls):
+    """A step of ``calls`` calls of a 16-wide fused tanh layer."""
     V = engine.Value
     W = [[V(0.1)] * 16 for _ in range(16)]
     plan = engine.mlp_plan([(W, [V(0.0)] * 16, "tanh")])
     x = [0.5] * 16
 
-    def run_until_reclaimed(times):
-        start = engine.arena_stats()["compactions"]
-        while engine.arena_stats()["compactions"] < start + times:
-            for _ in range(100):
-                engine.mlp(plan, x)
+    def step():
+        for _ in range(calls):
+            engine.mlp(plan, x)
 
-    run_until_reclaimed(3)
-    caps = []
-    for _ in range(4):
-        run_until_reclaimed(1)
-        caps.append(engine.arena_stats()["edge_capacity"])
+    return step
+
+
+def test_a_steady_workload_keeps_its_edge_array(engine):
+    """Fused neurons fill the edge array every cycle: after warm-up its
+    capacity stays the same over reclamations (no shrink and regrow)."""
+    if not engine.COMPILED:
+        pytest.skip("the pure engine has no arena")
+    step = _fused_layer_step(engine, 100)
+    caps = _capacities_over_reclamations(engine, step, "edge_capacity", 3, 4)
     assert len(set(caps)) == 1, caps
     # a cycle that makes nothing (two reclamations in a row) sizes the array
     # for what is live again: later tests start from a small array
@@ -677,17 +695,11 @@ def test_a_training_loop_keeps_one_capacity(engine):
     engine.compact()
     loss = None
 
-    def run_until_reclaimed(times):
+    def step():
         nonlocal loss
-        start = engine.arena_stats()["compactions"]
-        while engine.arena_stats()["compactions"] < start + times:
-            loss = _grow_graph(engine, 40_000)
+        loss = _grow_graph(engine, 40_000)
 
-    run_until_reclaimed(2)
-    caps = []
-    for _ in range(5):
-        run_until_reclaimed(1)
-        caps.append(engine.arena_stats()["capacity"])
+    caps = _capacities_over_reclamations(engine, step, "capacity", 2, 5)
     assert len(set(caps)) == 1, caps
     assert caps[0] >= 2 * 40_000
     # compact() fits the capacity to what is live now
@@ -707,15 +719,7 @@ def test_capacity_comes_back_down_after_a_huge_graph(engine):
     grown = engine.arena_stats()["capacity"]
     assert grown >= 600_000
     del huge
-    V = engine.Value
-    W = [[V(0.1)] * 16 for _ in range(16)]
-    plan = engine.mlp_plan([(W, [V(0.0)] * 16, "tanh")])
-    x = [0.5] * 16
-    for _ in range(12):
-        start = engine.arena_stats()["compactions"]
-        while engine.arena_stats()["compactions"] == start:
-            for _ in range(200):
-                engine.mlp(plan, x)
+    _run_until_reclaimed(engine, 12, _fused_layer_step(engine, 200))
     assert engine.arena_stats()["capacity"] <= grown // 4
     assert engine._check_invariants()
     engine.compact()  # later tests start from an arena fitted to what is live
