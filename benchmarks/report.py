@@ -214,7 +214,9 @@ def _machine_line(meta):
     line = "; ".join(parts)
     if vers:
         line += f"; {vers}"
-    return f"{line}; size `{meta.get('size')}`, {meta.get('created', '')}"
+    rounds = meta.get("rounds") or 1
+    kept = f", median of {rounds} rounds" if rounds > 1 else ""
+    return f"{line}; size `{meta.get('size')}`{kept}, {meta.get('created', '')}"
 
 
 def _notes(meta):

@@ -147,18 +147,53 @@ def _note(bar, text):
         print(text, file=sys.stderr)
 
 
-def run_suite(engine_names, workload_names, size, timeout=None, progress=True):
-    """Run the suite; returns the list of records, the meta record first."""
+def _kept_round(results):
+    """Of one job's results over the rounds, the one whose records are kept:
+    among the rounds that gave records, the one with the median headline
+    (the lower middle one for an even count); the first such round when a
+    headline is not a number; the first result when no round gave records."""
+    with_records = [r for r in results if "records" in r]
+    if not with_records:
+        return results[0]
+
+    def headline(res):
+        h = res["records"][0].get("headline") if res["records"] else None
+        return h if isinstance(h, (int, float)) and not isinstance(h, bool) else None
+
+    if any(headline(r) is None for r in with_records):
+        return with_records[0]
+    ordered = sorted(with_records, key=headline)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _rotated(items, k):
+    """``items`` starting at index ``k`` (mod its length), wrapping round."""
+    if not items:
+        return []
+    k %= len(items)
+    return items[k:] + items[:k]
+
+
+def run_suite(engine_names, workload_names, size, timeout=None, progress=True, rounds=1):
+    """Run the suite; returns the list of records, the meta record first.
+
+    With ``rounds`` above 1 every workload runs that many times on each
+    engine, the engines taking turns (each round starts with the next
+    engine), and each engine keeps the round with its median headline: a
+    machine whose speed drifts from one process to the next then weighs on
+    every engine alike, and the ratios come from comparable processes."""
+    rounds = max(1, int(rounds))
     timeout = timeout or TIMEOUTS[size]
     created = datetime.datetime.now(datetime.timezone.utc)
     meta = {"workload": "meta", "engine": None}
     meta.update({k: None for k in CORE_FIELDS})
     meta.update(run_id=created.strftime("%Y%m%dT%H%M%SZ"),
                 created=created.isoformat(timespec="seconds"),
-                size=size, argv=sys.argv[1:], engines={}, skipped=[], errors=[])
+                size=size, rounds=rounds, argv=sys.argv[1:], engines={}, skipped=[],
+                errors=[])
     meta.update(machine_info())
 
-    bar = _progress(len(engine_names) + sum(
+    bar = _progress(len(engine_names) + rounds * sum(
         applies(w, e) for w in workload_names for e in engine_names)) if progress else None
 
     # probe each engine once: a missing engine is one note, not one per job
@@ -177,20 +212,30 @@ def run_suite(engine_names, workload_names, size, timeout=None, progress=True):
             meta["skipped"].append({"engine": e, "workload": None, "reason": reason})
             _note(bar, f"note: engine {e} skipped: {reason}")
             if bar is not None:
-                bar.total -= sum(applies(w, e) for w in workload_names)
+                bar.total -= rounds * sum(applies(w, e) for w in workload_names)
                 bar.refresh()
 
     records = [meta]
     for w in workload_names:
-        for e in available:
-            if not applies(w, e):
-                continue
-            if bar is not None:
-                bar.set_description(f"{w} on {e}")
-            t0 = time.perf_counter()
-            res = _run_worker(e, w, size, timeout)
-            if bar is not None:
-                bar.update(1)
+        jobs = [e for e in available if applies(w, e)]
+        results = {e: [] for e in jobs}
+        for r in range(rounds):
+            for e in _rotated(jobs, r):
+                if bar is not None:
+                    bar.set_description(f"{w} on {e}" + (f", round {r + 1}" if rounds > 1 else ""))
+                t0 = time.perf_counter()
+                res = _run_worker(e, w, size, timeout)
+                res["seconds"] = round(time.perf_counter() - t0, 3)
+                results[e].append(res)
+                if bar is not None:
+                    bar.update(1)
+        for e in jobs:
+            res = _kept_round(results[e])
+            for r, other in enumerate(results[e]):
+                if other is not res and "error" in other:
+                    meta["errors"].append({"engine": e, "workload": w, "round": r + 1,
+                                           "error": other["error"], "seconds": other["seconds"]})
+                    _note(bar, f"error: {w} on {e}, round {r + 1}: {other['error']}")
             if "records" in res:
                 for rec in res["records"]:
                     rec["run_id"] = meta["run_id"]
@@ -200,7 +245,7 @@ def run_suite(engine_names, workload_names, size, timeout=None, progress=True):
                 _note(bar, f"note: {w} on {e} skipped: {res['skipped']}")
             else:
                 meta["errors"].append({"engine": e, "workload": w, "error": res["error"],
-                                       "seconds": round(time.perf_counter() - t0, 3)})
+                                       "seconds": res["seconds"]})
                 _note(bar, f"error: {w} on {e}: {res['error']}")
     if bar is not None:
         bar.close()
@@ -240,6 +285,10 @@ def build_parser():
     p.add_argument("--from-json", metavar="PATH",
                    help="do not run anything: render tables/plot from a saved run")
     p.add_argument("--timeout", type=float, help="seconds allowed per worker process")
+    p.add_argument("--rounds", type=int, default=1, metavar="N",
+                   help="run each workload N times per engine, the engines taking turns, "
+                        "and keep each engine's median round (steadier ratios on a machine "
+                        "whose speed drifts)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -262,8 +311,10 @@ def main(argv=None):
             print(f"measuring micrograd_fast from {package['path']} ({package['kind']})",
                   file=sys.stderr)
         t0 = time.perf_counter()
+        if args.rounds < 1:
+            raise SystemExit("--rounds must be at least 1")
         records = run_suite(engine_names, workload_names, size, args.timeout,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, rounds=args.rounds)
         records[0]["suite_s"] = round(time.perf_counter() - t0, 3)
         if args.json:
             with open(args.json, "w", encoding="utf-8") as fh:

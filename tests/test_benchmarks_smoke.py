@@ -297,6 +297,42 @@ def test_command_line(tmp_path):
     assert report.render_text(records) == proc.stdout.rstrip("\n")
 
 
+# -- rounds: engines taking turns ---------------------------------------------------
+
+def test_rounds_keep_each_engines_median_round():
+    from benchmarks.runner import _kept_round, _rotated
+
+    def res(h):
+        return {"records": [{"headline": h}]}
+
+    runs = [res(3.0), res(1.0), res(2.0)]
+    assert _kept_round(runs) is runs[2]
+    assert _kept_round([res(4.0), res(1.0)])["records"][0]["headline"] == 1.0
+    failed = {"error": "boom"}
+    assert _kept_round([failed, res(5.0)])["records"][0]["headline"] == 5.0
+    assert _kept_round([failed]) is failed
+    words = [res("ok to 100"), res("ok to 10")]
+    assert _kept_round(words) is words[0]
+    assert _rotated(["a", "b", "c"], 1) == ["b", "c", "a"]
+    assert _rotated(["a", "b", "c"], 4) == ["b", "c", "a"]
+    assert _rotated([], 2) == []
+
+
+def test_run_suite_in_rounds():
+    """Two rounds on two engines: one set of records per engine and
+    workload, and the meta record says how many rounds ran."""
+    from benchmarks.runner import run_suite
+
+    records = run_suite(["reference", "micrograd"], ["op_add", "deep_chain"], "smoke",
+                        timeout=120, progress=False, rounds=2)
+    meta = records[0]
+    assert meta["rounds"] == 2 and meta["errors"] == []
+    seen = [(r["workload"], r["engine"]) for r in records[1:]]
+    assert len(seen) == len(set(seen))
+    assert ("op_add", "reference") in seen and ("deep_chain", "reference") in seen
+    assert "median of 2 rounds" in report.render_text(records)
+
+
 # -- which micrograd_fast is measured ------------------------------------------------
 
 def _copy_source_tree(dest):
