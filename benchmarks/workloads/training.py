@@ -127,9 +127,9 @@ def run_steps(step, size):
     (after its arena's first reclamation, when no step touches fresh
     memory).  Each sample is the time per step of a run of
     ``STEPS_PER_SAMPLE`` steps (single steps for a size with no minimum
-    measuring time, the smoke run).  The
-    step number passed on cycles through the demo's 100-step learning-rate
-    schedule, so long runs keep training sensibly."""
+    measuring time, the smoke run).  The step number passed on cycles
+    through the demo's 100-step learning-rate schedule, so long runs keep
+    training sensibly."""
     first = step(0)
     k = 1
     per = STEPS_PER_SAMPLE if size.get("demo_measure_s") else 1
