@@ -22,11 +22,13 @@ linear output) with ``fused=True``, the fastest documented setting of
 All three start from the same weights (a seeded uniform draw in [-1, 1),
 zero biases), so their first losses agree.  Multiply-adds per step are
 counted as three per weight per point (forward, weight gradient, input
-gradient): ``3 * points * sum(nin * nout)`` over the layers.  Each row
-reports the median, minimum and maximum of per-step wall times, after
-warm-up steps, and the median of the process's CPU time per step
-(``cpu_ms_per_step``: on a shared machine it leaves out the time the process
-waited for a core).
+gradient): ``3 * points * sum(nin * nout)`` over the layers.  After
+warm-up steps, each sample is the time per step of a run of 8 steps
+(``steps_per_sample``; fewer when fewer steps are asked for), so the steps
+in which the compiled arena reclaims count; each row reports the median,
+minimum and maximum of the samples' wall times and the median of the
+process's CPU time per step (``cpu_ms_per_step``: on a shared machine it
+leaves out the time the process waited for a core).
 """
 
 import argparse
@@ -35,7 +37,7 @@ import statistics
 import sys
 import time
 
-from benchmarks.workloads.training import initial_weights
+from benchmarks.workloads.training import STEPS_PER_SAMPLE, initial_weights
 
 __all__ = ["main", "run_sweep", "WIDTHS"]
 
@@ -57,22 +59,28 @@ def _macs(sizes, points):
 
 
 def _time_steps(step, warmup, steps, min_seconds):
-    """Warm-up, then at least ``steps`` timed steps and ``min_seconds``."""
+    """Warm-up, then at least ``steps`` timed steps and ``min_seconds``.
+
+    A sample is the time per step of a run of ``STEPS_PER_SAMPLE`` steps
+    (of ``steps`` steps when fewer are asked for), so the steps in which
+    the compiled arena reclaims count in it."""
     first = step(0)
     k = 1
     for _ in range(warmup):
         step(k % 100)
         k += 1
+    per = max(1, min(STEPS_PER_SAMPLE, steps))
     times, cpu = [], []
     end = time.perf_counter() + min_seconds
-    while len(times) < steps or time.perf_counter() < end:
+    while len(times) * per < steps or time.perf_counter() < end:
         c0 = time.process_time()
         t0 = time.perf_counter()
-        step(k % 100)
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        k += 1
-    return times, cpu, first
+        for j in range(k, k + per):
+            step(j % 100)
+        times.append((time.perf_counter() - t0) / per)
+        cpu.append((time.process_time() - c0) / per)
+        k += per
+    return (times, cpu, per), first
 
 
 def _scalar_step(engine, sizes, flat, xs, ys):
@@ -140,12 +148,14 @@ def _torch_step(sizes, flat, xs, ys):
     return step
 
 
-def _row(width, label, times, cpu, first, macs, note=None):
+def _row(width, label, timed, first, macs, note=None):
+    times, cpu, per = timed
     med = statistics.median(times)
     row = dict(width=width, variant=label, ms_per_step=med * 1e3,
                mmac_per_s=macs / med / 1e6, median_s=med, min_s=min(times),
                max_s=max(times), cpu_ms_per_step=statistics.median(cpu) * 1e3,
-               steps=len(times), macs_per_step=macs, loss_first=first)
+               steps=len(times) * per, steps_per_sample=per, macs_per_step=macs,
+               loss_first=first)
     if note:
         row["note"] = note
     return row
@@ -181,8 +191,8 @@ def run_sweep(widths=WIDTHS, quick=False, pure_max=32, torch_rows=True, steps=No
             plan.append(("torch nn.Sequential float64, 1 thread",
                          lambda: _torch_step(sizes, flat, xs, ys), n_steps, min_s, None))
         for label, make, n, secs, note in plan:
-            times, cpu, first = _time_steps(make(), 0 if "pure" in label else warmup, n, secs)
-            row = _row(w, label, times, cpu, first, macs, note)
+            timed, first = _time_steps(make(), 0 if "pure" in label else warmup, n, secs)
+            row = _row(w, label, timed, first, macs, note)
             rows.append(row)
             if out is not None:
                 print(f"width {w:4d}  {label:40s} {row['ms_per_step']:10.3f} ms/step"
