@@ -79,7 +79,10 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     least MIN_CAP, that holds twice the recent peak need.  It is resized
     only when it is below that or more than four times as large, so it does
     not flip between two sizes; ``now`` (an explicit compact()) forgets the
-    peak and fits the capacity to what is live."""
+    peak and fits the capacity to what is live.  When the memory for that
+    power of two cannot be had, twice the need is tried before MemoryError
+    (the old sizing, which leaves room for a later reclamation's scratch
+    arrays)."""
     global _peak_need
     cdef int64_t need = A.n + more
     cdef int64_t target = MIN_CAP
@@ -93,8 +96,11 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     if target > MGF_MAX_NODES:
         target = MGF_MAX_NODES
     if A.cap < target or A.cap > 4 * target or (now and A.cap != target):
-        if mgf_resize_nodes(&A, target) < 0:
-            if A.cap < need:
+        if mgf_resize_nodes(&A, target) < 0 and A.cap < need:
+            # no room for the power of two: twice the need will do (never
+            # less, so that reclamation's own scratch arrays still fit)
+            target = 2 * need if 2 * need < MGF_MAX_NODES else MGF_MAX_NODES
+            if A.cap < need and mgf_resize_nodes(&A, target) < 0:
                 raise MemoryError("micrograd_fast: cannot grow the node arena")
     _fit_edges()
     return 0
