@@ -182,7 +182,8 @@ def run_suite(engine_names, workload_names, size, timeout=None, progress=True, r
     engine), and each engine keeps the round with its median headline: a
     machine whose speed drifts from one process to the next then weighs on
     every engine alike, and the ratios come from comparable processes."""
-    rounds = max(1, int(rounds))
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, not {rounds}")
     timeout = timeout or TIMEOUTS[size]
     created = datetime.datetime.now(datetime.timezone.utc)
     meta = {"workload": "meta", "engine": None}

@@ -100,7 +100,7 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
             # no room for the power of two: twice the need will do (never
             # less, so that reclamation's own scratch arrays still fit)
             target = 2 * need if 2 * need < MGF_MAX_NODES else MGF_MAX_NODES
-            if A.cap < need and mgf_resize_nodes(&A, target) < 0:
+            if mgf_resize_nodes(&A, target) < 0:
                 raise MemoryError("micrograd_fast: cannot grow the node arena")
     _fit_edges()
     return 0
