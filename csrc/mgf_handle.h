@@ -55,11 +55,23 @@ static int mgf_clear(PyObject *o) {
     Py_CLEAR(MGF_H(o)->dict);
     return mgf_base_clear ? mgf_base_clear(o) : 0;
 }
+/* Whether the cyclic GC tracks o, without a call into the interpreter:
+ * on the default builds of CPython the GC's header is the two words just
+ * before the object, the first of them nonzero exactly while the object
+ * is tracked.  mgf_install_handle checks this on a probe and keeps the
+ * C-API call when it does not hold. */
+static int mgf_gc_head_ok;
+static inline int mgf_is_tracked(PyObject *o) {
+#ifndef Py_GIL_DISABLED
+    if (mgf_gc_head_ok) return ((const uintptr_t *)o)[-2] != 0;
+#endif
+    return PyObject_GC_IsTracked(o);
+}
 /* A handle is tracked by the cyclic GC only while it carries Python
  * state (see _track): these hooks start tracking it when it gets an
  * attribute dict. */
 static inline void mgf_track(PyObject *o) {
-    if (!PyObject_GC_IsTracked(o)) PyObject_GC_Track(o);
+    if (!mgf_is_tracked(o)) PyObject_GC_Track(o);
 }
 static void mgf_state_added(PyObject *o);
 static PyObject *mgf_get_dict(PyObject *o, void *ctx) {
@@ -254,7 +266,13 @@ static inline PyObject *mgf_new_handle(void) {
     PyObject *o;
     if (mgf_nfree > 0) {
         o = mgf_free_handles[--mgf_nfree];
+#if defined(Py_REF_DEBUG) || defined(Py_TRACE_REFS) || defined(Py_GIL_DISABLED)
         (void)PyObject_Init(o, mgf_value_type);
+#else
+        /* its type is Value already (static: no reference to take), so
+         * coming back to life is only the reference count */
+        Py_SET_REFCNT(o, 1);
+#endif
         MGF_H(o)->idx = 0;
         return o;
     }
@@ -283,9 +301,12 @@ static void mgf_dealloc(PyObject *o) {
         mgf_A->handles[i] = NULL;
         mgf_A->nodes[i].flags &= ~(MGF_F_PYBW | MGF_F_PINNED);
     }
-    if (Py_TYPE(o) == mgf_value_type && !h->stateful && h->dict == NULL && h->weakref == NULL
-        && h->keep == Py_None && h->bw == Py_None && h->label == Py_None
-        && h->opname == Py_None && mgf_nfree < MGF_FREELIST && !PyObject_GC_IsTracked(o)) {
+    /* a handle whose _stateful is false has None in _bw, _label, _opname
+     * and _keep: whatever stores an object there sets _stateful */
+    if (!h->stateful && h->dict == NULL && h->weakref == NULL && Py_TYPE(o) == mgf_value_type
+        && mgf_nfree < MGF_FREELIST && !mgf_is_tracked(o)) {
+        MGF_ASSERT(h->keep == Py_None && h->bw == Py_None && h->label == Py_None
+                   && h->opname == Py_None);
         mgf_free_handles[mgf_nfree++] = o;
         return;
     }
@@ -336,6 +357,16 @@ static int mgf_install_handle(PyTypeObject *t, mgf_arena *A, PyObject *probe,
             PyErr_SetString(PyExc_SystemError, "micrograd_fast: Value has no data or grad");
         mgf_own_data = mgf_own_grad = NULL;
         return -1;
+    }
+    {   /* the GC header where mgf_is_tracked looks for it? */
+        int was = PyObject_GC_IsTracked(probe), on, off;
+        mgf_gc_head_ok = 0;
+        if (!was) PyObject_GC_Track(probe);
+        on = PyObject_GC_IsTracked(probe) && ((const uintptr_t *)probe)[-2] != 0;
+        PyObject_GC_UnTrack(probe);
+        off = !PyObject_GC_IsTracked(probe) && ((const uintptr_t *)probe)[-2] == 0;
+        if (was) PyObject_GC_Track(probe);
+        mgf_gc_head_ok = on && off;
     }
     Py_INCREF(mgf_own_data);  /* kept for the life of the process */
     Py_INCREF(mgf_own_grad);

@@ -218,8 +218,8 @@ cdef int _compact() except -1:
         if j != i:
             A.nodes[j] = o[0]
             A.handles[j] = h
-        if h != NULL:
-            (<Value>h).idx = j
+            if h != NULL:
+                (<Value>h).idx = j
         j += 1
     A.n = j
     A.ne = e

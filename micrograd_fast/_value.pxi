@@ -73,17 +73,14 @@ cdef inline int _track(Value h) except -1:
     return 0
 
 
-cdef Value _binary(uint8_t op, Value x, Value y, double data):
-    """A node with two Value children (a + b, a * b, a ** b with a Value exponent)."""
+cdef inline Value _binary(uint8_t op, Value x, Value y, double data):
+    """A node with two Value children (a + b, a * b, a ** b with a Value
+    exponent).  Inline: it is most of the work of a + b."""
     if x.idx == 0 or y.idx == 0:
         _uninitialized()
     cdef Value out = _new_handle()
     _reserve(1, 0)
-    cdef int64_t i = mgf_push(&A, op, data)
-    cdef mgf_node *o = &A.nodes[i]
-    o.n = 2
-    o.k.c[0] = <int32_t>x.idx
-    o.k.c[1] = <int32_t>y.idx
+    cdef int64_t i = mgf_push_node(&A, op, data, 2, <int32_t>x.idx, <int32_t>y.idx)
     _register(out, i)
     _use(x)
     _use(y)
@@ -625,7 +622,7 @@ cdef class Value:
     def __add__(self, other):  # Value.__add__
         cdef double c
         if isinstance(other, Value):
-            return _binary(MGF_ADD, self, other, _data(self) + _data(<Value>other))
+            return _binary(MGF_ADD, self, <Value>other, _data(self) + _data(<Value>other))
         if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_ADD, self, c, _data(self) + c)
@@ -639,7 +636,7 @@ cdef class Value:
     def __mul__(self, other):  # Value.__mul__
         cdef double c
         if isinstance(other, Value):
-            return _binary(MGF_MUL, self, other, _data(self) * _data(<Value>other))
+            return _binary(MGF_MUL, self, <Value>other, _data(self) * _data(<Value>other))
         if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_MUL, self, c, _data(self) * c)

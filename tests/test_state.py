@@ -209,6 +209,29 @@ def test_plain_graphs_are_not_tracked_by_the_collector(engine):
     assert gc.is_tracked(d)  # it keeps a
 
 
+def test_recycled_handles_carry_nothing_from_their_past(engine):
+    """Handles that die tracked by the collector (never initialised, in a
+    cycle through their attributes, labelled) are not reused as they are:
+    new results are untracked and plain."""
+    if not _compiled(engine):
+        pytest.skip("the pure engine's Values are ordinary Python objects")
+    Value = engine.Value
+    dying = [Value.__new__(Value) for _ in range(50)]
+    for k in range(50):
+        v = Value(float(k)) * 2.0
+        v.me = v  # a cycle through the attribute dict: the collector clears it
+        w = Value(1.0) * 3.0
+        w.label = "w"
+        dying += [v, w]
+    del dying, v, w
+    gc.collect()
+    a = Value(1.0)
+    outs = [a * float(k) for k in range(300)]
+    assert not any(gc.is_tracked(o) for o in outs)
+    assert all(o.label == "" and o._op == "*" and not hasattr(o, "me") for o in outs)
+    assert [o.data for o in outs] == [float(k) for k in range(300)]
+
+
 def test_fused_layer_outputs_keep_their_labelled_parameters(engine):
     Value = engine.Value
     W = [[Value(0.5, label="w0"), Value(-0.25, label="w1")]]
