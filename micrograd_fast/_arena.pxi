@@ -152,6 +152,8 @@ cdef int _compact() except -1:
     global _compactions
     cdef int64_t n = A.n, i, j, e, t, le = 0, lo, nrel = 0
     cdef uint32_t m
+    cdef uint64_t chunk
+    cdef void **hs
     cdef mgf_node *o
     cdef int32_t *ch
     cdef void *h
@@ -164,28 +166,51 @@ cdef int _compact() except -1:
         free(released)
         raise MemoryError("micrograd_fast: no memory to reclaim the node arena")
     # mark: bit 0 = alive, bit 1 = used by a live parent.  Handles are roots,
-    # except a late-pinned one that only the pin references.
+    # except a late-pinned one that only the pin references.  A node's mark
+    # is final when the sweep down reaches it (its parents come after it),
+    # so a handle whose node is not alive leaves the arena here.  Eight
+    # slots with no handle and no mark (most of a dead step's graph) are
+    # passed over at once.
     keep[0] = 1  # the sentinel
-    for i in range(n - 1, -1, -1):
+    i = n - 1
+    while i >= 0:
+        if i >= 8:
+            memcpy(&chunk, keep + i - 7, 8)
+            if chunk == 0:
+                hs = A.handles + i - 7
+                if (<uintptr_t>hs[0] | <uintptr_t>hs[1] | <uintptr_t>hs[2] | <uintptr_t>hs[3]
+                        | <uintptr_t>hs[4] | <uintptr_t>hs[5] | <uintptr_t>hs[6]
+                        | <uintptr_t>hs[7]) == 0:
+                    i -= 8
+                    continue
         h = A.handles[i]
-        if h != NULL and not ((A.nodes[i].flags & MGF_F_PINNED) and Py_REFCNT(h) == 1):
-            keep[i] |= 1
+        if h != NULL:
+            if not ((A.nodes[i].flags & MGF_F_PINNED) and Py_REFCNT(h) == 1):
+                keep[i] |= 1
+            elif not keep[i]:
+                # a late-pinned handle nothing else uses: it leaves the arena
+                (<Value>h).idx = 0
+                released[nrel] = h
+                nrel += 1
         if keep[i]:
             o = &A.nodes[i]
             ch = mgf_children(&A, o)
             for t in range(o.n):
                 keep[ch[t]] |= 3
+        i -= 1
     j = 0
     e = 0
-    for i in range(n):
-        h = A.handles[i]
+    i = 0
+    while i < n:
+        if i + 8 <= n:
+            memcpy(&chunk, keep + i, 8)
+            if chunk == 0:
+                i += 8
+                continue
         if not keep[i]:
-            if h != NULL:
-                # a late-pinned handle nothing else uses: it leaves the arena
-                (<Value>h).idx = 0
-                released[nrel] = h
-                nrel += 1
+            i += 1
             continue
+        h = A.handles[i]
         newidx[i] = <int32_t>j
         o = &A.nodes[i]
         m = o.n
@@ -221,6 +246,7 @@ cdef int _compact() except -1:
             if h != NULL:
                 (<Value>h).idx = j
         j += 1
+        i += 1
     A.n = j
     A.ne = e
     A.nl = le
