@@ -74,11 +74,23 @@ cdef int _make_room(int64_t nodes, int64_t edges) except -1:
 cdef int64_t _peak_need = 0
 
 
+# Reclamation slides down whatever is live above the first dead node: in a
+# training loop, the part of the current step's graph built so far.  So
+# the rarer the reclamations, the less is moved per node made: up to
+# ROOMY_CAP nodes the capacity holds four times the peak need, beyond that
+# twice (memory then matters more than the slide).
+cdef int64_t ROOMY_CAP = 1 << 20
+
+
+cdef inline int64_t _headroom(int64_t peak) noexcept:
+    return 4 * peak if 4 * peak <= ROOMY_CAP else 2 * peak
+
+
 cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     """After a compaction: the capacity is the smallest power of two, at
-    least MIN_CAP, that holds twice the recent peak need.  It is resized
-    only when it is below that or more than four times as large, so it does
-    not flip between two sizes; ``now`` (an explicit compact()) forgets the
+    least MIN_CAP, that holds _headroom() of the recent peak need.  It is
+    resized only when it is below that or more than four times as large, so
+    it does not flip between two sizes; ``now`` (an explicit compact()) forgets the
     peak and fits the capacity to what is live.  When the memory for that
     power of two cannot be had, twice the need is tried before MemoryError
     (the old sizing, which leaves room for a later reclamation's scratch
@@ -91,7 +103,7 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     _peak_need -= _peak_need >> 2
     if _peak_need < need:
         _peak_need = need
-    while target < 2 * _peak_need and target < MGF_MAX_NODES:
+    while target < _headroom(_peak_need) and target < MGF_MAX_NODES:
         target <<= 1
     if target > MGF_MAX_NODES:
         target = MGF_MAX_NODES

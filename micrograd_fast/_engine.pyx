@@ -53,10 +53,12 @@ The node arena: invariants
   marks every node reachable from a handle, then a forward pass slides the
   live nodes down (order kept), remaps child indices and ``handle.idx``,
   and the capacity is set to the smallest power of two (at least
-  ``MIN_CAP``) holding twice the recent peak of what had to be live, a
-  peak that loses a quarter at each reclamation; it is resized only when
-  too small or more than four times too large, so a training loop keeps
-  one capacity (an explicit ``compact()`` fits it to what is live now).
+  ``MIN_CAP``) holding four times the recent peak of what had to be live
+  (twice past ``ROOMY_CAP`` nodes: what is live is slid down, so rarer
+  reclamations move less per node made), a peak that loses a quarter at
+  each reclamation; it is resized only when too small or more than four
+  times too large, so a training loop keeps one capacity (an explicit
+  ``compact()`` fits it to what is live now).
   No reclamation happens while a backward pass runs (``_busy``): the
   arena grows instead, because Python ``_backward`` functions may allocate.
 * **Backward order.**  ``backward()`` marks the root in a byte map and
