@@ -7,6 +7,7 @@ cdef int64_t MIN_CAP = 1 << 16
 cdef int64_t MIN_ECAP = 1 << 16
 cdef int _busy = 0
 cdef int64_t _compactions = 0
+cdef int64_t _resizes = 0  # changes of the node capacity
 
 
 cdef tuple _c_names(const char *const *table, int n):
@@ -29,6 +30,7 @@ cdef object _NO_LABEL = object()
 
 
 cdef int _grow(int64_t more) except -1:
+    global _resizes
     cdef int64_t cap = A.cap * 2
     if cap < MIN_CAP:
         cap = MIN_CAP
@@ -39,6 +41,7 @@ cdef int _grow(int64_t more) except -1:
     if A.n + more > cap or mgf_resize_nodes(&A, cap) < 0:
         raise MemoryError(
             f"micrograd_fast: cannot grow the node arena to {A.n + more} nodes")
+    _resizes += 1
     return 0
 
 
@@ -86,6 +89,19 @@ cdef inline int64_t _headroom(int64_t peak) noexcept:
     return 4 * peak if 4 * peak <= ROOMY_CAP else 2 * peak
 
 
+cdef inline void _note_graph(int64_t nodes) noexcept:
+    """backward() just went through a graph of this many nodes, all of them
+    live at once: the peak need is at least that.  A training loop calls
+    backward() every step, so its graph size holds the peak up between
+    reclamations.  Without this, a capacity that is a whole number of steps
+    long lets every reclamation fall at the start of a step, when little is
+    live: the peak would decay, the arena shrink below a step, and the next
+    reclamation (in the middle of a step) grow it back, over and over."""
+    global _peak_need
+    if _peak_need < nodes:
+        _peak_need = nodes
+
+
 cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     """After a compaction: the capacity is the smallest power of two, at
     least MIN_CAP, that holds _headroom() of the recent peak need.  It is
@@ -95,8 +111,8 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     power of two cannot be had, twice the need is tried before MemoryError
     (the old sizing, which leaves room for a later reclamation's scratch
     arrays)."""
-    global _peak_need
-    cdef int64_t need = A.n + more
+    global _peak_need, _resizes
+    cdef int64_t need = A.n + more, before = A.cap
     cdef int64_t target = MIN_CAP
     if now:
         _peak_need = 0
@@ -114,6 +130,8 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
             target = 2 * need if 2 * need < MGF_MAX_NODES else MGF_MAX_NODES
             if mgf_resize_nodes(&A, target) < 0:
                 raise MemoryError("micrograd_fast: cannot grow the node arena")
+    if A.cap != before:
+        _resizes += 1
     _fit_edges()
     return 0
 
@@ -153,6 +171,31 @@ cdef void _fit_edges() noexcept:
         mgf_resize_edges(&A, target)
     _base_n = A.n
     _base_ne = A.ne
+
+
+# The byte map of the outermost backward() pass, kept from one pass to the
+# next: a fresh calloc that large is a fresh mapping from the kernel, one
+# page fault per 4 KiB the pass touches, on every training step.  It has
+# a byte per arena slot and follows the capacity.  Nested passes (a
+# Python _backward calling backward()) get a map of their own.
+cdef uint8_t *_seen = NULL
+cdef int64_t _seen_cap = 0
+
+
+cdef uint8_t *_seen_map(int64_t size) noexcept:
+    """The shared backward map, zeroed over its first ``size`` bytes
+    (``size`` is at most the arena's capacity plus one); NULL when there
+    is no memory for it."""
+    global _seen, _seen_cap
+    cdef int64_t want = A.cap + 1 if A.cap + 1 > size else size
+    if _seen_cap < size or _seen_cap > 2 * want:
+        free(_seen)
+        _seen = <uint8_t *>malloc(want)
+        _seen_cap = want if _seen != NULL else 0
+        if _seen == NULL:
+            return NULL
+    memset(_seen, 0, size)
+    return _seen
 
 
 cdef int _compact() except -1:
@@ -315,7 +358,8 @@ def _check_invariants():
 
 def arena_stats():
     """Sizes of the node arena: nodes in use, capacity, edges in use, edge
-    capacity, handles, pins, bytes."""
+    capacity, handles, pins, bytes; how many reclamations and changes of
+    the node capacity there have been."""
     cdef int64_t i, handles = 0, pinned = 0
     for i in range(A.n):
         if A.handles[i] != NULL:
@@ -331,6 +375,7 @@ def arena_stats():
         "handles": handles,
         "pinned": pinned,
         "compactions": _compactions,
+        "resizes": _resizes,
         "node_bytes": sizeof(mgf_node) + sizeof(void *),
         "bytes": (A.cap * (sizeof(mgf_node) + sizeof(void *)) + A.ecap * sizeof(int32_t)
                   + A.lcap * sizeof(double)),

@@ -182,8 +182,9 @@ cdef int _uninitialized() except -1:
 
 
 # the backward sweep -------------------------------------------------------------
-cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
-    """Visit marked nodes from index i downward (Value.backward's loop).
+cdef int64_t _sweep(uint8_t *seen, int64_t i, int64_t *visited) noexcept nogil:
+    """Visit marked nodes from index i downward (Value.backward's loop),
+    counting them in visited.
 
     seen[k] is 1 once a visited parent has marked node k.  Each visited
     node marks its children and applies its local rule.  Returns the index
@@ -210,6 +211,7 @@ cdef int64_t _sweep(uint8_t *seen, int64_t i) noexcept nogil:
                 return 0
         o = &nodes[i]
         n = o.n
+        visited[0] += 1
         if o.op == MGF_NEURON and not (o.flags & MGF_F_PYBW):
             mgf_neuron_sweep(nodes, edges, o, seen)  # marks and applies in one pass
             i -= 1
@@ -737,8 +739,9 @@ cdef class Value:
         global _busy
         if self.idx == 0:
             _uninitialized()
-        cdef int64_t root = self.idx, i
-        cdef uint8_t *seen = <uint8_t *>calloc(root + 1, 1)
+        cdef int64_t root = self.idx, i, visited = 0
+        cdef bint shared = _busy == 0  # a nested pass gets a map of its own
+        cdef uint8_t *seen = _seen_map(root + 1) if shared else <uint8_t *>calloc(root + 1, 1)
         cdef void *h
         if seen == NULL:
             raise MemoryError("micrograd_fast: no memory for the backward pass")
@@ -748,7 +751,7 @@ cdef class Value:
         try:
             i = root
             while True:
-                i = _sweep(seen, i)
+                i = _sweep(seen, i, &visited)
                 if i <= 0:
                     break
                 h = A.handles[i]
@@ -759,4 +762,6 @@ cdef class Value:
                     break
         finally:
             _busy -= 1
-            free(seen)
+            if not shared:
+                free(seen)
+        _note_graph(visited)

@@ -685,6 +685,33 @@ def _grow_graph(engine, nodes):
     return acc
 
 
+def test_a_step_that_drops_its_graph_keeps_one_capacity(engine):
+    """Each step builds a graph of just over 64 Ki nodes on 400 live
+    Values, runs backward() and drops it: eight steps fill a capacity of
+    512 Ki nodes, so every reclamation falls at the start of a step, when
+    almost nothing is live.  The graph that backward() went through still
+    counts as needed: the arena is not shrunk below a step only to grow
+    back (copying and re-faulting its memory) a few nodes later."""
+    if not engine.COMPILED:
+        pytest.skip("the pure engine has no arena")
+    engine.compact()
+    V = engine.Value
+    kept = [V(float(k)) for k in range(400)]
+
+    def step():
+        x, acc = V(0.5), V(0.0)
+        for _ in range(21_826):  # 65,480 nodes
+            acc = acc * 0.5 + x
+        acc.backward()
+
+    _run_until_reclaimed(engine, 2, step)
+    before = engine.arena_stats()
+    _run_until_reclaimed(engine, 8, step)
+    after = engine.arena_stats()
+    assert after["resizes"] == before["resizes"], (before, after)
+    assert len(kept) == 400 and engine._check_invariants()
+
+
 def test_a_training_loop_keeps_one_capacity(engine):
     """Each step's graph lives until the next step's root exists (``loss =
     ...`` rebinding), so the live size at a reclamation swings between one
