@@ -478,6 +478,32 @@ def test_backward_from_an_inner_node_touches_only_its_subgraph(Value):
     assert c.grad == 0.0 and outer.grad == 0.0
 
 
+def test_a_backward_pass_inside_a_custom_backward(Value):
+    """A Python _backward that builds another graph and runs backward() on
+    it, in the middle of the outer pass: both passes give their grads."""
+    a, b, s = Value(2.0), Value(3.0), Value(5.0)
+    c = a * b
+    d = c + 1.0
+    side_grads = []
+
+    def rule():
+        side = s * s * 2.0
+        side.backward()
+        side_grads.append(s.grad)
+        c.grad += d.grad  # d = c + 1
+
+    d._backward = rule
+    e = d * a
+    e.backward()
+    assert side_grads == [20.0]
+    # e = (a * b + 1) * a: de/da = 2ab + 1, de/db = a ** 2
+    assert (a.grad, b.grad) == (13.0, 4.0)
+    e2 = d * b  # and a later pass starts from clean marks
+    a.grad = b.grad = c.grad = d.grad = 0.0
+    e2.backward()
+    assert (a.grad, b.grad) == (9.0, 13.0)
+
+
 def test_grads_accumulate_over_separate_graphs_sharing_a_leaf(Value):
     w = Value(2.0)
     (w * 3).backward()
