@@ -11,7 +11,10 @@
  *  - a handle leaves its arena slot (mgf_dealloc) before any weakref
  *    callback or finalizer of its dealloc can run;
  *  - a late pin (MGF_F_PINNED) is one strong reference, taken only on a
- *    node already used as a child, and released by reclamation alone.
+ *    node already used as a child, and released by reclamation alone;
+ *  - the short path of a + b and a * b (mgf_nb_add, mgf_nb_mul) runs no
+ *    Python code and allocates nothing: it uses a handle from the freelist
+ *    and a free arena slot, or leaves the whole op to the general slot.
  * Included once, by the compiled core (micrograd_fast/_engine.pyx).
  */
 #ifndef MGF_HANDLE_H
@@ -259,20 +262,26 @@ static int mgf_slot_wrappers(PyTypeObject *t, PyObject *names, PyTypeObject *mod
 static PyObject *mgf_free_handles[MGF_FREELIST];
 static int mgf_nfree;
 
+/* A handle from the freelist comes back to life. */
+static inline PyObject *mgf_revive(void) {
+    PyObject *o = mgf_free_handles[--mgf_nfree];
+#if defined(Py_REF_DEBUG) || defined(Py_TRACE_REFS) || defined(Py_GIL_DISABLED)
+    (void)PyObject_Init(o, mgf_value_type);
+#else
+    /* its type is Value already (static: no reference to take), so coming
+     * back to life is only the reference count */
+    Py_SET_REFCNT(o, 1);
+#endif
+    return o;
+}
+
 /* A fresh handle for the core's own use (see _new_handle): idx 0, no
  * Python state, not tracked by the cyclic GC.  NULL with an exception
  * set when memory runs out. */
 static inline PyObject *mgf_new_handle(void) {
     PyObject *o;
     if (mgf_nfree > 0) {
-        o = mgf_free_handles[--mgf_nfree];
-#if defined(Py_REF_DEBUG) || defined(Py_TRACE_REFS) || defined(Py_GIL_DISABLED)
-        (void)PyObject_Init(o, mgf_value_type);
-#else
-        /* its type is Value already (static: no reference to take), so
-         * coming back to life is only the reference count */
-        Py_SET_REFCNT(o, 1);
-#endif
+        o = mgf_revive();
         MGF_H(o)->idx = 0;
         return o;
     }
@@ -288,6 +297,92 @@ static inline PyObject *mgf_new_handle(void) {
     h->dict = NULL;
     h->weakref = NULL;
     return o;
+}
+
+/* a + b and a * b on two plain Values (or a plain Value and a float or an
+ * int), the bulk of any scalar program: the
+ * number slots of Value check for that case first and make the node here,
+ * in one piece of C, without the general slot of the compiled class
+ * (operand dispatch, the method, _binary).  Plain means: exact type
+ * Value, initialised, neither of them keeping (no Python state, no
+ * attributes: see Ownership), a handle waiting on the freelist and room
+ * in the arena.  The node is the one _binary makes, with the same data;
+ * every other case goes to the general slot, saved here at module set-up
+ * (mgf_install_handle), which also raises the errors. */
+static binaryfunc mgf_general_add, mgf_general_mul;
+
+static inline int mgf_plain_operand(mgf_handle *h) {
+    return h->idx > 0 && !h->stateful && (h->dict == NULL || PyDict_GET_SIZE(h->dict) == 0);
+}
+static inline PyObject *mgf_plain_binary(uint8_t op, PyObject *a, PyObject *b) {
+    mgf_handle *x = MGF_H(a), *y = MGF_H(b);
+    mgf_arena *A = mgf_A;
+    if (!mgf_plain_operand(x) || !mgf_plain_operand(y) || mgf_nfree == 0 || A->n >= A->cap)
+        return NULL;
+    int64_t ix = x->idx, iy = y->idx;
+    double xd = A->nodes[ix].data, yd = A->nodes[iy].data;
+    PyObject *o = mgf_revive();
+    int64_t i = mgf_push_node(A, op, op == MGF_ADD ? xd + yd : xd * yd, 2, (int32_t)ix,
+                              (int32_t)iy);
+    A->handles[i] = (void *)o;
+    MGF_H(o)->idx = i;
+    A->nodes[ix].flags |= MGF_F_USED;
+    A->nodes[iy].flags |= MGF_F_USED;
+    return o;
+}
+/* A plain Value and an exact float or int, in either order: the node's
+ * second child is a new leaf holding the number (what _binary_const
+ * makes; the reflected forms give the same node, the Value first). */
+static inline PyObject *mgf_plain_const(uint8_t op, PyObject *v, PyObject *num) {
+    mgf_handle *x = MGF_H(v);
+    mgf_arena *A = mgf_A;
+    double c;
+    if (!mgf_plain_operand(x) || mgf_nfree == 0 || A->n + 2 > A->cap) return NULL;
+    if (PyFloat_CheckExact(num)) {
+        c = PyFloat_AS_DOUBLE(num);
+    } else {
+        c = PyLong_AsDouble(num);  /* past the doubles: the general slot raises */
+        if (c == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    int64_t ix = x->idx;
+    double xd = A->nodes[ix].data;
+    PyObject *o = mgf_revive();
+    int64_t k = mgf_push_node(A, MGF_LEAF, c, 0, 0, 0);
+    int64_t i = mgf_push_node(A, op, op == MGF_ADD ? xd + c : xd * c, 2, (int32_t)ix,
+                              (int32_t)k);
+    A->handles[i] = (void *)o;
+    MGF_H(o)->idx = i;
+    A->nodes[ix].flags |= MGF_F_USED;
+    return o;
+}
+#define MGF_EXACT_NUMBER(o) (PyFloat_CheckExact(o) || PyLong_CheckExact(o))
+
+/* Out of line: the two-Value case stays short. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static PyObject *mgf_plain_mixed(uint8_t op, PyObject *a, PyObject *b) {
+    if (Py_TYPE(a) == mgf_value_type) {
+        if (MGF_EXACT_NUMBER(b)) return mgf_plain_const(op, a, b);
+    } else if (Py_TYPE(b) == mgf_value_type && MGF_EXACT_NUMBER(a)) {
+        return mgf_plain_const(op, b, a);
+    }
+    return NULL;
+}
+static PyObject *mgf_nb_add(PyObject *a, PyObject *b) {
+    PyObject *r = Py_TYPE(a) == mgf_value_type && Py_TYPE(b) == mgf_value_type
+                      ? mgf_plain_binary(MGF_ADD, a, b)
+                      : mgf_plain_mixed(MGF_ADD, a, b);
+    return r ? r : mgf_general_add(a, b);
+}
+static PyObject *mgf_nb_mul(PyObject *a, PyObject *b) {
+    PyObject *r = Py_TYPE(a) == mgf_value_type && Py_TYPE(b) == mgf_value_type
+                      ? mgf_plain_binary(MGF_MUL, a, b)
+                      : mgf_plain_mixed(MGF_MUL, a, b);
+    return r ? r : mgf_general_mul(a, b);
 }
 
 /* Value's tp_dealloc: the handle leaves its arena slot first, so that no
@@ -374,6 +469,13 @@ static int mgf_install_handle(PyTypeObject *t, mgf_arena *A, PyObject *probe,
     mgf_value_type = t;
     mgf_base_dealloc = t->tp_dealloc;
     t->tp_dealloc = mgf_dealloc;
+    /* before mgf_slot_wrappers, so that __add__ and __mul__ wrap these */
+    if (t->tp_as_number && t->tp_as_number->nb_add && t->tp_as_number->nb_multiply) {
+        mgf_general_add = t->tp_as_number->nb_add;
+        mgf_general_mul = t->tp_as_number->nb_multiply;
+        t->tp_as_number->nb_add = mgf_nb_add;
+        t->tp_as_number->nb_multiply = mgf_nb_mul;
+    }
     PyType_Modified(t);
     return 0;
 }

@@ -95,7 +95,8 @@ The node arena: invariants
   ``_fused.pxi`` (n-ary sum, fused neurons and layers, MLP plans) and
   ``_kernels.pxi`` (optimizer updates, gather/scatter).  The plain C of
   the arena is ``csrc/mgf_core.h``; the CPython side of a handle (attribute
-  dict, GC hooks, dealloc, late pins, the open class) is
+  dict, GC hooks, dealloc, late pins, the open class, the short path of
+  ``a + b`` and ``a * b`` on two plain Values) is
   ``csrc/mgf_handle.h``; ``src/`` declares both for Cython.
 * **Threads.**  Every entry point runs with the GIL held; the GIL is never
   released while the arena is touched, so concurrent threads are safe.

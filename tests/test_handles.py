@@ -299,3 +299,55 @@ def test_results_are_values_whatever_died_before(Value):
     outs = [a * float(k) for k in range(200)]
     assert all(type(o) is Value for o in outs)
     assert [o.data for o in outs] == [float(k) for k in range(200)]
+
+
+def test_sums_and_products_of_every_kind_of_operand_make_the_same_node(Value):
+    """a + b and a * b have a short path for two plain Values; labelled
+    Values, Values with attributes, subclass instances and a Value used
+    twice give the same nodes, data and gradients."""
+
+    class Sub(Value):
+        pass
+
+    def operands():
+        plain = Value(1.5)
+        labelled = Value(1.5, label="x")
+        with_attr = Value(1.5)
+        with_attr.note = "kept"
+        yield plain, Value(-2.0)
+        yield labelled, Value(-2.0)
+        yield with_attr, Value(-2.0)
+        yield Sub(1.5), Value(-2.0)
+        yield Value(-2.0), Sub(1.5)
+        twice = Value(1.5)
+        yield twice, twice
+
+    for x, y in operands():
+        s, p = x + y, x * y
+        assert (s._op, p._op) == ("+", "*")
+        assert set(s._prev) == {x, y} and set(p._prev) == {x, y}
+        assert s.data == x.data + y.data and p.data == x.data * y.data
+        (s + p).backward()
+        if x is y:
+            assert x.grad == 1.0 + 1.0 + 2 * x.data
+        else:
+            assert x.grad == 1.0 + y.data and y.grad == 1.0 + x.data
+
+
+def test_sums_and_products_with_a_number_in_either_order(Value):
+    """Value + number, number + Value, and the same for *: a new leaf holds
+    the number, the Value is the first child, whatever the order."""
+    for c in (2.5, 3, -0.0, True, 2**60):
+        x = Value(1.5)
+        outs = [x + c, c + x, x * c, c * x]
+        for out, op in zip(outs, "++**"):
+            assert out._op == op
+            first, leaf = out._children
+            assert first is x and leaf.data == float(c) and not leaf._prev
+        assert [o.data for o in outs] == [1.5 + c, c + 1.5, 1.5 * c, c * 1.5]
+        sum(outs).backward()
+        assert x.grad == 2.0 + 2.0 * float(c)
+    with pytest.raises(OverflowError):
+        Value(1.5) + 10**400
+    with pytest.raises(OverflowError):
+        10**400 * Value(1.5)
