@@ -312,7 +312,7 @@ static inline PyObject *mgf_new_handle(void) {
 static binaryfunc mgf_general_add, mgf_general_mul;
 
 static inline int mgf_plain_operand(mgf_handle *h) {
-    return h->idx > 0 && !h->stateful && (h->dict == NULL || PyDict_GET_SIZE(h->dict) == 0);
+    return h->idx > 0 && !h->stateful && !mgf_has_attrs((PyObject *)h);  /* see _keeping */
 }
 static inline PyObject *mgf_plain_binary(uint8_t op, PyObject *a, PyObject *b) {
     mgf_handle *x = MGF_H(a), *y = MGF_H(b);

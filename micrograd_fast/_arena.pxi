@@ -106,20 +106,21 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     """After a compaction: the capacity is the smallest power of two, at
     least MIN_CAP, that holds _headroom() of the recent peak need.  It is
     resized only when it is below that or more than four times as large, so
-    it does not flip between two sizes; ``now`` (an explicit compact()) forgets the
-    peak and fits the capacity to what is live.  When the memory for that
+    it does not flip between two sizes; ``now`` (an explicit compact())
+    forgets the peak and fits the capacity to what is live.  When the memory for that
     power of two cannot be had, twice the need is tried before MemoryError
     (the old sizing, which leaves room for a later reclamation's scratch
     arrays)."""
     global _peak_need, _resizes
     cdef int64_t need = A.n + more, before = A.cap
-    cdef int64_t target = MIN_CAP
+    cdef int64_t target = MIN_CAP, room
     if now:
         _peak_need = 0
     _peak_need -= _peak_need >> 2
     if _peak_need < need:
         _peak_need = need
-    while target < _headroom(_peak_need) and target < MGF_MAX_NODES:
+    room = _headroom(_peak_need)
+    while target < room and target < MGF_MAX_NODES:
         target <<= 1
     if target > MGF_MAX_NODES:
         target = MGF_MAX_NODES

@@ -73,9 +73,10 @@ cdef inline int _track(Value h) except -1:
     return 0
 
 
-cdef inline Value _binary(uint8_t op, Value x, Value y, double data):
+cdef Value _binary(uint8_t op, Value x, Value y, double data):
     """A node with two Value children (a + b, a * b, a ** b with a Value
-    exponent).  Inline: it is most of the work of a + b."""
+    exponent; two plain Values are added and multiplied by mgf_nb_add and
+    mgf_nb_mul without coming here)."""
     if x.idx == 0 or y.idx == 0:
         _uninitialized()
     cdef Value out = _new_handle()
