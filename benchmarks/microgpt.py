@@ -39,6 +39,7 @@ __all__ = [
     "ScalarValue",
     "walk_backward",
     "CONFIGS",
+    "PHASES",
     "make_names",
     "supports_node_form",
     "training",
@@ -257,12 +258,19 @@ def forward_token(params, cfg, token, pos, keys, values, act):
     return linear(rmsnorm(x), params["head"])
 
 
+PHASES = ("forward", "backward", "update")
+
+
 def training(Value, cfg, steps=None, act="sqrelu"):
-    """Train the names model with ``Value``, yielding ``(loss, seconds)`` per step.
+    """Train the names model with ``Value``, yielding ``(loss, seconds,
+    phases)`` per step.
 
     One name per step (BOS, its letters, BOS, cut to the block size), mean
     cross-entropy over its positions, ``backward()``, then Adam with a
     linearly decaying learning rate; the seconds cover all of that.
+    ``phases`` splits them as :data:`PHASES` says: the forward pass and the
+    loss, ``loss.backward()``, and the Adam loop (the program's own float
+    arithmetic on each parameter's ``grad`` and ``data``).
     """
     if act == "sqrelu" and not supports_node_form(Value):
         raise TypeError(
@@ -292,7 +300,9 @@ def training(Value, cfg, steps=None, act="sqrelu"):
             probs = softmax(logits)
             terms.append(-probs[tokens[pos + 1]].log())
         loss = (1 / n) * sum(terms)
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         rate = lr * (1 - k / steps)
         for i, p in enumerate(plist):
             g = p.grad
@@ -302,14 +312,14 @@ def training(Value, cfg, steps=None, act="sqrelu"):
             vhat = v[i] / (1 - beta2 ** (k + 1))
             p.data -= rate * mhat / (vhat ** 0.5 + eps)
             p.grad = 0
-        seconds = time.perf_counter() - t0
-        yield loss.data, seconds
+        t3 = time.perf_counter()
+        yield loss.data, t3 - t0, (t1 - t0, t2 - t1, t3 - t2)
 
 
 def train(Value, cfg, steps=None, act="sqrelu"):
     """All of :func:`training` at once: ``(losses, seconds per step)``."""
-    pairs = list(training(Value, cfg, steps, act))
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    runs = list(training(Value, cfg, steps, act))
+    return [r[0] for r in runs], [r[1] for r in runs]
 
 
 def _median(xs):
@@ -324,20 +334,29 @@ def compare(OurValue, cfg, steps=None, act="sqrelu"):
     ``trail_own`` and ``trail_ours`` are the losses printed to 4 decimals,
     ``bit_identical`` whether the losses are the same doubles, ``times_*``
     the seconds of each step and ``*_step_s`` their median (the first step,
-    a warm-up, left out when there are more than two).
+    a warm-up, left out when there are more than two).  ``phases_own`` and
+    ``phases_ours`` map each of :data:`PHASES` to its median seconds per
+    step over the same steps.
     """
     own_losses, own_times, our_losses, our_times = [], [], [], []
+    own_phases, our_phases = [], []
     # the two runs take turns, step by step, so a change in the machine's
     # load while they run hits both alike
-    for (a, ta), (b, tb) in zip(training(ScalarValue, cfg, steps, act),
-                                training(OurValue, cfg, steps, act)):
+    for (a, ta, pa), (b, tb, pb) in zip(training(ScalarValue, cfg, steps, act),
+                                        training(OurValue, cfg, steps, act)):
         own_losses.append(a)
         own_times.append(ta)
+        own_phases.append(pa)
         our_losses.append(b)
         our_times.append(tb)
+        our_phases.append(pb)
 
     def steady(ts):
         return ts[1:] if len(ts) > 2 else ts
+
+    def split(runs):
+        return {name: _median(steady([r[k] for r in runs]))
+                for k, name in enumerate(PHASES)}
 
     own_s, our_s = _median(steady(own_times)), _median(steady(our_times))
     return dict(
@@ -352,6 +371,8 @@ def compare(OurValue, cfg, steps=None, act="sqrelu"):
         own_step_s=own_s,
         ours_step_s=our_s,
         speedup=own_s / our_s if our_s > 0 else math.inf,
+        phases_own=split(own_phases),
+        phases_ours=split(our_phases),
     )
 
 
@@ -399,6 +420,11 @@ def main(argv=None):
     print(f"own Value:      {res['own_step_s'] * 1e3:10.2f} ms/step")
     print(f"micrograd_fast: {res['ours_step_s'] * 1e3:10.2f} ms/step")
     print(f"ratio: {res['speedup']:.1f}x")
+    print("median per phase   own Value  micrograd_fast  ratio")
+    for name in PHASES:
+        a, b = res["phases_own"][name], res["phases_ours"][name]
+        ratio = f"{a / b:.1f}x" if b > 0 else "-"
+        print(f"  {name:9s} {a * 1e3:11.2f} ms {b * 1e3:11.2f} ms  {ratio:>6}")
     return 0 if same else 1
 
 

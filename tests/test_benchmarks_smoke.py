@@ -7,6 +7,7 @@ compute the same demo step.
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -175,6 +176,18 @@ def test_microgpt_same_loss_trail(engine, act):
     # it learns: the first name's loss is near log(vocab) and training moves it
     assert 2.0 < res["losses_own"][0] < 4.0
     assert len(set(res["trail_own"])) > 1
+    # each step's time is split into its phases, for both classes
+    for phases in (res["phases_own"], res["phases_ours"]):
+        assert tuple(phases) == microgpt.PHASES
+        assert all(s > 0 for s in phases.values())
+
+
+def test_microgpt_phases_add_up_to_the_step(engine):
+    _needs_node_form(engine.Value)
+    for loss, seconds, phases in microgpt.training(engine.Value, microgpt.CONFIGS["smoke"]):
+        assert len(phases) == len(microgpt.PHASES)
+        assert sum(phases) == pytest.approx(seconds, rel=1e-9, abs=1e-12)
+        assert math.isfinite(loss)
 
 
 def test_microgpt_step_record(engine):
@@ -182,6 +195,7 @@ def test_microgpt_step_record(engine):
     eng = engines_mod.from_module(engine)
     (rec,) = run(eng, "microgpt_step", "smoke")
     assert rec["speedup"] > 0 and rec["own_ms_step"] > 0
+    assert set(rec["phases_ms"]) == set(rec["own_phases_ms"]) == set(microgpt.PHASES)
     steps = microgpt.CONFIGS["smoke"]["steps"]
     assert len(rec["trail"]) == steps
     # the first step counts as a warm-up when there are more than two

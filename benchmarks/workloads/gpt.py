@@ -16,7 +16,10 @@ def microgpt_step(engine, size):
     Both runs take turns step by step and must print the same loss trail
     (4 decimals); a difference is an error, not a number.  The record
     carries both trails, ``own_ms_step`` (the pure class), ``speedup`` (its
-    time over the engine's) and ``bit_identical``.
+    time over the engine's), ``bit_identical``, and the median milliseconds
+    of each phase of a step (forward, backward, update: the program's own
+    Adam loop) for the engine (``phases_ms``) and the pure class
+    (``own_phases_ms``).
     """
     from benchmarks import microgpt
 
@@ -34,6 +37,8 @@ def microgpt_step(engine, size):
         samples.add(t)
     return [record(samples, None, samples.median * 1e3,
                    own_ms_step=res["own_step_s"] * 1e3, speedup=res["speedup"],
+                   phases_ms={k: v * 1e3 for k, v in res["phases_ours"].items()},
+                   own_phases_ms={k: v * 1e3 for k, v in res["phases_own"].items()},
                    trail=res["trail_ours"], bit_identical=res["bit_identical"],
                    max_abs_diff=res["max_abs_diff"],
                    model=("n_embd={n_embd} n_head={n_head} n_layer={n_layer} "
