@@ -12,9 +12,13 @@
  *    callback or finalizer of its dealloc can run;
  *  - a late pin (MGF_F_PINNED) is one strong reference, taken only on a
  *    node already used as a child, and released by reclamation alone;
- *  - the short path of a + b and a * b (mgf_nb_add, mgf_nb_mul) runs no
- *    Python code and allocates nothing: it uses a handle from the freelist
- *    and a free arena slot, or leaves the whole op to the general slot.
+ *  - the short paths of a + b and a * b (mgf_nb_add, mgf_nb_mul) and of
+ *    Value(data) and Value(data, children, local_grads) (mgf_value_call)
+ *    run no Python code and allocate nothing: they use a handle from the
+ *    freelist and room the arena already has, or leave the whole call to
+ *    the general slot;
+ *  - calling the class honours a replaced __new__ or __init__, as for any
+ *    class.
  * Included once, by the compiled core (micrograd_fast/_engine.pyx).
  */
 #ifndef MGF_HANDLE_H
@@ -385,6 +389,140 @@ static PyObject *mgf_nb_mul(PyObject *a, PyObject *b) {
     return r ? r : mgf_general_mul(a, b);
 }
 
+/* Calling the class.  Value(data) with data an exact float or int, and
+ * microgpt's Value(data, children, local_grads) with exact tuples of one
+ * to MGF_PLAIN_KIDS plain Values and as many exact floats or ints, make
+ * their node here, in one piece of C: the leaf, or the MGF_LOCAL node,
+ * that Value.__init__ makes from the same arguments, on a handle from the
+ * freelist and in room the arena has (no reclamation, no growth).  Every
+ * other call goes to the class's general call (mgf_general_call, saved at
+ * set-up), which parses the arguments and raises the errors.
+ *
+ * The class is open: once __new__ or __init__ is replaced (its tp_new or
+ * tp_init is no longer the one saved at set-up), a call does what calling
+ * any class does, tp_new then tp_init, so the replacement runs.  The
+ * general call Cython makes for the class would call the original
+ * __init__ directly.
+ *
+ * Restoring __init__ puts the original tp_init back (update_slot knows its
+ * wrapper).  Restoring __new__ does not: CPython keeps the generic slot,
+ * which calls the restored __new__, whose safety check then refuses every
+ * call, since the class's tp_new is no longer its own.  So a call that
+ * finds the original __new__ back in the class puts tp_new back too. */
+#define MGF_PLAIN_KIDS 8
+static vectorcallfunc mgf_general_call;
+static newfunc mgf_own_new;
+static initproc mgf_own_init;
+static PyObject *mgf_str_new, *mgf_own_new_obj;
+
+static void mgf_repair_new(PyTypeObject *t) {
+    PyObject *cur = mgf_own_new_obj ? PyDict_GetItemWithError(t->tp_dict, mgf_str_new) : NULL;
+    if (cur == mgf_own_new_obj && cur != NULL) {
+        t->tp_new = mgf_own_new;
+        PyType_Modified(t);
+    }
+    PyErr_Clear();
+}
+
+static inline int mgf_plain_number(PyObject *v, double *out) {
+    if (PyFloat_CheckExact(v)) {
+        *out = PyFloat_AS_DOUBLE(v);
+        return 1;
+    }
+    if (PyLong_CheckExact(v)) {
+        *out = PyLong_AsDouble(v);  /* past the doubles: the general call raises */
+        if (*out == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+static PyObject *mgf_plain_new(PyObject *const *args, Py_ssize_t nargs) {
+    mgf_arena *A = mgf_A;
+    double x, lg[MGF_PLAIN_KIDS];
+    int32_t kid[MGF_PLAIN_KIDS];
+    Py_ssize_t n = 0, t;
+    if (mgf_nfree == 0 || A->n >= A->cap || !mgf_plain_number(args[0], &x)) return NULL;
+    if (nargs == 3) {
+        PyObject *kids = args[1], *lgs = args[2];
+        if (!PyTuple_CheckExact(kids) || !PyTuple_CheckExact(lgs)) return NULL;
+        n = PyTuple_GET_SIZE(kids);
+        if (n == 0 || n > MGF_PLAIN_KIDS || PyTuple_GET_SIZE(lgs) != n
+            || A->nl + n > A->lcap || (n > 2 && A->ne + n > A->ecap))
+            return NULL;
+        for (t = 0; t < n; t++) {
+            PyObject *k = PyTuple_GET_ITEM(kids, t);
+            if (Py_TYPE(k) != mgf_value_type || !mgf_plain_operand(MGF_H(k))
+                || !mgf_plain_number(PyTuple_GET_ITEM(lgs, t), &lg[t]))
+                return NULL;
+            kid[t] = (int32_t)MGF_H(k)->idx;
+        }
+    } else if (nargs != 1) {
+        return NULL;
+    }
+    PyObject *o = mgf_revive();
+    int64_t i;
+    if (n == 0) {
+        i = mgf_push_node(A, MGF_LEAF, x, 0, 0, 0);
+    } else {
+        mgf_node *nd;
+        i = mgf_push_node(A, MGF_LOCAL, x, (uint32_t)n, kid[0], n == 2 ? kid[1] : 0);
+        nd = &A->nodes[i];
+        nd->param = (double)A->nl;
+        memcpy(A->lg + A->nl, lg, (size_t)n * sizeof(double));
+        A->nl += n;
+        if (n > 2) {
+            nd->k.off = A->ne;
+            memcpy(A->edges + A->ne, kid, (size_t)n * sizeof(int32_t));
+            A->ne += n;
+        }
+        for (t = 0; t < n; t++) A->nodes[kid[t]].flags |= MGF_F_USED;
+    }
+    A->handles[i] = (void *)o;
+    MGF_H(o)->idx = i;
+    return o;
+}
+/* What calling a class does (tp_new, then tp_init), for a Value class
+ * whose __new__ or __init__ has been replaced. */
+static PyObject *mgf_call_slots(PyObject *cls, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames) {
+    Py_ssize_t j, nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *tup = PyTuple_New(nargs), *kw = NULL, *r = NULL;
+    if (!tup) return NULL;
+    for (j = 0; j < nargs; j++) {
+        Py_INCREF(args[j]);
+        PyTuple_SET_ITEM(tup, j, args[j]);
+    }
+    if (nkw) {
+        kw = PyDict_New();
+        if (!kw) goto done;
+        for (j = 0; j < nkw; j++)
+            if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, j), args[nargs + j]) < 0) goto done;
+    }
+    r = PyType_Type.tp_call(cls, tup, kw);
+done:
+    Py_DECREF(tup);
+    Py_XDECREF(kw);
+    return r;
+}
+static PyObject *mgf_value_call(PyObject *cls, PyObject *const *args, size_t nargsf,
+                                PyObject *kwnames) {
+    PyTypeObject *t = (PyTypeObject *)cls;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (t == mgf_value_type && t->tp_new != mgf_own_new) mgf_repair_new(t);
+    if (t == mgf_value_type && t->tp_new == mgf_own_new && t->tp_init == mgf_own_init
+        && mgf_general_call != NULL) {
+        if ((nargs == 1 || nargs == 3) && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0)) {
+            PyObject *r = mgf_plain_new(args, nargs);
+            if (r) return r;
+        }
+        return mgf_general_call(cls, args, nargsf, kwnames);
+    }
+    return mgf_call_slots(cls, args, nargs, kwnames);
+}
+
 /* Value's tp_dealloc: the handle leaves its arena slot first, so that no
  * weakref callback or finalizer run by the dealloc can reach it through
  * the arena (e.g. through a parent's _prev); then a plain handle goes to
@@ -476,6 +614,15 @@ static int mgf_install_handle(PyTypeObject *t, mgf_arena *A, PyObject *probe,
         t->tp_as_number->nb_add = mgf_nb_add;
         t->tp_as_number->nb_multiply = mgf_nb_mul;
     }
+    mgf_own_new = t->tp_new;
+    mgf_own_init = t->tp_init;
+    mgf_str_new = PyUnicode_InternFromString("__new__");
+    if (!mgf_str_new) return -1;
+    mgf_own_new_obj = PyDict_GetItemWithError(t->tp_dict, mgf_str_new);
+    if (!mgf_own_new_obj && PyErr_Occurred()) return -1;
+    Py_XINCREF(mgf_own_new_obj);  /* kept for the life of the process */
+    mgf_general_call = t->tp_vectorcall;
+    t->tp_vectorcall = mgf_value_call;
     PyType_Modified(t);
     return 0;
 }

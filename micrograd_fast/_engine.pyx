@@ -86,8 +86,16 @@ The node arena: invariants
   attributes can be set, replaced and deleted as on a Python class, and
   type.__setattr__ updates the operator slots as it does for Python
   classes (a replaced ``__add__`` is used by ``a + b``; restoring the
-  original wrapper restores the compiled slot).  Python 3.9 refuses to set
-  attributes on any static type: there the class stays closed.
+  original wrapper restores the compiled slot).  Calling the class runs a
+  replaced ``__new__`` or ``__init__`` (``mgf_value_call``); restoring the
+  original ``__new__`` restores the class's own tp_new.  Python 3.9 refuses
+  to set attributes on any static type: there the class stays closed.
+* **Short paths.**  ``a + b`` and ``a * b`` on plain Values (or a plain
+  Value and a float or int), ``Value(data)`` and ``Value(data, children,
+  local_grads)`` with plain children are made in C (``csrc/mgf_handle.h``)
+  when a handle waits on the freelist and the arena has room: the same
+  node the general path makes, with no Python code run and nothing
+  allocated in between; any other case takes the general path.
 * **Files.**  One extension module, split by concern: this file (the
   invariants, every extern, module set-up) includes ``_arena.pxi`` (growth,
   reclamation, invariant checks), ``_numbers.pxi`` (number conversion),
@@ -95,8 +103,7 @@ The node arena: invariants
   ``_fused.pxi`` (n-ary sum, fused neurons and layers, MLP plans) and
   ``_kernels.pxi`` (optimizer updates, gather/scatter).  The plain C of
   the arena is ``csrc/mgf_core.h``; the CPython side of a handle (attribute
-  dict, GC hooks, dealloc, late pins, the open class, the short path of
-  ``a + b`` and ``a * b`` on two plain Values) is
+  dict, GC hooks, dealloc, late pins, the open class, the short paths) is
   ``csrc/mgf_handle.h``; ``src/`` declares both for Cython.
 * **Threads.**  Every entry point runs with the GIL held; the GIL is never
   released while the arena is touched, so concurrent threads are safe.

@@ -125,6 +125,132 @@ def test_a_method_can_be_replaced(OpenValue):
     assert Value(-2.0).relu().data == 0.0
 
 
+def _restore(cls, name, saved):
+    if saved is None:
+        delattr(cls, name)
+    else:
+        setattr(cls, name, saved)
+
+
+def test_a_replaced_init_runs_on_every_call_of_the_class(OpenValue):
+    """Wrapping __init__ (e.g. to count or label the nodes a notebook makes)
+    takes effect for Value(...) in every form, and restoring it restores
+    the original behaviour."""
+    Value = OpenValue
+    saved = Value.__dict__.get("__init__")
+    original = Value.__init__
+    calls = []
+
+    def counting_init(self, *args, **kwargs):
+        calls.append(args)
+        original(self, *args, **kwargs)
+        self.label = f"n{len(calls)}"
+
+    Value.__init__ = counting_init
+    try:
+        a = Value(2.0)
+        b = Value(3, (a,), (1.5,))
+        c = Value(1.0, children=(a, b), local_grads=(2.0, 0.5))
+        d = Value(4.0, (a,), "op")
+    finally:
+        _restore(Value, "__init__", saved)
+    assert [len(args) for args in calls] == [1, 3, 1, 3]
+    assert [v.label for v in (a, b, c, d)] == ["n1", "n2", "n3", "n4"]
+    assert b.data == 3.0 and b._local_grads == (1.5,) and d._op == "op"
+    c.backward()
+    assert a.grad == 2.0 + 0.5 * 1.5
+    # restored: no wrapper runs, the node form still works
+    e = Value(5.0, (a,), (1.0,))
+    assert len(calls) == 4 and e.label == "" and e._children == (a,)
+
+
+def test_a_replaced_new_runs_and_restoring_it_restores_the_class(engine, OpenValue):
+    """A replaced __new__ decides what Value(...) returns (here one shared
+    node, which __init__ then sets up again); once the original is put
+    back, the class makes new Values as before."""
+    if not engine.COMPILED:
+        pytest.skip("a Python class whose __new__ was replaced cannot be put back: "
+                    "CPython keeps the generic slot, and object.__new__ then refuses "
+                    "the arguments (upstream's Value too)")
+    Value = OpenValue
+    saved = Value.__dict__.get("__new__")
+    shared, child = Value(0.0), Value(4.0)
+    seen = []
+
+    def one_node(cls, *args, **kwargs):
+        seen.append(args)
+        return shared
+
+    Value.__new__ = staticmethod(one_node)
+    try:
+        a = Value(2.0)
+        b = Value(1.0, (child,), (3.0,))
+    finally:
+        _restore(Value, "__new__", saved)
+    assert a is shared and b is shared and len(seen) == 2
+    assert b.data == 1.0 and b._local_grads == (3.0,)
+    c = Value(7.0)
+    d = Value(5.0, (c,), (2.0,))
+    assert c is not shared and (c.data, d.data) == (7.0, 5.0)
+    d.backward()
+    assert c.grad == 2.0 and len(seen) == 2
+
+
+@pytest.mark.parametrize("form", ["plain", "labelled child", "child with attributes",
+                                  "subclass child", "int local grads", "list arguments",
+                                  "nine children", "keywords"])
+def test_the_node_form_makes_the_same_node_whatever_the_operands(Value, form):
+    """Value(data, children, local_grads) gives the same node, data,
+    children, local derivatives and gradients for every kind of operand
+    (the compiled class makes the plainest of them without the general
+    argument parsing)."""
+    class Sub(Value):
+        pass
+
+    xs = [Value(0.5 + k) for k in range(9)]
+    if form == "labelled child":
+        xs[0].label = "x0"
+    elif form == "child with attributes":
+        xs[0].note = "kept"
+    elif form == "subclass child":
+        xs[0] = Sub(0.5)
+    n = 9 if form == "nine children" else 2
+    kids = tuple(xs[:n])
+    grads = tuple(float(k + 2) for k in range(n))
+    if form == "int local grads":
+        grads = tuple(int(g) for g in grads)
+    if form == "list arguments":
+        out = Value(1.25, list(kids), list(grads))
+    elif form == "keywords":
+        out = Value(1.25, children=kids, local_grads=grads)
+    else:
+        out = Value(1.25, kids, grads)
+    assert out.data == 1.25 and out._op == "" and out.label == ""
+    assert out._children == kids and out._prev == set(kids)
+    assert out._local_grads == tuple(float(g) for g in grads)
+    (out * 2).backward()
+    assert [x.grad for x in kids] == [2.0 * g for g in grads]
+
+
+@pytest.mark.parametrize("data, error", [
+    (10 ** 400, OverflowError), ("1.0", TypeError), (None, TypeError)])
+def test_the_class_call_raises_for_bad_data_in_every_form(Value, data, error):
+    x = Value(1.0)
+    with pytest.raises(error):
+        Value(data)
+    with pytest.raises(error):
+        Value(data, (x,), (1.0,))
+
+
+@pytest.mark.parametrize("grads, error", [
+    ((1.0, 2.0), ValueError), ((10 ** 400,), OverflowError), (("1",), TypeError),
+    ((None,), TypeError)])
+def test_the_node_form_raises_for_bad_local_grads(Value, grads, error):
+    x = Value(1.0)
+    with pytest.raises(error):
+        Value(2.0, (x,), grads)
+
+
 # --- _op is a label; _prev and _children cannot be rewired ---------------------------
 
 
