@@ -389,9 +389,9 @@ static PyObject *mgf_nb_mul(PyObject *a, PyObject *b) {
     return r ? r : mgf_general_mul(a, b);
 }
 
-/* Calling the class.  Value(data) with data an exact float or int, and
+/* Calling the class.  Value(data) with data a float or an exact int, and
  * microgpt's Value(data, children, local_grads) with exact tuples of one
- * to MGF_PLAIN_KIDS plain Values and as many exact floats or ints, make
+ * to MGF_PLAIN_KIDS plain Values and as many floats or exact ints, make
  * their node here, in one piece of C: the leaf, or the MGF_LOCAL node,
  * that Value.__init__ makes from the same arguments, on a handle from the
  * freelist and in room the arena has (no reclamation, no growth).  Every
@@ -424,8 +424,10 @@ static void mgf_repair_new(PyTypeObject *t) {
     PyErr_Clear();
 }
 
+/* A float (a subclass such as numpy.float64 too: its double is read as
+ * PyFloat_AsDouble reads it, without calling any method) or an exact int. */
 static inline int mgf_plain_number(PyObject *v, double *out) {
-    if (PyFloat_CheckExact(v)) {
+    if (PyFloat_Check(v)) {
         *out = PyFloat_AS_DOUBLE(v);
         return 1;
     }

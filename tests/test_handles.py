@@ -351,3 +351,29 @@ def test_sums_and_products_with_a_number_in_either_order(Value):
         Value(1.5) + 10**400
     with pytest.raises(OverflowError):
         10**400 * Value(1.5)
+
+
+def test_values_made_from_every_kind_of_number(Value):
+    """Value(data) and the node form read a float, a float subclass (NumPy's
+    float64 among them), an int and a bool alike; the result is a leaf (or
+    a local-gradient node) holding the same double."""
+    class F(float):
+        pass
+
+    numbers = [0.1, F(0.1), 3, True, -0.0, 2**60]
+    try:
+        import numpy
+    except ImportError:
+        pass
+    else:
+        numbers += [numpy.float64(0.1), numpy.int64(3)]
+    x = Value(2.0)
+    for c in numbers:
+        leaf = Value(c)
+        assert type(leaf.data) is float and leaf.data == float(c) and not leaf._prev
+        node = Value(c, (x,), (c,))
+        assert node.data == float(c) and node._local_grads == (float(c),)
+        assert node._children == (x,)
+        x.grad = 0.0
+        node.backward()
+        assert x.grad == float(c)
