@@ -706,6 +706,77 @@ MGF_INLINE void mgf_neuron_sweep(mgf_node *nd, const int32_t *edges, const mgf_n
     nd[ch[2 * m]].grad += pre;
 }
 
+/* The backward sweep (Value.backward's loop): visit the marked nodes from
+ * index i downward, counting them in *visited.  seen[k] is 1 once a
+ * visited parent has marked node k; each visited node marks its children
+ * and applies its rule (mgf_rule; '+', '*' and fused neurons mark and
+ * apply in one step, with the same arithmetic in the same order).
+ * Unmarked stretches are skipped eight bytes at a time.  Returns the index
+ * of a node whose rule is Python code (MGF_F_PYBW: its children marked,
+ * its rule not applied; the caller runs it and resumes below it), or 0
+ * when the sweep is done (node 0 is the sentinel, never marked). */
+static inline int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t *visited) {
+    mgf_node *const nd = A->nodes;
+    const int32_t *const edges = A->edges;
+    const double *const lg = A->lg;
+    int64_t count = 0;
+    while (i > 0) {
+        if (!seen[i]) {
+            if (i >= 8) {
+                uint64_t chunk;
+                memcpy(&chunk, seen + i - 8, 8);
+                if (chunk == 0) {
+                    i -= 8;
+                    continue;
+                }
+            }
+            i--;
+            continue;
+        }
+        mgf_node *const o = &nd[i];
+        count++;
+        if (o->flags & MGF_F_PYBW) {
+            const int32_t *ch = MGF_KIDS(edges, o);
+            for (uint32_t t = 0; t < o->n; t++) seen[ch[t]] = 1;
+            *visited += count;
+            return i;
+        }
+        switch (o->op) {
+        case MGF_ADD: {
+            const int32_t a = o->k.c[0], b = o->k.c[1];
+            const double g = o->grad;
+            seen[a] = 1;
+            seen[b] = 1;
+            nd[a].grad += g;
+            nd[b].grad += g;
+            break;
+        }
+        case MGF_MUL: {
+            const int32_t a = o->k.c[0], b = o->k.c[1];
+            const double g = o->grad;
+            mgf_node *x = &nd[a], *y = &nd[b];
+            seen[a] = 1;
+            seen[b] = 1;
+            x->grad += y->data * g;
+            y->grad += x->data * g;
+            break;
+        }
+        case MGF_NEURON:
+            mgf_neuron_sweep(nd, edges, o, seen);
+            break;
+        default: {
+            const int32_t *ch = MGF_KIDS(edges, o);
+            for (uint32_t t = 0; t < o->n; t++) seen[ch[t]] = 1;
+            mgf_rule(nd, edges, lg, o);
+            break;
+        }
+        }
+        i--;
+    }
+    *visited += count;
+    return 0;
+}
+
 /* ---- whole fused layers ---------------------------------------------------
  * mgf_fused_layer appends one fused layer for one input vector: nout
  * MGF_NEURON nodes, in neuron order, neuron j with children

@@ -183,58 +183,16 @@ cdef int _uninitialized() except -1:
 
 
 # the backward sweep -------------------------------------------------------------
-cdef int64_t _sweep(uint8_t *seen, int64_t i, int64_t *visited) noexcept nogil:
+cdef inline int64_t _sweep(uint8_t *seen, int64_t i, int64_t *visited) noexcept nogil:
     """Visit marked nodes from index i downward (Value.backward's loop),
-    counting them in visited.
+    counting them in visited: mgf_sweep over the arena.
 
     seen[k] is 1 once a visited parent has marked node k.  Each visited
     node marks its children and applies its local rule.  Returns the index
     of a node whose rule is Python code (its children already marked; the
     caller runs the rule and resumes below it), or 0 when the sweep is done
-    (node 0 is the sentinel, never marked).  Unmarked stretches are skipped
-    eight bytes at a time."""
-    cdef mgf_node *nodes = A.nodes
-    cdef int32_t *edges = A.edges
-    cdef double *lg = A.lg
-    cdef mgf_node *o
-    cdef int32_t *ch
-    cdef uint32_t t, n
-    cdef uint64_t chunk
-    while True:
-        while not seen[i]:
-            if i >= 8:
-                memcpy(&chunk, seen + i - 8, 8)
-                if chunk == 0:
-                    i -= 8
-                    continue
-            i -= 1
-            if i <= 0:
-                return 0
-        o = &nodes[i]
-        n = o.n
-        visited[0] += 1
-        if o.op == MGF_NEURON and not (o.flags & MGF_F_PYBW):
-            mgf_neuron_sweep(nodes, edges, o, seen)  # marks and applies in one pass
-            i -= 1
-            if i <= 0:
-                return 0
-            continue
-        if n <= 2:
-            if n >= 1:
-                seen[o.k.c[0]] = 1
-                if n == 2:
-                    seen[o.k.c[1]] = 1
-        else:
-            ch = edges + o.k.off
-            for t in range(n):
-                seen[ch[t]] = 1
-        if o.flags & MGF_F_PYBW:
-            return i
-        mgf_rule(nodes, edges, lg, o)
-        i -= 1
-        if i <= 0:
-            return 0
-
+    (node 0 is the sentinel, never marked)."""
+    return mgf_sweep(&A, seen, i, visited)
 
 
 cdef class _LocalRule:

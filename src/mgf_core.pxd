@@ -110,6 +110,7 @@ cdef extern from "mgf_core.h" nogil:
     double mgf_activate(int act, double z)
     void mgf_local_backward(mgf_arena *A, int64_t i)
     void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg, const mgf_node *o)
+    int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t *visited)
     uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, double *out)
     double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m, int act)
     void mgf_neuron_sweep(mgf_node *nd, const int32_t *edges, const mgf_node *o,
