@@ -334,23 +334,34 @@ static inline PyObject *mgf_plain_binary(uint8_t op, PyObject *a, PyObject *b) {
     A->nodes[iy].flags |= MGF_F_USED;
     return o;
 }
-/* A plain Value and an exact float or int, in either order: the node's
- * second child is a new leaf holding the number (what _binary_const
- * makes; the reflected forms give the same node, the Value first). */
+/* A float (a subclass such as numpy.float64 too: its double is read as
+ * PyFloat_AsDouble reads it, without calling any method) or an exact int. */
+static inline int mgf_plain_number(PyObject *v, double *out) {
+    if (PyFloat_Check(v)) {
+        *out = PyFloat_AS_DOUBLE(v);
+        return 1;
+    }
+    if (PyLong_CheckExact(v)) {
+        *out = PyLong_AsDouble(v);  /* past the doubles: the general call raises */
+        if (*out == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+/* A plain Value and a number (a float, a float subclass, an exact int),
+ * in either order: the node's second child is a new leaf holding the
+ * number (what _binary_const makes, reading the same double; the
+ * reflected forms give the same node, the Value first). */
 static inline PyObject *mgf_plain_const(uint8_t op, PyObject *v, PyObject *num) {
     mgf_handle *x = MGF_H(v);
     mgf_arena *A = mgf_A;
     double c;
-    if (!mgf_plain_operand(x) || mgf_nfree == 0 || A->n + 2 > A->cap) return NULL;
-    if (PyFloat_CheckExact(num)) {
-        c = PyFloat_AS_DOUBLE(num);
-    } else {
-        c = PyLong_AsDouble(num);  /* past the doubles: the general slot raises */
-        if (c == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear();
-            return NULL;
-        }
-    }
+    if (!mgf_plain_operand(x) || mgf_nfree == 0 || A->n + 2 > A->cap
+        || !mgf_plain_number(num, &c))  /* past the doubles: the general slot raises */
+        return NULL;
     int64_t ix = x->idx;
     double xd = A->nodes[ix].data;
     PyObject *o = mgf_revive();
@@ -362,7 +373,7 @@ static inline PyObject *mgf_plain_const(uint8_t op, PyObject *v, PyObject *num) 
     A->nodes[ix].flags |= MGF_F_USED;
     return o;
 }
-#define MGF_EXACT_NUMBER(o) (PyFloat_CheckExact(o) || PyLong_CheckExact(o))
+#define MGF_PLAIN_NUMBER(o) (PyFloat_Check(o) || PyLong_CheckExact(o))
 
 /* Out of line: the two-Value case stays short. */
 #if defined(__GNUC__) || defined(__clang__)
@@ -370,8 +381,8 @@ __attribute__((noinline))
 #endif
 static PyObject *mgf_plain_mixed(uint8_t op, PyObject *a, PyObject *b) {
     if (Py_TYPE(a) == mgf_value_type) {
-        if (MGF_EXACT_NUMBER(b)) return mgf_plain_const(op, a, b);
-    } else if (Py_TYPE(b) == mgf_value_type && MGF_EXACT_NUMBER(a)) {
+        if (MGF_PLAIN_NUMBER(b)) return mgf_plain_const(op, a, b);
+    } else if (Py_TYPE(b) == mgf_value_type && MGF_PLAIN_NUMBER(a)) {
         return mgf_plain_const(op, b, a);
     }
     return NULL;
@@ -424,23 +435,6 @@ static void mgf_repair_new(PyTypeObject *t) {
     PyErr_Clear();
 }
 
-/* A float (a subclass such as numpy.float64 too: its double is read as
- * PyFloat_AsDouble reads it, without calling any method) or an exact int. */
-static inline int mgf_plain_number(PyObject *v, double *out) {
-    if (PyFloat_Check(v)) {
-        *out = PyFloat_AS_DOUBLE(v);
-        return 1;
-    }
-    if (PyLong_CheckExact(v)) {
-        *out = PyLong_AsDouble(v);  /* past the doubles: the general call raises */
-        if (*out == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear();
-            return 0;
-        }
-        return 1;
-    }
-    return 0;
-}
 static PyObject *mgf_plain_new(PyObject *const *args, Py_ssize_t nargs) {
     mgf_arena *A = mgf_A;
     double x, lg[MGF_PLAIN_KIDS];

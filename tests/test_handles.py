@@ -336,8 +336,19 @@ def test_sums_and_products_of_every_kind_of_operand_make_the_same_node(Value):
 
 def test_sums_and_products_with_a_number_in_either_order(Value):
     """Value + number, number + Value, and the same for *: a new leaf holds
-    the number, the Value is the first child, whatever the order."""
-    for c in (2.5, 3, -0.0, True, 2**60):
+    the number, the Value is the first child, whatever the order (floats,
+    float subclasses such as NumPy's float64, ints, bools)."""
+    class F(float):
+        pass
+
+    numbers = [2.5, 3, -0.0, True, 2**60, F(0.1)]
+    try:
+        import numpy
+    except ImportError:
+        pass
+    else:
+        numbers += [numpy.float64(0.1), numpy.int64(3)]
+    for c in numbers:
         x = Value(1.5)
         outs = [x + c, c + x, x * c, c * x]
         for out, op in zip(outs, "++**"):
