@@ -508,14 +508,14 @@ static PyObject *mgf_value_call(PyObject *cls, PyObject *const *args, size_t nar
     PyTypeObject *t = (PyTypeObject *)cls;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (t == mgf_value_type && t->tp_new != mgf_own_new) mgf_repair_new(t);
-    if (t == mgf_value_type && t->tp_new == mgf_own_new && t->tp_init == mgf_own_init
-        && mgf_general_call != NULL) {
+    if (t == mgf_value_type && t->tp_new == mgf_own_new && t->tp_init == mgf_own_init) {
         if ((nargs == 1 || nargs == 3) && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0)) {
             PyObject *r = mgf_plain_new(args, nargs);
             if (r) return r;
         }
-        return mgf_general_call(cls, args, nargsf, kwnames);
+        if (mgf_general_call) return mgf_general_call(cls, args, nargsf, kwnames);
     }
+    /* (also when Cython made no call of its own for the class) */
     return mgf_call_slots(cls, args, nargs, kwnames);
 }
 
