@@ -57,6 +57,10 @@ def _as_float(x, what="data"):
     t = type(x)
     if t is float:
         return x
+    if isinstance(x, float):
+        # a float subclass (NumPy's float64): the double it holds, as the
+        # compiled core reads it, whatever its __float__ says
+        return float.__float__(x)
     if isinstance(x, (str, bytes, bytearray)) or not (
         hasattr(t, "__float__") or hasattr(t, "__index__")
     ):

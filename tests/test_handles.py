@@ -388,3 +388,22 @@ def test_values_made_from_every_kind_of_number(Value):
         x.grad = 0.0
         node.backward()
         assert x.grad == float(c)
+
+
+def test_a_float_subclass_is_the_double_it_holds(Value):
+    """A float subclass counts as the double it holds, as its arithmetic
+    does (upstream keeps it as data and computes with that double), even
+    when its __float__ says otherwise; both engines alike."""
+    class Odd(float):
+        def __float__(self):
+            return 99.0
+
+    x = Value(1.5)
+    assert Value(Odd(2.0)).data == 2.0
+    assert (x * Odd(2.0)).data == 3.0 and (Odd(2.0) + x).data == 3.5
+    node = Value(Odd(0.5), (x,), (Odd(4.0),))
+    assert node.data == 0.5 and node._local_grads == (4.0,)
+    v = Value(0.0)
+    v.data = Odd(7.0)
+    v.grad = Odd(8.0)
+    assert (v.data, v.grad) == (7.0, 8.0)
