@@ -60,6 +60,47 @@ def demo_notebook_native(engine, size):
                         "demo.ipynb loop, micrograd_fast.nn")
 
 
+class _ModelAtNoCost:
+    """Stands in for the demo's model in :func:`demo_notebook_floor`: the
+    parameters of a real ``micrograd_fast.nn.MLP`` (so the L2 term, zero_grad
+    and the update loop are the real ones), and a call that returns one
+    fixed leaf Value whatever the point, with no work of its own."""
+
+    def __init__(self, model, Value):
+        self._params = model.parameters()
+        self._score = Value(0.5)
+
+    def __call__(self, x):
+        return self._score
+
+    def parameters(self):
+        return self._params
+
+    def zero_grad(self):
+        for p in self._params:
+            p.grad = 0.0
+
+
+@workload("ms/step", "demo step, demo.ipynb loop as written, the model replaced by one that "
+          "costs nothing; " + NOTEBOOK_TORCH, excluded=NATIVE_ONLY)
+def demo_notebook_floor(engine, size):
+    """demo.ipynb's loop as written (as in demo_notebook_native) with the
+    model's calls taken out: each ``model(x)`` returns the same leaf Value at
+    no cost, the parameters are still the real MLP's.  What remains is the
+    loop's own work, which any scalar engine pays whatever its model costs:
+    NumPy rows to scalars, the hinge loss and accuracy with NumPy labels, the
+    two sums, the backward pass of the loss above the scores, the update.
+    torch as in demo_notebook, for the comparison."""
+    if engine.name == "torch":
+        return usual_step(size)
+
+    def factory(sizes):
+        return _ModelAtNoCost(native_factory(engine)(sizes), engine.Value)
+
+    return _scalar_demo(engine, size, factory, notebook_data(size),
+                        "demo.ipynb loop, model at no cost")
+
+
 @workload("ms/step", "demo step tuned: float lists, builtin sum, upstream nn.py MLP; "
           + TUNED_TORCH)
 def demo_step(engine, size):
