@@ -322,6 +322,22 @@ static inline int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int
     return acc;
 }
 
+/* 1 if idx[t] is still the node of handle h[t] for every t < n: each
+ * index lies inside the arena and the arena's slot there holds that
+ * handle (a node's handle and a handle's idx change together, so this is
+ * the same as reading each handle's idx, without touching the handles).
+ * The handles are opaque here: only their addresses are compared. */
+static inline int mgf_indices_current(const mgf_arena *A, const int32_t *idx,
+                                      void *const *h, int64_t n) {
+    void *const *hd = A->handles;
+    const int64_t an = A->n;
+    for (int64_t t = 0; t < n; t++) {
+        const int32_t i = idx[t];
+        if (i <= 0 || i >= an || hd[i] != h[t]) return 0;
+    }
+    return 1;
+}
+
 /* ---- invariants ------------------------------------------------------------
  * mgf_check verifies the arena's structural invariants in O(n + ne): sizes
  * within capacities, node 0 the sentinel leaf, known op codes, every child

@@ -76,8 +76,13 @@ static inline int mgf_is_tracked(PyObject *o) {
 }
 /* A handle is tracked by the cyclic GC only while it carries Python
  * state (see _track): these hooks start tracking it when it gets an
- * attribute dict. */
+ * attribute dict.  Every handle that gets Python state (a label, an _op,
+ * a _backward, attributes, handles to keep) passes here, so
+ * mgf_keep_epoch counts those events: a cached "none of these handles is
+ * keeping" (an MLPPlan's) holds while the count has not moved. */
+static uint64_t mgf_keep_epoch = 1;
 static inline void mgf_track(PyObject *o) {
+    mgf_keep_epoch++;
     if (!mgf_is_tracked(o)) PyObject_GC_Track(o);
 }
 static void mgf_state_added(PyObject *o);

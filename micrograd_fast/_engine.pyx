@@ -96,6 +96,14 @@ The node arena: invariants
   when a handle waits on the freelist and the arena has room: the same
   node the general path makes, with no Python code run and nothing
   allocated in between; any other case takes the general path.
+* **A network's parameters between calls.**  An ``MLPPlan`` remembers its
+  parameters' node indices and whether any of them is keeping, and reuses
+  them on the next call (after that call's ``_reserve``) when the arena's
+  slot at each index still holds that parameter's handle (a node's handle
+  and a handle's index change together: reclamation, ``__init__`` called
+  again) and no handle got Python state since (``mgf_keep_epoch``, counted
+  in ``mgf_track``, which every handle passes when it gets state).  The
+  check reads the arena's handle array, not the handles.
 * **Files.**  One extension module, split by concern: this file (the
   invariants, every extern, module set-up) includes ``_arena.pxi`` (growth,
   reclamation, invariant checks), ``_numbers.pxi`` (number conversion),

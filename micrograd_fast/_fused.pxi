@@ -116,7 +116,10 @@ cdef class MLPPlan:
     cdef Py_ssize_t *width  # nl + 1 widths, width[0] = n_in
     cdef int *act
     cdef int32_t *buf       # scratch: two rows of maxw + 1 node indices
-    cdef int32_t *idx       # scratch: the parameters' node indices, in params order
+    cdef int32_t *idx       # the parameters' node indices, in params order, as of
+                            # the last call (checked against the arena each call)
+    cdef uint64_t keep_epoch  # mgf_keep_epoch when idx and any_keep were read; 0: never
+    cdef bint any_keep        # then: some parameter was keeping
     cdef double *xd         # scratch: one layer's input data (maxw + 1)
     cdef bint ready         # set last by mlp_plan: the arrays are filled in
 
@@ -278,14 +281,9 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
         raise ValueError(f"mlp expects {plan.n_in} inputs, got {nin}")
     cdef double local[64]
     cdef double *consts = local
-    cdef int32_t wlocal[64]
-    cdef int32_t *wbuf = wlocal  # one neuron's weight indices
-    if nin > 64 or plan.maxw > 64:
-        consts = <double *>malloc((nin if nin > 0 else 1) * sizeof(double))
-        wbuf = <int32_t *>malloc(plan.maxw * sizeof(int32_t))
-        if consts == NULL or wbuf == NULL:
-            free(consts)
-            free(wbuf)
+    if nin > 64:
+        consts = <double *>malloc(nin * sizeof(double))
+        if consts == NULL:
             raise MemoryError("micrograd_fast: no memory for mlp")
     cdef PyObject **xi = PySequence_Fast_ITEMS(xs)
     cdef int32_t *cur
@@ -321,15 +319,24 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
             else:
                 cur[t] = <int32_t>(-1 - c)  # consts[c]: a leaf per neuron, made below
                 c += 1
-        k = 0
-        if fused:
-            # the parameters' current node indices (read after _reserve: a
-            # reclamation there moves nodes), then one kernel call per layer
-            # (and whether any of them is keeping, read in the same pass)
+        # the parameters' current node indices, and whether any of them is
+        # keeping (after _reserve: a reclamation there moves nodes).  The
+        # last call's still hold when no handle got Python state since
+        # (mgf_keep_epoch) and the arena's slot at each index still holds
+        # that parameter: then the parameter handles are not touched.
+        if (plan.keep_epoch == mgf_keep_epoch
+                and mgf_indices_current(&A, plan.idx, <void **>p, plan.nparams)):
+            any_keep = plan.any_keep
+        else:
             for t in range(plan.nparams):
                 plan.idx[t] = <int32_t>(<Value>p[t]).idx
                 if _keeping(<Value>p[t]):
                     any_keep = True
+            plan.any_keep = any_keep
+            plan.keep_epoch = mgf_keep_epoch
+        k = 0
+        if fused:
+            # one kernel call per layer
             for l in range(plan.nl):
                 m_in = plan.width[l]
                 m_out = plan.width[l + 1]
@@ -345,11 +352,8 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
                 m_out = plan.width[l + 1]
                 act = plan.act[l]
                 for j in range(m_out):
-                    for t in range(m_in):
-                        wbuf[t] = <int32_t>(<Value>p[k + t]).idx
                     # (mgf_chain_neuron marks the children it links as used)
-                    acc = mgf_chain_neuron(&A, wbuf, cur, consts,
-                                           <int32_t>(<Value>p[k + m_in]).idx,
+                    acc = mgf_chain_neuron(&A, plan.idx + k, cur, consts, plan.idx[k + m_in],
                                            <uint32_t>m_in, &z)
                     if act != MGF_ACT_LINEAR:
                         A.nodes[acc].flags |= MGF_F_USED
@@ -371,11 +375,10 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
     finally:
         if consts != local:
             free(consts)
-            free(wbuf)
     # the arena is consistent: each output keeps the keeping parameters and
     # inputs (its inner nodes have no handles to keep them)
     cdef list kept = None
-    for t in range(plan.nparams if any_keep or not fused else 0):
+    for t in range(plan.nparams if any_keep else 0):
         if _keeping(<Value>p[t]):
             if kept is None:
                 kept = []

@@ -2,11 +2,13 @@
 # Value handle: attribute dict, GC hooks, dealloc, late pins, open class).
 
 from cpython.object cimport PyTypeObject
+from libc.stdint cimport uint64_t
 
 from mgf_core cimport mgf_arena
 
 
 cdef extern from "mgf_handle.h":
+    uint64_t mgf_keep_epoch
     void mgf_track(object o)
     int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
     bint mgf_has_attrs(object o)

@@ -438,3 +438,96 @@ def test_late_state_in_a_cycle_is_freed(engine):
     assert _live_nodes(engine) <= base
     assert x.grad == 50.0
     _check(engine)
+
+
+# 6. a network's parameters between calls ---------------------------------------
+# A network call reads where each parameter's node is and whether any
+# parameter carries Python state; what changes those between two calls must
+# show in the next call's graph and numbers.
+
+
+def _mlp_pair(engine, fused):
+    """Two networks with the same parameter values (the second one fresh)."""
+    from micrograd_fast.nn import MLP
+
+    a = MLP(2, [3, 1], engine=engine, fused=fused)
+    b = MLP(2, [3, 1], engine=engine, fused=fused)
+    for k, (p, q) in enumerate(zip(a.parameters(), b.parameters())):
+        p.data = q.data = 0.25 * (k % 5) - 0.5
+    return a, b
+
+
+def _same_step(a, b, x):
+    """One call and backward on each network: same output, same grads."""
+    for net in (a, b):
+        net.zero_grad()
+        out = net(x)
+        out.backward()
+        net.out = out.data
+    assert a.out == b.out
+    assert [p.grad for p in a.parameters()] == [q.grad for q in b.parameters()]
+
+
+def _reachable(root):
+    seen, stack, found = {}, [root], []
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen[id(v)] = v  # kept alive while walking: ids stay unique
+        found.append(v)
+        stack.extend(v._prev)
+    return found
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["chain", "fused"])
+def test_network_after_a_parameter_is_reinitialised(engine, fused):
+    """p.__init__(x) gives parameter p a new node: the next call uses it."""
+    a, b = _mlp_pair(engine, fused)
+    x = [1.0, -2.0]
+    _same_step(a, b, x)
+    a.parameters()[4].__init__(1.5)
+    b.parameters()[4].data = 1.5
+    _same_step(a, b, x)
+    assert any(v is a.parameters()[4] for v in _reachable(a(x)))
+    _check(engine)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["chain", "fused"])
+def test_network_after_its_parameters_moved(engine, fused):
+    """A reclamation moves the parameters' nodes down the arena (dead
+    nodes below them): the next call links the moved nodes."""
+    junk = [engine.Value(float(k)) for k in range(500)]
+    a, b = _mlp_pair(engine, fused)
+    x = [0.5, 3.0]
+    _same_step(a, b, x)
+    del junk
+    _live_nodes(engine)
+    _same_step(a, b, x)
+    _same_step(a, b, x)
+    _check(engine)
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["chain", "fused"])
+@pytest.mark.parametrize("state", ["label", "attribute"])
+def test_state_given_to_a_parameter_between_calls_is_kept(engine, fused, state):
+    """A parameter labelled (or given an attribute) after the network ran,
+    and after that call's graph was reclaimed (no parent uses its node any
+    more), is kept by the next call's output, with its state, once the
+    network is gone."""
+    a, _ = _mlp_pair(engine, fused)
+    x = [1.0, 2.0]
+    a(x)
+    _live_nodes(engine)
+    p = a.parameters()[0]
+    if state == "label":
+        p.label = "first weight"
+    else:
+        p.tag = "first weight"
+    out = a(x)
+    del a, p
+    gc.collect()
+    _live_nodes(engine)
+    marks = [getattr(v, "label" if state == "label" else "tag", None) for v in _reachable(out)]
+    assert marks.count("first weight") == 1
+    _check(engine)
