@@ -326,7 +326,9 @@ static inline int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int
  * index lies inside the arena and the arena's slot there holds that
  * handle (a node's handle and a handle's idx change together, so this is
  * the same as reading each handle's idx, without touching the handles).
- * The handles are opaque here: only their addresses are compared. */
+ * The handles are opaque here: only their addresses are compared.
+ * mgf_assert_indices_current is that check in builds with MGF_DEBUG, and
+ * nothing otherwise. */
 static inline int mgf_indices_current(const mgf_arena *A, const int32_t *idx,
                                       void *const *h, int64_t n) {
     void *const *hd = A->handles;
@@ -336,6 +338,11 @@ static inline int mgf_indices_current(const mgf_arena *A, const int32_t *idx,
         if (i <= 0 || i >= an || hd[i] != h[t]) return 0;
     }
     return 1;
+}
+static inline void mgf_assert_indices_current(const mgf_arena *A, const int32_t *idx,
+                                              void *const *h, int64_t n) {
+    MGF_ASSERT(mgf_indices_current(A, idx, h, n));
+    (void)A; (void)idx; (void)h; (void)n;
 }
 
 /* ---- invariants ------------------------------------------------------------

@@ -74,15 +74,19 @@ static inline int mgf_is_tracked(PyObject *o) {
 #endif
     return PyObject_GC_IsTracked(o);
 }
+/* mgf_handles_epoch counts the events after which a live handle may
+ * have another node or have become keeping: a reclamation (it moves
+ * nodes and rewrites handle.idx), __init__ called again on a handle, and
+ * a handle getting Python state (a label, an _op, a _backward,
+ * attributes, handles to keep: every such handle passes mgf_track).
+ * What an MLPPlan read from its parameter handles holds while the count
+ * has not moved. */
+static uint64_t mgf_handles_epoch = 1;
 /* A handle is tracked by the cyclic GC only while it carries Python
  * state (see _track): these hooks start tracking it when it gets an
- * attribute dict.  Every handle that gets Python state (a label, an _op,
- * a _backward, attributes, handles to keep) passes here, so
- * mgf_keep_epoch counts those events: a cached "none of these handles is
- * keeping" (an MLPPlan's) holds while the count has not moved. */
-static uint64_t mgf_keep_epoch = 1;
+ * attribute dict. */
 static inline void mgf_track(PyObject *o) {
-    mgf_keep_epoch++;
+    mgf_handles_epoch++;
     if (!mgf_is_tracked(o)) PyObject_GC_Track(o);
 }
 static void mgf_state_added(PyObject *o);

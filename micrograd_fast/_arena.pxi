@@ -205,7 +205,7 @@ cdef int _compact() except -1:
     No Python code runs from the mark to the end of the compaction (see the
     re-entrancy invariant): the late pins it drops are collected in a C
     array and released only once the arena is consistent again."""
-    global _compactions
+    global _compactions, mgf_handles_epoch
     cdef int64_t n = A.n, i, j, e, t, le = 0, lo, nrel = 0
     cdef uint32_t m
     cdef uint64_t chunk
@@ -227,6 +227,7 @@ cdef int _compact() except -1:
     # so a handle whose node is not alive leaves the arena here.  Eight
     # slots with no handle and no mark (most of a dead step's graph) are
     # passed over at once.
+    mgf_handles_epoch += 1  # nodes move: handle.idx changes (see mgf_handles_epoch)
     keep[0] = 1  # the sentinel
     i = n - 1
     while i >= 0:

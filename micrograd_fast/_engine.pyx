@@ -98,12 +98,12 @@ The node arena: invariants
   allocated in between; any other case takes the general path.
 * **A network's parameters between calls.**  An ``MLPPlan`` remembers its
   parameters' node indices and whether any of them is keeping, and reuses
-  them on the next call (after that call's ``_reserve``) when the arena's
-  slot at each index still holds that parameter's handle (a node's handle
-  and a handle's index change together: reclamation, ``__init__`` called
-  again) and no handle got Python state since (``mgf_keep_epoch``, counted
-  in ``mgf_track``, which every handle passes when it gets state).  The
-  check reads the arena's handle array, not the handles.
+  them on the next call (after that call's ``_reserve``) while
+  ``mgf_handles_epoch`` has not moved.  That count moves at every event
+  that can give a live handle another node or make it keeping: a
+  reclamation, ``__init__`` called again on a handle, a handle getting
+  Python state (``mgf_track``, which every such handle passes).  Debug
+  builds check the reused indices against the arena's handle slots.
 * **Files.**  One extension module, split by concern: this file (the
   invariants, every extern, module set-up) includes ``_arena.pxi`` (growth,
   reclamation, invariant checks), ``_numbers.pxi`` (number conversion),

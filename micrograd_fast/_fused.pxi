@@ -117,9 +117,9 @@ cdef class MLPPlan:
     cdef int *act
     cdef int32_t *buf       # scratch: two rows of maxw + 1 node indices
     cdef int32_t *idx       # the parameters' node indices, in params order, as of
-                            # the last call (checked against the arena each call)
-    cdef uint64_t keep_epoch  # mgf_keep_epoch when idx and any_keep were read; 0: never
-    cdef bint any_keep        # then: some parameter was keeping
+                            # the last call that read them
+    cdef uint64_t epoch     # mgf_handles_epoch when idx and any_keep were read; 0: never
+    cdef bint any_keep      # then: some parameter was keeping
     cdef double *xd         # scratch: one layer's input data (maxw + 1)
     cdef bint ready         # set last by mlp_plan: the arrays are filled in
 
@@ -320,20 +320,21 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
                 cur[t] = <int32_t>(-1 - c)  # consts[c]: a leaf per neuron, made below
                 c += 1
         # the parameters' current node indices, and whether any of them is
-        # keeping (after _reserve: a reclamation there moves nodes).  The
-        # last call's still hold when no handle got Python state since
-        # (mgf_keep_epoch) and the arena's slot at each index still holds
-        # that parameter: then the parameter handles are not touched.
-        if (plan.keep_epoch == mgf_keep_epoch
-                and mgf_indices_current(&A, plan.idx, <void **>p, plan.nparams)):
+        # keeping (after _reserve: a reclamation there moves nodes).  What
+        # the last call read still holds while mgf_handles_epoch has not
+        # moved (no reclamation, no __init__ again, no handle given Python
+        # state): then the parameter handles are not touched.  Debug builds
+        # check the indices against the arena's handle slots.
+        if plan.epoch == mgf_handles_epoch:
             any_keep = plan.any_keep
+            mgf_assert_indices_current(&A, plan.idx, <void **>p, plan.nparams)
         else:
             for t in range(plan.nparams):
                 plan.idx[t] = <int32_t>(<Value>p[t]).idx
                 if _keeping(<Value>p[t]):
                     any_keep = True
             plan.any_keep = any_keep
-            plan.keep_epoch = mgf_keep_epoch
+            plan.epoch = mgf_handles_epoch
         k = 0
         if fused:
             # one kernel call per layer

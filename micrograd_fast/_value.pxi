@@ -335,6 +335,7 @@ cdef class Value:
 
     def __init__(self, data, _children=(), _op="", label="", *, children=None,
                  local_grads=None):
+        global mgf_handles_epoch
         cdef double x = _as_float(data, "data")
         kids = tuple(_children)
         if children is not None:
@@ -370,6 +371,7 @@ cdef class Value:
             # this handle had been dropped, and the Python state starts over
             # as in a new Value
             A.handles[self.idx] = NULL
+            mgf_handles_epoch += 1  # this handle gets another node
             if A.nodes[self.idx].flags & MGF_F_PINNED:
                 Py_DECREF(self)  # the caller still holds a reference
             A.nodes[self.idx].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)

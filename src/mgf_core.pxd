@@ -98,6 +98,8 @@ cdef extern from "mgf_core.h" nogil:
     int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int32_t *x,
                              const double *consts, int32_t b, uint32_t m, double *z)
     bint mgf_indices_current(const mgf_arena *A, const int32_t *idx, void **h, int64_t n)
+    void mgf_assert_indices_current(const mgf_arena *A, const int32_t *idx, void **h,
+                                    int64_t n)  # empty without MGF_DEBUG
     int mgf_check(const mgf_arena *A, int64_t *where)
     void MGF_CHECK_ARENA(const mgf_arena *A, const char *when)  # empty without MGF_DEBUG
 

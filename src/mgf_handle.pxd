@@ -8,7 +8,7 @@ from mgf_core cimport mgf_arena
 
 
 cdef extern from "mgf_handle.h":
-    uint64_t mgf_keep_epoch
+    uint64_t mgf_handles_epoch
     void mgf_track(object o)
     int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
     bint mgf_has_attrs(object o)
