@@ -78,7 +78,8 @@ The node arena: invariants
   node of op MGF_LOCAL: its children are stored like any node's, its local
   derivatives (one per child, in order) in ``A.lg``, a double array whose
   lists are in node order; the node's ``param`` is its list's offset.
-  Reclamation slides these lists down with their nodes.  Such a node holds
+  Reclamation slides these lists down with their nodes, and shrinks an
+  oversized array as it does the edge array.  Such a node holds
   no Python state: its backward runs in C like a built-in op's.
   ``_local_grads`` gives every node's local derivatives (mgf_local_grads).
 * **An extensible class.**  ``Value`` is a static extension type; module
