@@ -212,3 +212,20 @@ def test_making_values_in_a_loop_keeps_memory_flat(compiled_engine, form):
     # a leak of even 16 bytes a Value would be 1.6 MB (a shrunk array of
     # the arena is a new block: up to a few hundred KB)
     assert grown < (1 << 20)
+
+
+# --- deleting attributes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["data", "grad", "_op", "_prev", "_children", "_local_grads"])
+def test_deleting_a_property_is_an_attribute_error(Value, name):
+    """del v.data (and the other read-only or computed attributes) raises
+    AttributeError, as for any property without a deleter, and changes
+    nothing."""
+    a = Value(2.0)
+    v = a * 3.0
+    v.grad = 0.5
+    with pytest.raises(AttributeError):
+        delattr(v, name)
+    assert (v.data, v.grad, v._op) == (6.0, 0.5, "*")
+    assert v._children[0] is a and v._local_grads == (3.0, 2.0)
