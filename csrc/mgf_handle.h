@@ -187,10 +187,12 @@ static int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) {
     PyType_Modified(t);
     return r;
 }
-/* 1 if the handle has user attributes. */
+/* 1 if the handle may have user attributes: it has an attribute dict.
+ * An empty one counts, since attributes can reach it without a setattr
+ * (d = v.__dict__, made before v became a child, then d['x'] = ...): a
+ * parent must keep such a handle, and the cyclic GC must see it. */
 static inline int mgf_has_attrs(PyObject *o) {
-    PyObject *d = MGF_H(o)->dict;
-    return d != NULL && PyDict_GET_SIZE(d) > 0;
+    return MGF_H(o)->dict != NULL;
 }
 static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(MGF_H(o)->dict); }
 

@@ -22,8 +22,8 @@ The node arena: invariants
   when it drops a late-pinned handle that only the pin kept, see below).
 * **Ownership (Python state).**  A node is alive while it is reachable from
   a live handle through child edges.  A handle is *keeping* when it carries
-  Python state (a label, a custom ``_op``, a Python ``_backward``, instance
-  attributes) or keeps other handles.  When a node is made, its new handle
+  Python state (a label, a custom ``_op``, a Python ``_backward``, an
+  attribute dict, even an empty one) or keeps other handles.  When a node is made, its new handle
   takes strong references to its keeping children's handles (``_keep``, a
   tuple) and becomes keeping itself, GC-tracked, with ``_keep`` visited by
   tp_traverse.  So above a stateful node every handle is held by the one

@@ -229,3 +229,44 @@ def test_deleting_a_property_is_an_attribute_error(Value, name):
         delattr(v, name)
     assert (v.data, v.grad, v._op) == (6.0, 0.5, "*")
     assert v._children[0] is a and v._local_grads == (3.0, 2.0)
+
+
+# --- attributes that reach a handle without a setattr -------------------------------
+
+
+def _churn(Value):
+    """Enough short-lived nodes for several reclamations."""
+    for _ in range(3):
+        junk = [Value(1.0) * Value(2.0) for _ in range(70000)]
+        del junk
+    gc.collect()
+
+
+@pytest.mark.parametrize("form", ["product", "node form"])
+def test_attributes_written_into_a_dict_taken_earlier_stay_with_the_child(Value, form):
+    """d = a.__dict__ taken while a has no attributes, then a becomes a
+    child, then d['tag'] = ...: the parent still reaches a with its
+    attribute after a's name is dropped."""
+    a = Value(1.0)
+    d = a.__dict__
+    p = a * 2 if form == "product" else Value(2.0, (a,), (2.0,))
+    d["tag"] = "w"
+    del a, d
+    _churn(Value)
+    assert p._children[0].tag == "w"
+    p.backward()
+    assert p._children[0].grad == 2.0
+
+
+def test_a_cycle_through_an_attribute_dict_is_collected(Value):
+    """A Value set up again by __init__ while it has an (empty) attribute
+    dict, which then refers back to it: the cycle is garbage once the name
+    is dropped."""
+    v = Value(1.0)
+    d = v.__dict__
+    Value.__init__(v, 2.0)
+    d["me"] = v
+    ref = weakref.ref(v)
+    del v, d
+    gc.collect()
+    assert ref() is None
