@@ -270,3 +270,259 @@ def test_a_cycle_through_an_attribute_dict_is_collected(Value):
     del v, d
     gc.collect()
     assert ref() is None
+
+
+# --- odd numbers in every form ------------------------------------------------------
+
+
+class _LoudFloat(float):
+    """A float subclass whose methods would give other numbers, and record
+    that they ran."""
+
+    calls = []
+
+    def __float__(self):
+        self.calls.append("__float__")
+        return 99.0
+
+    def __index__(self):
+        self.calls.append("__index__")
+        return 7
+
+    def __eq__(self, other):
+        self.calls.append("__eq__")
+        return True
+
+    def __hash__(self):
+        self.calls.append("__hash__")
+        return 1
+
+
+class _WithFloat:
+    def __float__(self):
+        return 2.5
+
+
+class _WithIndex:
+    def __index__(self):
+        return 11
+
+
+class _FloatRaises:
+    def __float__(self):
+        raise ValueError("no number here")
+
+
+class _IntSubclass(int):
+    pass
+
+
+def _odd_numbers():
+    import numpy as np
+
+    return [
+        -0.0, float("nan"), float("inf"), 3, True, False, 10**400, -(10**400), 2**53 + 1,
+        2**1023 * 2 - 1, _LoudFloat(2.5), _IntSubclass(5), _WithFloat(), _WithIndex(),
+        _FloatRaises(), np.float64(1.25), np.float32(0.1), np.int64(7), np.bool_(True),
+        np.float16(0.5), "1.0", b"1", None, 1j, [1.0], (1.0,),
+    ]
+
+
+_FORMS = {
+    "Value(x)": lambda V, x: V(x),
+    "Value(x, label)": lambda V, x: V(x, label="x"),
+    "node with x as data": lambda V, x: V(x, (V(2.0),), (1.0,)),
+    "node with x as local grad": lambda V, x: V(1.0, (V(2.0),), (x,)),
+    "node with x as two local grads": lambda V, x: V(1.0, (V(2.0), V(3.0)), (x, x)),
+    "node with x as three local grads": lambda V, x: V(1.0, (V(2.0),) * 3, (x,) * 3),
+    "node with x as nine local grads": lambda V, x: V(1.0, (V(2.0),) * 9, [x] * 9),
+    "a + x": lambda V, x: V(2.0) + x,
+    "x + a": lambda V, x: x + V(2.0),
+    "a * x": lambda V, x: V(2.0) * x,
+    "x * a": lambda V, x: x * V(2.0),
+    "v.data = x": lambda V, x: _stored(V, "data", x),
+    "v.grad = x": lambda V, x: _stored(V, "grad", x),
+}
+
+
+def _stored(V, name, x):
+    v = V(1.0) * 1.0
+    setattr(v, name, x)
+    return v
+
+
+def _outcome(V, make, x):
+    """What make(V, x) gives: its node's numbers, or the exception type."""
+    try:
+        v = make(V, x)
+    except Exception as e:  # the type is what must agree
+        return type(e)
+    return (repr(v.data), repr(v.grad), v._op, [repr(g) for g in v._local_grads],
+            type(v.data), len(v._children))
+
+
+@pytest.mark.parametrize("form", list(_FORMS))
+def test_odd_numbers_give_what_the_pure_engine_gives(compiled_engine, pure_engine, form):
+    """Each odd number (float and int subclasses, numpy scalars, objects
+    with __float__ or __index__, huge ints, NaN, non-numbers) makes the
+    same node or raises the same exception in both engines, in every form
+    of the class call and of + and *, and in data/grad stores."""
+    make = _FORMS[form]
+    for x in _odd_numbers():
+        c = _outcome(compiled_engine.Value, make, x)
+        py = _outcome(pure_engine.Value, make, x)
+        assert c == py, (form, x)
+
+
+def test_a_float_subclass_is_read_without_calling_its_methods(Value):
+    """Data, local derivatives and operands that are float subclasses are
+    the doubles they hold: none of their Python methods runs."""
+    F = _LoudFloat
+    F.calls = []
+    a = Value(2.0)
+    assert Value(F(1.5)).data == 1.5
+    assert Value(F(1.5), (a,), (F(3.0),))._local_grads == (3.0,)
+    assert Value(F(1.5), (a, a, a), [F(1.0)] * 3)._local_grads == (1.0, 1.0, 1.0)
+    assert (a + F(2.5)).data == 4.5 and (F(2.5) + a).data == 4.5
+    assert (a * F(2.5)).data == 5.0 and (F(2.5) * a).data == 5.0
+    v = Value(1.0)
+    v.data = F(4.5)
+    v.grad = F(0.25)
+    assert (v.data, v.grad) == (4.5, 0.25) and type(v.data) is float
+    assert F.calls == []
+
+
+# --- Python code that runs in the middle of things -----------------------------------
+
+
+def _program(Value, steps):
+    """A small graph of every construction form, built and differentiated
+    `steps` times; the data and gradients of each step."""
+    out = []
+    for k in range(steps):
+        a = Value(0.5 + k, label="a")
+        a._backward = lambda: None
+        b = Value(2.0, (a,), (3.0,))
+        c = Value(1.0, (a, b, a), (1.0, 2.0, 3.0))
+        d = c * 2 + b * a
+        e = Value(d.data, (d, c), [0.5, 0.25])
+        e.backward()
+        out.append([(v.data, v.grad) for v in (a, b, c, d, e)])
+    return out
+
+
+def test_gc_callbacks_and_finalizers_that_build_graphs_change_nothing(engine, Value):
+    """Cyclic-GC callbacks and weakref finalizers that make Values, run
+    backward passes and read _prev, _children and _local_grads while the
+    program makes its own nodes: the program's numbers are those of a run
+    without them, and the arena stays consistent."""
+    expected = _program(Value, 40)
+    seen = []
+
+    building = [False]
+
+    def build():
+        building[0] = True  # the Values made here get no finalizers
+        try:
+            vs = [Value(float(i)) for i in range(30)]
+            s = vs[0]
+            for v in vs[1:]:
+                s = s * v + Value(1.0, (v,), (0.5,))
+            s.backward()
+            for v in seen[-3:]:
+                v._prev, v._children, v._local_grads
+        finally:
+            building[0] = False
+
+    runs = [0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            runs[0] += 1
+            build()
+
+    original = Value.__init__
+
+    def init_with_finalizer(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if building[0]:
+            return
+        seen.append(self)
+        if len(seen) % 7 == 0:
+            weakref.finalize(self, build)
+        del seen[:-20]
+
+    gc.callbacks.append(on_gc)
+    old = gc.get_threshold()
+    gc.set_threshold(100, 5, 5)
+    try:
+        got = _program(Value, 40)
+        gc.collect()
+    finally:
+        gc.set_threshold(*old)
+        gc.callbacks.remove(on_gc)
+    assert got == expected and runs[0] >= 2
+    seen.clear()
+    if engine.COMPILED:
+        assert engine._check_invariants()
+    if engine.COMPILED and sys.version_info < (3, 10):
+        return
+    Value.__init__ = init_with_finalizer
+    try:
+        got = _program(Value, 40)
+    finally:
+        Value.__init__ = original
+    seen.clear()
+    gc.collect()
+    assert got == expected
+    if engine.COMPILED:
+        assert engine._check_invariants()
+
+
+@pytest.mark.parametrize("variant", ["set a rule below", "nested backward", "many new nodes",
+                                     "set up a child again", "rule writes grads"])
+def test_python_rules_that_change_the_graph_mid_backward(compiled_engine, pure_engine, variant):
+    """A Python _backward that, while the pass runs, gives another node a
+    Python rule, runs a backward pass of its own, makes enough nodes to
+    fill the arena, sets a child up again or writes grads: both engines
+    give the same gradients."""
+    def run(V):
+        log = []
+        a, b = V(2.0), V(-3.0)
+        c = a * b
+        d = V(1.5, (c, a), (2.0, 0.5))
+        e = d + b
+        f = e * e
+        mid = d * 3.0
+        g = f + mid
+
+        def rule():
+            log.append("rule")
+            if variant == "set a rule below":
+                def below():
+                    log.append("below")
+                    a.grad += 100.0
+                c._backward = below
+            elif variant == "nested backward":
+                (a * b).backward()
+            elif variant == "many new nodes":
+                junk = [V(float(i)) * V(1.0) for i in range(70000)]
+                del junk
+                gc.collect()
+            elif variant == "set up a child again":
+                V.__init__(b, 7.0)
+            d.grad += e.grad
+            b.grad += e.grad
+
+        e._backward = rule
+        if variant == "rule writes grads":
+            def overwrite():
+                log.append("overwrite")
+                mid.grad = 10.0
+                d.grad += 3.0 * mid.grad
+            mid._backward = overwrite
+        g.backward()
+        return [v.grad for v in (a, b, c, d, e, f, g)], log
+
+    assert run(compiled_engine.Value) == run(pure_engine.Value)
+    assert compiled_engine._check_invariants()
