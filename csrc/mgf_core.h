@@ -222,6 +222,19 @@ static inline int mgf_reserve_lg(mgf_arena *A, int64_t more) {
     return 0;
 }
 
+/* Resize the local derivative array to exactly cap entries (at least nl,
+ * at least 1); 0 on success, -1 if out of memory (the array is then
+ * unchanged). */
+static inline int mgf_resize_lg(mgf_arena *A, int64_t cap) {
+    if (cap < A->nl) return -1;
+    if (cap < 1) cap = 1;
+    double *l = (double *)mgf_realloc_n(A->lg, cap, sizeof(double));
+    if (!l) return -1;
+    A->lg = l;
+    A->lcap = cap;
+    return 0;
+}
+
 /* Offset of a MGF_LOCAL node's local derivatives in arena.lg. */
 #define MGF_LG_OFF(o) ((int64_t)(o)->param)
 

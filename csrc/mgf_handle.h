@@ -196,10 +196,12 @@ static int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) {
     PyType_Modified(t);
     return r;
 }
-/* 1 if the handle has user attributes. */
+/* 1 if the handle may have user attributes: it has an attribute dict.
+ * An empty one counts, since attributes can reach it without a setattr
+ * (d = v.__dict__, made before v became a child, then d['x'] = ...): a
+ * parent must keep such a handle, and the cyclic GC must see it. */
 static inline int mgf_has_attrs(PyObject *o) {
-    PyObject *d = MGF_H(o)->dict;
-    return d != NULL && PyDict_GET_SIZE(d) > 0;
+    return MGF_H(o)->dict != NULL;
 }
 static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(MGF_H(o)->dict); }
 
@@ -425,15 +427,66 @@ static PyObject *mgf_nb_mul(PyObject *a, PyObject *b) {
  * __init__ directly.
  *
  * Restoring __init__ puts the original tp_init back (update_slot knows its
- * wrapper).  Restoring __new__ does not: CPython keeps the generic slot,
- * which calls the restored __new__, whose safety check then refuses every
- * call, since the class's tp_new is no longer its own.  So a call that
- * finds the original __new__ back in the class puts tp_new back too. */
+ * wrapper).  Restoring __new__ does not: CPython keeps the generic slot.
+ * So a call that finds the original __new__ back in the class puts tp_new
+ * back too.
+ *
+ * The class's __new__ is mgf_new_entry, not the wrapper CPython makes for
+ * a static type's tp_new: that wrapper calls the class's current tp_new,
+ * which is the generic slot while __new__ is replaced, and its safety check
+ * then refuses the call, so a replacement could not hand over to the
+ * original (`saved(cls)`), nor could a subclass reach it (the generic slot
+ * of a subclass calls the __new__ it finds) before a call of Value itself
+ * put tp_new back.  mgf_new_entry makes the handle with the class's own
+ * tp_new whatever the slot holds.  CPython gives a subclass whose __new__
+ * is that of a class written in C its base's tp_new; for this one it gives
+ * the generic slot, so mgf_new_entry puts the base's back on the first
+ * call that comes through it. */
 #define MGF_PLAIN_KIDS 8
 static vectorcallfunc mgf_general_call;
 static newfunc mgf_own_new;
 static initproc mgf_own_init;
+
 static PyObject *mgf_str_new, *mgf_own_new_obj;
+
+/* Value.__new__(cls, *args, **kwargs). */
+static PyObject *mgf_new_entry(PyObject *self, PyObject *args, PyObject *kwds) {
+    PyObject *sub, *rest, *r;
+    PyTypeObject *st;
+    (void)self;
+    if (PyTuple_GET_SIZE(args) < 1) {
+        PyErr_Format(PyExc_TypeError, "%s.__new__(): not enough arguments",
+                     mgf_value_type->tp_name);
+        return NULL;
+    }
+    sub = PyTuple_GET_ITEM(args, 0);
+    if (!PyType_Check(sub)) {
+        PyErr_Format(PyExc_TypeError, "%s.__new__(X): X is not a type object (%s)",
+                     mgf_value_type->tp_name, Py_TYPE(sub)->tp_name);
+        return NULL;
+    }
+    st = (PyTypeObject *)sub;
+    if (!PyType_IsSubtype(st, mgf_value_type)) {
+        PyErr_Format(PyExc_TypeError, "%s.__new__(%s): %s is not a subtype of %s",
+                     mgf_value_type->tp_name, st->tp_name, st->tp_name,
+                     mgf_value_type->tp_name);
+        return NULL;
+    }
+    if (st != mgf_value_type && st->tp_new != mgf_own_new && mgf_str_new
+        && _PyType_Lookup(st, mgf_str_new) == mgf_own_new_obj) {
+        /* a subclass that inherits this __new__: its base's tp_new */
+        st->tp_new = mgf_own_new;
+        PyType_Modified(st);
+    }
+    rest = PyTuple_GetSlice(args, 1, PyTuple_GET_SIZE(args));
+    if (!rest) return NULL;
+    r = mgf_own_new(st, rest, kwds);
+    Py_DECREF(rest);
+    return r;
+}
+static PyMethodDef mgf_new_def = {
+    "__new__", (PyCFunction)(void (*)(void))mgf_new_entry, METH_VARARGS | METH_KEYWORDS,
+    "Create and return a new object.  See help(type) for accurate signature."};
 
 static void mgf_repair_new(PyTypeObject *t) {
     PyObject *cur = mgf_own_new_obj ? PyDict_GetItemWithError(t->tp_dict, mgf_str_new) : NULL;
@@ -623,9 +676,10 @@ static int mgf_install_handle(PyTypeObject *t, mgf_arena *A, PyObject *probe,
     mgf_own_init = t->tp_init;
     mgf_str_new = PyUnicode_InternFromString("__new__");
     if (!mgf_str_new) return -1;
-    mgf_own_new_obj = PyDict_GetItemWithError(t->tp_dict, mgf_str_new);
-    if (!mgf_own_new_obj && PyErr_Occurred()) return -1;
-    Py_XINCREF(mgf_own_new_obj);  /* kept for the life of the process */
+    /* kept for the life of the process (see mgf_new_entry) */
+    mgf_own_new_obj = PyCFunction_NewEx(&mgf_new_def, (PyObject *)t, NULL);
+    if (!mgf_own_new_obj || PyDict_SetItem(t->tp_dict, mgf_str_new, mgf_own_new_obj) < 0)
+        return -1;
     mgf_general_call = t->tp_vectorcall;
     t->tp_vectorcall = mgf_value_call;
     PyType_Modified(t);

@@ -137,16 +137,20 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     return 0
 
 
-# Nodes and edges made since the last reclamation (see _fit_edges).
+# Nodes, edges and local derivatives made since the last reclamation (see
+# _fit_edges and _fit_local_grads).
 cdef int64_t _base_n = 0, _base_ne = 0, _cycle_n = 0, _cycle_ne = 0
+cdef int64_t _base_nl = 0, _cycle_nl = 0
+cdef int64_t MIN_LCAP = 1 << 10
 
 
 cdef inline void _note_cycle() noexcept:
-    """Just before a reclamation: how many nodes and edges the cycle that
-    ends here made."""
-    global _cycle_n, _cycle_ne
+    """Just before a reclamation: how many nodes, edges and local
+    derivatives the cycle that ends here made."""
+    global _cycle_n, _cycle_ne, _cycle_nl
     _cycle_n = A.n - _base_n
     _cycle_ne = A.ne - _base_ne
+    _cycle_nl = A.nl - _base_nl
 
 
 cdef void _fit_edges() noexcept:
@@ -170,8 +174,28 @@ cdef void _fit_edges() noexcept:
         target = MIN_ECAP
     if A.ecap > 2 * target:
         mgf_resize_edges(&A, target)
+    _fit_local_grads()
     _base_n = A.n
     _base_ne = A.ne
+
+
+cdef void _fit_local_grads() noexcept:
+    """After a compaction: shrink an oversized local derivative array (of
+    the Value(data, children, local_grads) nodes) by _fit_edges' rule, so
+    that one huge node of that form does not hold its memory for ever
+    either (at least MIN_LCAP entries are wanted)."""
+    global _base_nl
+    cdef int64_t target = 2 * A.nl
+    cdef double need = A.nl
+    if _cycle_n > 0 and _cycle_nl > 0:
+        need += <double>_cycle_nl / <double>_cycle_n * <double>(A.cap - A.n)
+    if need > target:
+        target = <int64_t>need if need < 4e18 else A.lcap
+    if target < MIN_LCAP:
+        target = MIN_LCAP
+    if A.lcap > 2 * target:
+        mgf_resize_lg(&A, target)
+    _base_nl = A.nl
 
 
 # The byte map of the outermost backward() pass, kept from one pass to the

@@ -22,8 +22,8 @@ The node arena: invariants
   when it drops a late-pinned handle that only the pin kept, see below).
 * **Ownership (Python state).**  A node is alive while it is reachable from
   a live handle through child edges.  A handle is *keeping* when it carries
-  Python state (a label, a custom ``_op``, a Python ``_backward``, instance
-  attributes) or keeps other handles.  When a node is made, its new handle
+  Python state (a label, a custom ``_op``, a Python ``_backward``, an
+  attribute dict, even an empty one) or keeps other handles.  When a node is made, its new handle
   takes strong references to its keeping children's handles (``_keep``, a
   tuple) and becomes keeping itself, GC-tracked, with ``_keep`` visited by
   tp_traverse.  So above a stateful node every handle is held by the one
@@ -78,7 +78,8 @@ The node arena: invariants
   node of op MGF_LOCAL: its children are stored like any node's, its local
   derivatives (one per child, in order) in ``A.lg``, a double array whose
   lists are in node order; the node's ``param`` is its list's offset.
-  Reclamation slides these lists down with their nodes.  Such a node holds
+  Reclamation slides these lists down with their nodes, and shrinks an
+  oversized array as it does the edge array.  Such a node holds
   no Python state: its backward runs in C like a built-in op's.
   ``_local_grads`` gives every node's local derivatives (mgf_local_grads).
 * **An extensible class.**  ``Value`` is a static extension type; module

@@ -238,6 +238,12 @@ cdef list _child_handles(Value v):
     return spare
 
 
+cdef int _no_deleter(object v, str name) except -1:
+    # what deleting a property without a deleter raises (Cython's default
+    # would be NotImplementedError)
+    raise AttributeError(f"property {name!r} of {type(v).__name__!r} object has no deleter")
+
+
 cdef int _refuse_rewiring(str name) except -1:
     raise AttributeError(
         f"{name} cannot be assigned: a Value's children are fixed when it is made "
@@ -437,6 +443,10 @@ cdef class Value:
             _uninitialized()
         A.nodes[self.idx].data = x
 
+    @data.deleter
+    def data(self):
+        _no_deleter(self, "data")
+
     @property
     def grad(self):
         if self.idx == 0:
@@ -450,6 +460,10 @@ cdef class Value:
             _uninitialized()
         A.nodes[self.idx].grad = x
 
+    @grad.deleter
+    def grad(self):
+        _no_deleter(self, "grad")
+
     @property
     def label(self):
         if self._label is None:
@@ -462,6 +476,10 @@ cdef class Value:
     def label(self, value):
         self._label = _NO_LABEL if value is None else value
         _track(self)
+
+    @label.deleter
+    def label(self):
+        _no_deleter(self, "label")
 
     @property
     def _op(self):
@@ -488,6 +506,10 @@ cdef class Value:
         self._opname = value
         _track(self)
 
+    @_op.deleter
+    def _op(self):
+        _no_deleter(self, "_op")
+
     @property
     def _prev(self):
         """The set of this node's children, as the Values the user holds."""
@@ -497,6 +519,10 @@ cdef class Value:
     def _prev(self, value):
         _refuse_rewiring("_prev")
 
+    @_prev.deleter
+    def _prev(self):
+        _no_deleter(self, "_prev")
+
     @property
     def _children(self):
         """This node's children as a tuple, in order, repeats included."""
@@ -505,6 +531,10 @@ cdef class Value:
     @_children.setter
     def _children(self, value):
         _refuse_rewiring("_children")
+
+    @_children.deleter
+    def _children(self):
+        _no_deleter(self, "_children")
 
     @property
     def _local_grads(self):
@@ -552,6 +582,10 @@ cdef class Value:
         self._bw = fn
         _track(self)
         A.nodes[self.idx].flags |= MGF_F_PYBW
+
+    @_backward.deleter
+    def _backward(self):
+        _no_deleter(self, "_backward")
 
     def __repr__(self):
         return f"Value(data={self.data!r}, grad={self.grad!r})"

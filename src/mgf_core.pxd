@@ -90,6 +90,7 @@ cdef extern from "mgf_core.h" nogil:
     int mgf_reserve_edges(mgf_arena *A, int64_t more)
     int mgf_resize_edges(mgf_arena *A, int64_t cap)
     int mgf_reserve_lg(mgf_arena *A, int64_t more)
+    int mgf_resize_lg(mgf_arena *A, int64_t cap)
     int64_t MGF_LG_OFF(const mgf_node *o)
     void mgf_release(mgf_arena *A)
     int64_t mgf_push(mgf_arena *A, uint8_t op, double data)
