@@ -386,6 +386,31 @@ static inline PyObject *mgf_plain_const(uint8_t op, PyObject *v, PyObject *num) 
 }
 #define MGF_PLAIN_NUMBER(o) (PyFloat_Check(o) || PyLong_CheckExact(o))
 
+/* The composite operators (unary -, a - b, a / b and the reflected forms)
+ * build their nodes directly while the class's +, *, ** and unary - are the
+ * core's own.  Once one of those is replaced on the class, or overridden
+ * by a subclass, they are made from the operators the class has, as
+ * upstream writes them (a - b is a + (-b), 2 + a is a + 2, ...), so the
+ * replacement runs: mgf_plain_mixed leaves a number + Value and a number
+ * * Value to the general slot then, whose __radd__ and __rmul__ do that.
+ * mgf_note_own_arith records the core's slots once the class is set up. */
+static binaryfunc mgf_own_add, mgf_own_mul;
+static ternaryfunc mgf_own_pow;
+static unaryfunc mgf_own_neg;
+static void mgf_note_own_arith(PyTypeObject *t) {
+    mgf_own_add = t->tp_as_number->nb_add;
+    mgf_own_mul = t->tp_as_number->nb_multiply;
+    mgf_own_pow = t->tp_as_number->nb_power;
+    mgf_own_neg = t->tp_as_number->nb_negative;
+}
+/* 1 if objects of type t add, multiply, raise and negate with the core's
+ * own slots. */
+static inline int mgf_own_arith(PyTypeObject *t) {
+    const PyNumberMethods *nm = t->tp_as_number;
+    return nm != NULL && nm->nb_add == mgf_own_add && nm->nb_multiply == mgf_own_mul
+           && nm->nb_power == mgf_own_pow && nm->nb_negative == mgf_own_neg;
+}
+
 /* Out of line: the two-Value case stays short. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))
@@ -393,7 +418,8 @@ __attribute__((noinline))
 static PyObject *mgf_plain_mixed(uint8_t op, PyObject *a, PyObject *b) {
     if (Py_TYPE(a) == mgf_value_type) {
         if (MGF_PLAIN_NUMBER(b)) return mgf_plain_const(op, a, b);
-    } else if (Py_TYPE(b) == mgf_value_type && MGF_PLAIN_NUMBER(a)) {
+    } else if (Py_TYPE(b) == mgf_value_type && MGF_PLAIN_NUMBER(a)
+               && mgf_own_arith(mgf_value_type)) {
         return mgf_plain_const(op, b, a);
     }
     return NULL;

@@ -121,7 +121,7 @@ The node arena: invariants
 cimport cython
 import operator
 import sys
-from cpython.object cimport PyObject, PyTypeObject
+from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc
@@ -176,6 +176,7 @@ cdef int _setup_value_type() except -1:
     mgf_slot_wrappers(<PyTypeObject *>Value, (
         "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
         "__truediv__", "__rtruediv__", "__pow__", "__rpow__", "__neg__"), <PyTypeObject *>float)
+    mgf_note_own_arith(<PyTypeObject *>Value)
     return mgf_open_type(<PyTypeObject *>Value)
 
 

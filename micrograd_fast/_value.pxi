@@ -7,6 +7,13 @@ cdef inline void _register(Value h, int64_t i) noexcept:
     h.idx = i
 
 
+cdef inline bint _own_arith(Value v) noexcept:
+    """v's class adds, multiplies, raises and negates with the core's own
+    slots (nothing replaced on the class, nothing overridden by a subclass):
+    then the composite operators build their nodes directly."""
+    return mgf_own_arith(Py_TYPE(v))
+
+
 cdef inline void _use(Value h) noexcept:
     """h's node has just become a child of a new node."""
     A.nodes[h.idx].flags |= MGF_F_USED
@@ -616,6 +623,9 @@ cdef class Value:
             setattr(self, k, v)
 
     # operators ---------------------------------------------------------------
+    # (the composite ones, from __neg__ on, fall back to upstream's
+    # definitions from +, * and ** when the class's are not the core's: see
+    # _own_arith)
     def __add__(self, other):  # Value.__add__
         cdef double c
         if isinstance(other, Value):
@@ -626,6 +636,8 @@ cdef class Value:
 
     def __radd__(self, other):  # Value.__radd__
         cdef double c
+        if not _own_arith(self):
+            return self.__add__(other)
         if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_ADD, self, c, _data(self) + c)
@@ -640,16 +652,24 @@ cdef class Value:
 
     def __rmul__(self, other):  # Value.__rmul__
         cdef double c
+        if not _own_arith(self):
+            return self.__mul__(other)
         if not _is_number(other, &c):
             return NotImplemented
         return _binary_const(MGF_MUL, self, c, _data(self) * c)
 
     def __neg__(self):  # Value.__neg__: self * -1
+        if not _own_arith(self):
+            return self * -1
         return _binary_const(MGF_MUL, self, -1.0, _data(self) * -1.0)
 
     def __sub__(self, other):  # Value.__sub__: self + (-other)
         cdef double c
         cdef Value neg
+        if not _own_arith(self):
+            if not isinstance(other, Value) and not _is_number(other, &c):
+                return NotImplemented
+            return self + (-other)
         if isinstance(other, Value):
             neg = -other
             return _binary(MGF_ADD, self, neg, _data(self) + _data(neg))
@@ -661,6 +681,8 @@ cdef class Value:
         cdef double c
         if not _is_number(other, &c):
             return NotImplemented
+        if not _own_arith(self):
+            return (-self) + other
         cdef Value neg = -self
         return _binary_const(MGF_ADD, neg, c, _data(neg) + c)
 
@@ -668,7 +690,10 @@ cdef class Value:
         cdef double c, r = 0.0
         cdef Value inv
         cdef int err
+        cdef bint own = _own_arith(self)
         if isinstance(other, Value):
+            if not own:
+                return self * other**-1
             inv = _pow_const(other, -1.0, True)
             return _binary(MGF_MUL, self, inv, _data(self) * _data(inv))
         if not _is_number(other, &c):
@@ -676,12 +701,16 @@ cdef class Value:
         err = mgf_pow_forward(c, -1.0, &r)
         if err:
             _math_error(err, c, -1.0, "**")
+        if not own:
+            return self * r
         return _binary_const(MGF_MUL, self, r, _data(self) * r)
 
     def __rtruediv__(self, other):  # Value.__rtruediv__: self**-1 * other
         cdef double c
         if not _is_number(other, &c):
             return NotImplemented
+        if not _own_arith(self):
+            return self**-1 * other
         cdef Value inv = _pow_const(self, -1.0, True)
         return _binary_const(MGF_MUL, inv, c, _data(inv) * c)
 

@@ -10,6 +10,8 @@ from mgf_core cimport mgf_arena
 cdef extern from "mgf_handle.h":
     uint64_t mgf_handles_epoch
     void mgf_track(object o)
+    void mgf_note_own_arith(PyTypeObject *t)
+    bint mgf_own_arith(PyTypeObject *t)
     int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
     bint mgf_has_attrs(object o)
     void mgf_drop_dict(object o)

@@ -125,6 +125,76 @@ def test_a_method_can_be_replaced(OpenValue):
     assert Value(-2.0).relu().data == 0.0
 
 
+# What upstream's composite operators call: a - b is a + (-b), -a is a * -1,
+# a / b is a * b**-1, and the reflected forms call the forward ones.
+COMPOSITES = [
+    ("a - b", lambda a, b: a - b, ["*", "+"]),
+    ("-a", lambda a, b: -a, ["*"]),
+    ("a / b", lambda a, b: a / b, ["**", "*"]),
+    ("a - 1", lambda a, b: a - 1, ["+"]),
+    ("a / 2", lambda a, b: a / 2, ["*"]),
+    ("1 - a", lambda a, b: 1 - a, ["*", "+"]),
+    ("1 / a", lambda a, b: 1 / a, ["**", "*"]),
+    ("2 + a", lambda a, b: 2 + a, ["+"]),
+    ("3 * a", lambda a, b: 3 * a, ["*"]),
+    ("sum([a, b])", lambda a, b: sum([a, b]), ["+", "+"]),
+]
+
+
+@pytest.mark.parametrize("name, expr, expected", COMPOSITES, ids=[c[0] for c in COMPOSITES])
+def test_composite_operators_go_through_replaced_primitives(OpenValue, name, expr, expected):
+    """With +, * and ** wrapped on the class (to count or log the nodes a
+    notebook makes), every composite operator calls them as upstream's
+    do; the numbers and gradients are the unwrapped ones; putting the
+    originals back restores the operators."""
+    Value = OpenValue
+    saved = {k: Value.__dict__[k] for k in ("__add__", "__mul__", "__pow__")}
+    calls = []
+
+    def wrap(symbol, original):
+        def op(self, other, *mod):
+            calls.append(symbol)
+            return original(self, other, *mod)
+        return op
+
+    plain = expr(Value(3.0), Value(2.0))
+    plain.backward()
+    Value.__add__ = wrap("+", saved["__add__"])
+    Value.__mul__ = wrap("*", saved["__mul__"])
+    Value.__pow__ = wrap("**", saved["__pow__"])
+    try:
+        a, b = Value(3.0), Value(2.0)
+        out = expr(a, b)
+        assert calls == expected
+        out.backward()
+        assert (out.data, out.grad) == (plain.data, plain.grad)
+    finally:
+        for k, v in saved.items():
+            setattr(Value, k, v)
+    calls.clear()
+    assert expr(Value(3.0), Value(2.0)).data == plain.data
+    assert calls == []
+
+
+def test_a_subclass_s_own_add_is_used_by_its_composite_operators(OpenValue):
+    """A subclass that overrides __add__ sees a - b, a - 1 and 2 + a go
+    through it, as with upstream's class."""
+    Value = OpenValue
+    calls = []
+
+    class Logged(Value):
+        def __add__(self, other):
+            calls.append("+")
+            return super().__add__(other)
+
+    a = Logged(3.0)
+    assert (a - Value(1.0)).data == 2.0
+    assert (a - 1).data == 2.0
+    assert (2 + a).data == 5.0
+    assert calls == ["+", "+", "+"]
+    assert (Value(3.0) - Value(1.0)).data == 2.0 and calls == ["+", "+", "+"]
+
+
 def _restore(cls, name, saved):
     if saved is None:
         delattr(cls, name)

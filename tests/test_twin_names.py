@@ -44,6 +44,7 @@ COMPILED_ONLY = {
     # handles and ownership (Python references do this in the pure engine)
     "_register": "binds a handle to its node",
     "_use": "marks a node as a child (MGF_F_USED)",
+    "_own_arith": "whether the class's +, *, ** and unary - are still the core's slots",
     "_keeping": "whether a handle keeps Python state",
     "_set_keep": "stores a handle's _keep tuple",
     "_keep1": "a new node keeps its one keeping child's handle",
