@@ -18,7 +18,10 @@
  *    freelist and room the arena already has, or leave the whole call to
  *    the general slot;
  *  - calling the class honours a replaced __new__ or __init__, as for any
- *    class.
+ *    class, and the composite operators a replaced or overridden +, *, **
+ *    or unary - (mgf_own_arith);
+ *  - mgf_handles_epoch moves at every event that can give a live handle
+ *    another node or make it keeping (see there).
  * Included once, by the compiled core (micrograd_fast/_engine.pyx).
  */
 #ifndef MGF_HANDLE_H

@@ -37,6 +37,15 @@ ENGINE_PARAMS = [
 ]
 
 
+def restore_class_attr(cls, name, saved):
+    """Put back a class attribute read as cls.__dict__.get(name) (None: the
+    class had none of its own)."""
+    if saved is None:
+        delattr(cls, name)
+    else:
+        setattr(cls, name, saved)
+
+
 @pytest.fixture(params=ENGINE_PARAMS)
 def engine(request):
     return importlib.import_module(ENGINE_MODULES[request.param])

@@ -10,6 +10,7 @@ import sys
 import weakref
 
 import pytest
+from conftest import restore_class_attr
 
 
 @pytest.fixture
@@ -22,11 +23,17 @@ def CompiledOpenValue(compiled_engine):
     return compiled_engine.Value
 
 
-def _restore(cls, name, saved):
-    if saved is None:
-        delattr(cls, name)
-    else:
-        setattr(cls, name, saved)
+def _counting_new(Value, seen, note):
+    """A __new__ that appends note(cls, args) to seen, then hands over to
+    the class's saved __new__; and what to restore afterwards."""
+    saved = Value.__dict__.get("__new__")
+    original = Value.__new__
+
+    def counting_new(cls, *args, **kwargs):
+        seen.append(note(cls, args))
+        return original(cls)
+
+    return staticmethod(counting_new), saved
 
 
 # --- a replaced __new__ --------------------------------------------------------------
@@ -37,21 +44,14 @@ def test_a_replaced_new_can_hand_over_to_the_saved_original(CompiledOpenValue):
     Value.__new__) makes working Values in every form, and the class works
     as before once the original is back."""
     Value = CompiledOpenValue
-    saved = Value.__dict__.get("__new__")
-    original = Value.__new__
     seen = []
-
-    def counting_new(cls, *args, **kwargs):
-        seen.append(args)
-        return original(cls)
-
-    Value.__new__ = staticmethod(counting_new)
+    Value.__new__, saved = _counting_new(Value, seen, lambda cls, args: args)
     try:
         a = Value(2.0)
         b = Value(1.5, (a,), (3.0,))
         c = Value(4.0, (a, b), "op", label="c")
     finally:
-        _restore(Value, "__new__", saved)
+        restore_class_attr(Value, "__new__", saved)
     assert len(seen) == 3
     assert (a.data, b.data, c.data) == (2.0, 1.5, 4.0)
     assert b._local_grads == (3.0,) and c._op == "op" and c.label == "c"
@@ -70,22 +70,15 @@ def test_subclasses_are_made_while_and_after_new_is_replaced(CompiledOpenValue):
     class Before(Value):
         pass
 
-    saved = Value.__dict__.get("__new__")
-    original = Value.__new__
     seen = []
-
-    def counting_new(cls, *args, **kwargs):
-        seen.append(cls)
-        return original(cls)
-
-    Value.__new__ = staticmethod(counting_new)
+    Value.__new__, saved = _counting_new(Value, seen, lambda cls, args: cls)
     try:
         class During(Value):
             pass
 
         made = [Before(1.0), During(2.0)]
     finally:
-        _restore(Value, "__new__", saved)
+        restore_class_attr(Value, "__new__", saved)
 
     class After(Value):
         pass

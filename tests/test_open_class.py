@@ -5,6 +5,7 @@ import math
 import sys
 
 import pytest
+from conftest import restore_class_attr
 
 
 @pytest.fixture
@@ -195,13 +196,6 @@ def test_a_subclass_s_own_add_is_used_by_its_composite_operators(OpenValue):
     assert (Value(3.0) - Value(1.0)).data == 2.0 and calls == ["+", "+", "+"]
 
 
-def _restore(cls, name, saved):
-    if saved is None:
-        delattr(cls, name)
-    else:
-        setattr(cls, name, saved)
-
-
 def test_a_replaced_init_runs_on_every_call_of_the_class(OpenValue):
     """Wrapping __init__ (e.g. to count or label the nodes a notebook makes)
     takes effect for Value(...) in every form, and restoring it restores
@@ -223,7 +217,7 @@ def test_a_replaced_init_runs_on_every_call_of_the_class(OpenValue):
         c = Value(1.0, children=(a, b), local_grads=(2.0, 0.5))
         d = Value(4.0, (a,), "op")
     finally:
-        _restore(Value, "__init__", saved)
+        restore_class_attr(Value, "__init__", saved)
     assert [len(args) for args in calls] == [1, 3, 1, 3]
     assert [v.label for v in (a, b, c, d)] == ["n1", "n2", "n3", "n4"]
     assert b.data == 3.0 and b._local_grads == (1.5,) and d._op == "op"
@@ -256,7 +250,7 @@ def test_a_replaced_new_runs_and_restoring_it_restores_the_class(engine, OpenVal
         a = Value(2.0)
         b = Value(1.0, (child,), (3.0,))
     finally:
-        _restore(Value, "__new__", saved)
+        restore_class_attr(Value, "__new__", saved)
     assert a is shared and b is shared and len(seen) == 2
     assert b.data == 1.0 and b._local_grads == (3.0,)
     c = Value(7.0)
