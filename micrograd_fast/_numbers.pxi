@@ -25,6 +25,16 @@ cdef inline bint _is_number(object x, double *out) except -1:
     return True
 
 
+cdef bint _is_number_type(object x):
+    """True if x's type makes a number (it has __float__ or __index__ and
+    is not text or complex), without reading x (the pure engine's
+    _is_number)."""
+    if isinstance(x, (str, bytes, bytearray, complex)):
+        return False
+    t = type(x)
+    return hasattr(t, "__float__") or hasattr(t, "__index__")
+
+
 cdef inline double _as_float(object x, str what) except? -1.0:
     """A real number as double, TypeError for anything else (mirrors
     _as_float)."""

@@ -220,6 +220,12 @@ cdef class _LocalRule:
         return f"<local chain rule of {self.v._op!r} node>"
 
 
+def _none_rule():
+    """What a node's rule is after `node._backward = None` (the getter gives
+    None back): calling it fails as calling None does."""
+    raise TypeError("'NoneType' object is not callable")
+
+
 cdef list _child_handles(Value v):
     """v's children in order, as Values: the handle a child already has,
     else a new one (so a node has one handle at a time)."""
@@ -571,7 +577,7 @@ cdef class Value:
         """This node's local chain rule: a Python function assigned by the
         user, or the built-in rule of its op."""
         if self._bw is not None:
-            return self._bw
+            return None if self._bw is _none_rule else self._bw
         cdef _LocalRule rule = _LocalRule.__new__(_LocalRule)
         rule.v = self
         return rule
@@ -580,13 +586,14 @@ cdef class Value:
     def _backward(self, fn):
         if self.idx == 0:
             _uninitialized()
-        if fn is None or isinstance(fn, _LocalRule):
+        if isinstance(fn, _LocalRule) and (<_LocalRule>fn).v is self:
+            # its own built-in rule given back: the node's rule runs in C again
             self._bw = None
             A.nodes[self.idx].flags &= ~MGF_F_PYBW
             return
-        if not callable(fn):
-            raise TypeError(f"_backward must be callable, not {type(fn).__name__}")
-        self._bw = fn
+        # anything else is stored as given, as an attribute would be: None
+        # or a number fails when backward() calls it, as upstream's does
+        self._bw = _none_rule if fn is None else fn
         _track(self)
         A.nodes[self.idx].flags |= MGF_F_PYBW
 
@@ -666,15 +673,19 @@ cdef class Value:
     def __sub__(self, other):  # Value.__sub__: self + (-other)
         cdef double c
         cdef Value neg
-        if not _own_arith(self):
-            if not isinstance(other, Value) and not _is_number(other, &c):
-                return NotImplemented
-            return self + (-other)
         if isinstance(other, Value):
+            if not (_own_arith(self) and _own_arith(<Value>other)):
+                return self + (-other)
             neg = -other
             return _binary(MGF_ADD, self, neg, _data(self) + _data(neg))
-        if not _is_number(other, &c):
-            return NotImplemented
+        if not _own_arith(self) or (type(other) is not float and type(other) is not int):
+            # a number of another type is negated by its own __neg__ before
+            # it is read, as upstream's self + (-other) does (an int
+            # subclass gives an int)
+            if not _is_number_type(other):
+                return NotImplemented
+            return self + (-other)
+        _is_number(other, &c)  # an exact float or int (OverflowError past the doubles)
         return _binary_const(MGF_ADD, self, -c, _data(self) + (-c))
 
     def __rsub__(self, other):  # Value.__rsub__: (-self) + other
@@ -724,7 +735,15 @@ cdef class Value:
             return NotImplemented
         if PyIndex_Check(other) and not (-9007199254740992.0 < e < 9007199254740992.0):
             return _pow_big_int(self, other, e)
-        return _pow_const(self, e, PyIndex_Check(other) != 0)
+        cdef Value out = _pow_const(self, e, PyIndex_Check(other) != 0)
+        if type(other) is not float and type(other) is not int:
+            # the _op shows the number as given ('**True', '**1/3'), as
+            # upstream's f-string does; the node's own name is kept otherwise
+            name = f"**{other}"
+            if name != out._op:
+                out._opname = name
+                _track(out)
+        return out
 
     def __rpow__(self, other, mod):  # Value.__rpow__: Value(other) ** self
         cdef double c

@@ -310,10 +310,20 @@ class _IntSubclass(int):
     pass
 
 
+class _IntOwnFloat(int):
+    """An int whose float is another number (upstream negates the int)."""
+
+    def __float__(self):
+        return 0.5
+
+
 def _odd_numbers():
+    from fractions import Fraction
+
     import numpy as np
 
     return [
+        _IntOwnFloat(3), Fraction(1, 3),
         -0.0, float("nan"), float("inf"), 3, True, False, 10**400, -(10**400), 2**53 + 1,
         2**1023 * 2 - 1, _LoudFloat(2.5), _IntSubclass(5), _WithFloat(), _WithIndex(),
         _FloatRaises(), np.float64(1.25), np.float32(0.1), np.int64(7), np.bool_(True),
@@ -333,6 +343,12 @@ _FORMS = {
     "x + a": lambda V, x: x + V(2.0),
     "a * x": lambda V, x: V(2.0) * x,
     "x * a": lambda V, x: x * V(2.0),
+    "a - x": lambda V, x: V(2.0) - x,
+    "x - a": lambda V, x: x - V(2.0),
+    "a / x": lambda V, x: V(2.0) / x,
+    "x / a": lambda V, x: x / V(2.0),
+    "a ** x": lambda V, x: V(2.0) ** x,
+    "x ** a": lambda V, x: x ** V(2.0),
     "v.data = x": lambda V, x: _stored(V, "data", x),
     "v.grad = x": lambda V, x: _stored(V, "grad", x),
 }

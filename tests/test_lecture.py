@@ -243,6 +243,44 @@ def twice_expression(a, b):
     return c, d, e, e + d.relu() + b**2 + (c * 0.5)
 
 
+def test_a_rule_set_to_none_or_a_number_fails_when_backward_calls_it(Value):
+    """`v._backward = None` (or any non-callable) is stored as given and
+    fails with TypeError when backward() reaches the node, as upstream's
+    attribute does; giving the node its own rule back restores it, and
+    another node's rule runs as that node's rule."""
+    for stored in (None, 3):
+        a, b = Value(2.0), Value(-3.0)
+        c = a * b
+        loss = c + 1.0
+        c._backward = stored
+        assert c._backward is stored
+        with pytest.raises(TypeError, match="not callable"):
+            loss.backward()
+        # a leaf too (upstream's leaves call their no-op rule)
+        leaf = Value(1.0)
+        leaf._backward = stored
+        with pytest.raises(TypeError, match="not callable"):
+            (leaf * 2).backward()
+
+    a, b = Value(2.0), Value(-3.0)
+    c = a * b
+    own = c._backward
+    c._backward = None
+    c._backward = own
+    (c + 1.0).backward()
+    assert (a.grad, b.grad) == (-3.0, 2.0)
+
+    # d's rule is c's: backward through d pushes c's grad into a and b
+    a, b = Value(2.0), Value(-3.0)
+    c = a * b
+    x = Value(5.0)
+    d = x * 4.0
+    d._backward = c._backward
+    c.grad = 0.5
+    d.backward()
+    assert (a.grad, b.grad, x.grad) == (-1.5, 1.0, 0.0)
+
+
 def test_backward_twice_matches_upstream(Value):
     upstream = pytest.importorskip("micrograd.engine")
 

@@ -56,6 +56,8 @@ COMPILED_ONLY = {
     "_data": "reads a node's data",
     "_uninitialized": "the error the pure engine's _check_initialized raises",
     "_no_deleter": "the error Python's own properties raise on del (Cython's raise another)",
+    "_is_number_type": "the pure engine's _is_number (the compiled one also reads the number)",
+    "_none_rule": "stands for a None _backward (the pure engine stores None itself)",
     "_as_value": "a Value check with the node index at hand (inline in the pure engine)",
     "_check_param": "the same check on a borrowed pointer, for plan parameters",
     "_seq": "a tuple snapshot of a sequence (list() in the pure engine)",
