@@ -73,8 +73,10 @@ CASES = [
     ("data-huge-int", lambda E, v: setattr(v["a"], "data", 10**400), OE, "both"),
     ("grad-str", lambda E, v: setattr(v["a"], "grad", "x"), TE, "both"),
     ("grad-list", lambda E, v: setattr(v["a"], "grad", [0.0]), TE, "both"),
-    ("_backward-int", lambda E, v: setattr(v["a"], "_backward", 5), TE, "c"),
-    ("_backward-str", lambda E, v: setattr(v["a"], "_backward", "f"), TE, "c"),
+    # a rule that is not callable is stored, and fails when backward() calls it
+    ("_backward-int", lambda E, v: rule_then_backward(v, 5), TE, "both"),
+    ("_backward-str", lambda E, v: rule_then_backward(v, "f"), TE, "both"),
+    ("_backward-None", lambda E, v: rule_then_backward(v, None), TE, "both"),
     # operators: wrong types
     ("add-str", lambda E, v: v["a"] + "x", TE, "both"),
     ("radd-str", lambda E, v: "x" + v["a"], TE, "both"),
@@ -184,6 +186,12 @@ CASES = [
 NEEDS = {"vsum": "vsum", "layer": "layer", "mlp": "mlp", "sgd": "sgd_update",
          "adam": "adam_update", "gather": "gather", "scatter": "scatter",
          "zero_grad": "zero_grad"}
+
+
+def rule_then_backward(v, rule):
+    n = v["a"] * v["b"]
+    n._backward = rule
+    n.backward()
 
 
 def fresh(Value):
