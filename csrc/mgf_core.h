@@ -352,6 +352,14 @@ static inline int mgf_indices_current(const mgf_arena *A, const int32_t *idx,
     }
     return 1;
 }
+/* In builds with MGF_DEBUG, checks that the n bytes at p are zero (the
+ * backward map between passes); nothing otherwise. */
+static inline void mgf_assert_zero(const uint8_t *p, int64_t n) {
+#ifdef MGF_DEBUG
+    for (int64_t t = 0; t < n; t++) MGF_ASSERT(p[t] == 0);
+#endif
+    (void)p; (void)n;
+}
 static inline void mgf_assert_indices_current(const mgf_arena *A, const int32_t *idx,
                                               void *const *h, int64_t n) {
     MGF_ASSERT(mgf_indices_current(A, idx, h, n));
@@ -761,6 +769,8 @@ MGF_INLINE void mgf_mark_kids(const int32_t *edges, const mgf_node *o, uint8_t *
  * pointer and a map pointer down together, and tests the op with ifs, the
  * common ones first: 32 instructions per node there, against 34 with an
  * index and a switch.
+ * Each visited node's byte is cleared, so a pass that runs to the end
+ * leaves the map zero for the next one (see _seen_map).
  * Unmarked stretches are skipped eight bytes at a time.  Returns the index
  * of a node whose rule is Python code (MGF_F_PYBW: its children marked,
  * its rule not applied; the caller runs it and resumes below it), or 0
@@ -771,7 +781,7 @@ static inline int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t 
     const double *const lg = A->lg;
     int64_t count = 0;
     mgf_node *o = nd + i;
-    const uint8_t *s = seen + i;
+    uint8_t *s = seen + i;
     while (o > nd) {
         if (!*s) {
             if (o - nd >= 8) {
@@ -788,6 +798,7 @@ static inline int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t 
             continue;
         }
         count++;
+        *s = 0;  /* nothing marks it again: its parents are all above */
         if (o->flags & MGF_F_PYBW) {
             mgf_mark_kids(edges, o, seen);
             *visited += count;

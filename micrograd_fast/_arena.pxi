@@ -205,21 +205,29 @@ cdef void _fit_local_grads() noexcept:
 # Python _backward calling backward()) get a map of their own.
 cdef uint8_t *_seen = NULL
 cdef int64_t _seen_cap = 0
+# a pass that stopped early (a Python rule raised) left bytes set in _seen
+cdef bint _seen_dirty = False
 
 
 cdef uint8_t *_seen_map(int64_t size) noexcept:
-    """The shared backward map, zeroed over its first ``size`` bytes
-    (``size`` is at most the arena's capacity plus one); NULL when there
-    is no memory for it."""
-    global _seen, _seen_cap
+    """The shared backward map, zero over its first ``size`` bytes (``size``
+    is at most the arena's capacity plus one); NULL when there is no memory
+    for it.  A pass that runs to the end leaves the map zero (the sweep
+    clears each byte it visits), so it is zeroed only when it is made and
+    after a pass that stopped early."""
+    global _seen, _seen_cap, _seen_dirty
     cdef int64_t want = A.cap + 1 if A.cap + 1 > size else size
     if _seen_cap < size or _seen_cap > 2 * want:
         free(_seen)
-        _seen = <uint8_t *>malloc(want)
+        _seen = <uint8_t *>calloc(want, 1)
         _seen_cap = want if _seen != NULL else 0
+        _seen_dirty = False
         if _seen == NULL:
             return NULL
-    memset(_seen, 0, size)
+    elif _seen_dirty:
+        memset(_seen, 0, _seen_cap)
+        _seen_dirty = False
+    mgf_assert_zero(_seen, size)
     return _seen
 
 

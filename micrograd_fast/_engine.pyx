@@ -67,6 +67,10 @@ The node arena: invariants
   applies its local rule.  That is reverse creation order over the reachable nodes, the order
   the pure engine uses.  A node whose handle has a Python ``_backward``
   hands control back to Python for that node, then the sweep resumes.
+  The sweep clears each byte it visits, so a pass that runs to the end
+  leaves the outermost pass's map zero for the next one; a pass stopped by
+  a raising rule marks the map dirty (``_seen_dirty``) and the next pass
+  zeroes it first.
 * **Ordering of a new node.**  Anything that can run Python code (allocating
   a handle, converting a number, computing a value that may raise) happens
   before room is reserved; from ``_reserve`` to the node's registration no

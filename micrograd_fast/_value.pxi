@@ -779,10 +779,11 @@ cdef class Value:
         """Set this node's grad to 1 and push gradients to everything below
         it (Value.backward): reverse creation order over the reachable
         nodes, iteratively, accumulating into grads as micrograd does."""
-        global _busy
+        global _busy, _seen_dirty
         if self.idx == 0:
             _uninitialized()
         cdef int64_t root = self.idx, i, visited = 0
+        cdef bint finished = False
         cdef bint shared = _busy == 0  # a nested pass gets a map of its own
         cdef uint8_t *seen = _seen_map(root + 1) if shared else <uint8_t *>calloc(root + 1, 1)
         cdef void *h
@@ -803,8 +804,11 @@ cdef class Value:
                 i -= 1  # resume below the node just handled
                 if i <= 0:
                     break
+            finished = True
         finally:
             _busy -= 1
             if not shared:
                 free(seen)
+            elif not finished:
+                _seen_dirty = True  # a rule raised: bytes below it are still set
         _note_graph(visited)

@@ -101,6 +101,7 @@ cdef extern from "mgf_core.h" nogil:
     bint mgf_indices_current(const mgf_arena *A, const int32_t *idx, void **h, int64_t n)
     void mgf_assert_indices_current(const mgf_arena *A, const int32_t *idx, void **h,
                                     int64_t n)  # empty without MGF_DEBUG
+    void mgf_assert_zero(const uint8_t *p, int64_t n)  # empty without MGF_DEBUG
     int mgf_check(const mgf_arena *A, int64_t *where)
     void MGF_CHECK_ARENA(const mgf_arena *A, const char *when)  # empty without MGF_DEBUG
 

@@ -243,6 +243,27 @@ def twice_expression(a, b):
     return c, d, e, e + d.relu() + b**2 + (c * 0.5)
 
 
+def test_a_pass_stopped_by_a_raising_rule_leaves_nothing_for_the_next(Value):
+    """A rule that raises stops backward() after its node's children were
+    reached but before they were handled: a later pass over another graph
+    that shares the leaves does not go through them."""
+    a, b = Value(2.0), Value(-3.0)
+    x = a * b
+
+    def boom():
+        raise KeyError("stop")
+
+    bad = Value(x.data, (x,), "bad")
+    bad._backward = boom
+    with pytest.raises(KeyError):
+        bad.backward()
+    x.grad = 5.0  # would reach a and b if x were visited again
+    a.grad = b.grad = 0.0
+    c = a + 1.0
+    c.backward()
+    assert (a.grad, b.grad, x.grad) == (1.0, 0.0, 5.0)
+
+
 def test_a_rule_set_to_none_or_a_number_fails_when_backward_calls_it(Value):
     """`v._backward = None` (or any non-callable) is stored as given and
     fails with TypeError when backward() reaches the node, as upstream's
