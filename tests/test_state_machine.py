@@ -46,6 +46,10 @@ NUMBERS = st.sampled_from([0.0, 1.0, -1.0, 0.5, -2.0, 3.0, 0.25, 1e-3, 7.5])
 INDEX = st.integers(min_value=0, max_value=10_000)
 
 
+class _Stop(Exception):
+    """Raised by a Python _backward to stop a pass."""
+
+
 def _bits(x):
     if math.isnan(x):
         return "nan"
@@ -200,6 +204,18 @@ class StateMachine(RuleBasedStateMachine):
             v._backward = bw
 
     @precondition(lambda self: self.pairs)
+    @rule(i=INDEX)
+    def set_raising_backward(self, i):
+        """A Python _backward that raises: a pass through it stops there."""
+        p = self._pick(i)
+
+        def stop():
+            raise _Stop
+
+        p.c._backward = stop
+        p.py._backward = stop
+
+    @precondition(lambda self: self.pairs)
     @rule(i=INDEX, x=NUMBERS, j=INDEX, with_self=st.booleans())
     def reinit_leaf(self, i, x, j, with_self):
         p, q = self._pick(i), self._pick(j)
@@ -287,9 +303,18 @@ class StateMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.pairs)
     @rule(i=INDEX)
     def backward(self, i):
+        """Both passes run to the end, or both stop at the same raising rule
+        having pushed the same gradients."""
         p = self._pick(i)
-        p.c.backward()
-        p.py.backward()
+        stopped = []
+        for v in (p.c, p.py):
+            try:
+                v.backward()
+            except _Stop:
+                stopped.append(True)
+            else:
+                stopped.append(False)
+        assert stopped[0] == stopped[1]
 
     @rule()
     def bounded(self):
