@@ -169,7 +169,8 @@ def _unwrap(out):
 # their in-place edits too.  Any other list found there (one of your own,
 # assigned to the attribute) is checked instead: the cache keeps a copy of
 # its items and is used only while the list still holds the very same ones.
-_STRUCTURE_ATTRS = frozenset({"w", "b", "nonlin", "act", "neurons", "layers", "_engine"})
+_STRUCTURE_ATTRS = frozenset(
+    {"w", "b", "nonlin", "act", "neurons", "layers", "_engine", "fused"})
 _structure_version = 0
 
 
@@ -279,6 +280,7 @@ class Module:
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_spec_cache", None)
+        state.pop("_fast", None)
         eng = state.get("_engine")
         if eng is not None:
             state["_engine"] = eng.__name__  # modules do not pickle
@@ -503,21 +505,28 @@ class MLP(Module):
             raise ValueError("give out_act only when act is a single activation")
         return acts
 
+    #: (structure version, nin, the engine's mlp, plan, fused) of the last
+    #: call through the engine's plan, while every structure list counts its
+    #: own edits: the common call, in short
+    _fast = None
+
     def __call__(self, x):
-        cache = self.__dict__.get("_spec_cache")
-        if (cache is not None and cache[0] == _structure_version and cache[1] is None
-                and type(x) is list):
-            nin, plan, _ = cache[2]
-            if plan is not None and len(x) == nin:  # the common case, in short
-                out = self._engine.mlp(plan, x, fused=self.fused)
-                return out[0] if len(out) == 1 else out
+        fast = self._fast
+        if (fast is not None and fast[0] == _structure_version and type(x) is list
+                and len(x) == fast[1]):
+            out = fast[2](fast[3], x, fused=fast[4])
+            return out[0] if len(out) == 1 else out
         if _is_batch(x):
             return list(map(self, x))  # (no comprehension: self stays a plain local)
         nin, specs, _ = self._cached(self._build_specs)
         x = _single_input(x, nin, "MLP")
         fused = self.fused
         if specs is not None:
-            return _unwrap(self._engine.mlp(specs, x, fused=fused))
+            version, snapshot, _ = self.__dict__["_spec_cache"]
+            mlp = self._engine.mlp
+            if snapshot is None:  # (a list of the user's own is checked on each call)
+                object.__setattr__(self, "_fast", (version, nin, mlp, specs, fused))
+            return _unwrap(mlp(specs, x, fused=fused))
         for layer in self.layers:
             x = layer._forward_list(x, fused)
         return _unwrap(x)

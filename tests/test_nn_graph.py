@@ -372,6 +372,11 @@ def test_fused_is_an_explicit_opt_in(engine):
     assert nn.Layer(2, 2, engine=engine, fused=True)([1.0, 2.0])[0]._op == "neuron_relu"
     model.fused = False  # a plain attribute: the next call builds upstream's graph
     assert model([1.0, 2.0])._op == "+"
+    # set between two calls with nothing else in between
+    model.fused = True
+    assert model([1.0, 2.0])._op == "neuron_linear"
+    model.fused = False
+    assert model([1.0, 2.0])._op == "+"
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "linear"])
