@@ -120,7 +120,11 @@ def test_a_huge_local_node_does_not_hold_its_memory(compiled_engine):
     E = compiled_engine
     Value = E.Value
     a = Value(1.0)
-    before = E.compact()["bytes"]
+    # what earlier tests left (cycles the collector has not reached yet
+    # hold nodes too): the baseline, once it has settled
+    for _ in range(2):
+        gc.collect()
+        base = E.compact()
     n = 1 << 19
     big = Value(2.0, (a,) * n, (0.5,) * n)
     assert E.arena_stats()["local_grads"] >= n
@@ -130,10 +134,11 @@ def test_a_huge_local_node_does_not_hold_its_memory(compiled_engine):
     for _ in range(3):
         junk = [Value(1.0) * a for _ in range(1000)]
         del junk
+        gc.collect()
         stats = E.compact()
-    assert stats["local_grads"] == 0 and stats["edges"] == 0
+    assert stats["local_grads"] <= base["local_grads"] and stats["edges"] <= base["edges"]
     # (the node had 6 MiB of edges and local derivatives)
-    assert stats["bytes"] < before + (1 << 20)
+    assert stats["bytes"] < base["bytes"] + (1 << 20)
 
 
 @pytest.mark.parametrize("form", ["leaf", "float subclass leaf", "one child", "eight children",
