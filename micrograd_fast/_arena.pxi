@@ -134,6 +134,7 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
     if A.cap != before:
         _resizes += 1
     _fit_edges()
+    _fit_local_grads()
     return 0
 
 
@@ -153,47 +154,46 @@ cdef inline void _note_cycle() noexcept:
     _cycle_nl = A.nl - _base_nl
 
 
-cdef void _fit_edges() noexcept:
-    """After a compaction: shrink an oversized edge array, so that one huge
-    n-ary node does not hold its memory for ever.
+cdef int64_t _shrunk_size(int64_t used, int64_t cycle_used, int64_t cap,
+                          int64_t minimum) noexcept:
+    """After a compaction: the size an array of node attachments (edges,
+    local derivatives) shrinks to, or 0 to keep it, so that one huge node
+    does not hold its memory for ever.
 
-    The size wanted is what is live plus what the next cycle is expected to
-    add: the free node slots times the edges per node of the cycle that
-    just ended (at least twice what is live, at least MIN_ECAP).  The array
-    shrinks to that only when it is more than twice as large, so a steady
-    workload keeps its array and never reallocates it.  Growing is left to
-    mgf_reserve_edges; a failed shrink keeps the larger array."""
-    global _base_n, _base_ne
-    cdef int64_t target = 2 * A.ne
-    cdef double need = A.ne
-    if _cycle_n > 0 and _cycle_ne > 0:
-        need += <double>_cycle_ne / <double>_cycle_n * <double>(A.cap - A.n)
+    The size wanted is what is live (``used``) plus what the next cycle is
+    expected to add: the free node slots times the entries per node of the
+    cycle that just ended (``cycle_used`` over _cycle_n nodes); at least
+    twice what is live, at least ``minimum``.  The array shrinks to that
+    only when it (``cap``) is more than twice as large, so a steady workload
+    keeps its array and never reallocates it.  Growing is left to the
+    reserve functions; a failed shrink keeps the larger array."""
+    cdef int64_t target = 2 * used
+    cdef double need = used
+    if _cycle_n > 0 and cycle_used > 0:
+        need += <double>cycle_used / <double>_cycle_n * <double>(A.cap - A.n)
     if need > target:
-        target = <int64_t>need if need < 4e18 else A.ecap
-    if target < MIN_ECAP:
-        target = MIN_ECAP
-    if A.ecap > 2 * target:
+        target = <int64_t>need if need < 4e18 else cap
+    if target < minimum:
+        target = minimum
+    return target if cap > 2 * target else 0
+
+
+cdef void _fit_edges() noexcept:
+    """After a compaction: shrink an oversized edge array (_shrunk_size)."""
+    global _base_n, _base_ne
+    cdef int64_t target = _shrunk_size(A.ne, _cycle_ne, A.ecap, MIN_ECAP)
+    if target:
         mgf_resize_edges(&A, target)
-    _fit_local_grads()
     _base_n = A.n
     _base_ne = A.ne
 
 
 cdef void _fit_local_grads() noexcept:
     """After a compaction: shrink an oversized local derivative array (of
-    the Value(data, children, local_grads) nodes) by _fit_edges' rule, so
-    that one huge node of that form does not hold its memory for ever
-    either (at least MIN_LCAP entries are wanted)."""
+    the Value(data, children, local_grads) nodes) by the same rule."""
     global _base_nl
-    cdef int64_t target = 2 * A.nl
-    cdef double need = A.nl
-    if _cycle_n > 0 and _cycle_nl > 0:
-        need += <double>_cycle_nl / <double>_cycle_n * <double>(A.cap - A.n)
-    if need > target:
-        target = <int64_t>need if need < 4e18 else A.lcap
-    if target < MIN_LCAP:
-        target = MIN_LCAP
-    if A.lcap > 2 * target:
+    cdef int64_t target = _shrunk_size(A.nl, _cycle_nl, A.lcap, MIN_LCAP)
+    if target:
         mgf_resize_lg(&A, target)
     _base_nl = A.nl
 

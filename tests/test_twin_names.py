@@ -37,6 +37,7 @@ COMPILED_ONLY = {
     "_note_cycle": "counts reclamations that found a cycle of late pins",
     "_fit_edges": "edge array capacity after a reclamation",
     "_fit_local_grads": "local derivative array capacity after a reclamation",
+    "_shrunk_size": "the shrink rule _fit_edges and _fit_local_grads share",
     "_compact": "mark-compact reclamation",
     "compact": "public arena call (the pure engine has no arena)",
     "_check_invariants": "checks the arena's invariants (mgf_check)",
