@@ -148,8 +148,9 @@ cdef Value _pow_big_int(Value x, object other, double e):
     """x ** other for an int exponent of size 2**53 or more (as the pure
     engine's _exponent_minus_one): the derivative's exponent is other - 1 computed on
     the int, then rounded, which is e itself or the double below e where
-    e - 1.0 would round otherwise (node flags MGF_F_EM1_SAME / _DOWN); the
-    _op shows the int as given (held by the handle: the double lost it)."""
+    e - 1.0 would round otherwise (node flags MGF_F_EM1_SAME / _DOWN).  The
+    caller names the node after the int as given (_name_pow: the double may
+    have lost it)."""
     cdef double em1
     cdef uint8_t flags = MGF_F_INTEXP
     try:
@@ -161,14 +162,21 @@ cdef Value _pow_big_int(Value x, object other, double e):
             flags |= MGF_F_EM1_SAME
         elif em1 == nextafter(e, -INFINITY):
             flags |= MGF_F_EM1_DOWN
-    name = f"**{other}"
     cdef double xd = A.nodes[x.idx].data, r = 0.0
     cdef int err = mgf_pow_forward(xd, e, &r)
     if err:
         _math_error(err, xd, e, "**")
-    cdef Value out = _unary(MGF_POWC, x, r, e, flags)
-    out._opname = name
-    _track(out)
+    return _unary(MGF_POWC, x, r, e, flags)
+
+
+cdef Value _name_pow(Value out, object other):
+    """out = x ** other: its _op shows other as given ('**True', '**1/3',
+    an int beyond the doubles), as upstream's f-string does, where the
+    name the node gives from its double would differ; the handle holds it."""
+    name = f"**{other}"
+    if name != out._op:
+        out._opname = name
+        _track(out)
     return out
 
 
@@ -734,16 +742,10 @@ cdef class Value:
         if not _is_number(other, &e):
             return NotImplemented
         if PyIndex_Check(other) and not (-9007199254740992.0 < e < 9007199254740992.0):
-            return _pow_big_int(self, other, e)
-        cdef Value out = _pow_const(self, e, PyIndex_Check(other) != 0)
+            return _name_pow(_pow_big_int(self, other, e), other)
         if type(other) is not float and type(other) is not int:
-            # the _op shows the number as given ('**True', '**1/3'), as
-            # upstream's f-string does; the node's own name is kept otherwise
-            name = f"**{other}"
-            if name != out._op:
-                out._opname = name
-                _track(out)
-        return out
+            return _name_pow(_pow_const(self, e, PyIndex_Check(other) != 0), other)
+        return _pow_const(self, e, PyIndex_Check(other) != 0)
 
     def __rpow__(self, other, mod):  # Value.__rpow__: Value(other) ** self
         cdef double c

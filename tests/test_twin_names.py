@@ -58,6 +58,7 @@ COMPILED_ONLY = {
     "_uninitialized": "the error the pure engine's _check_initialized raises",
     "_no_deleter": "the error Python's own properties raise on del (Cython's raise another)",
     "_is_number_type": "the pure engine's _is_number (the compiled one also reads the number)",
+    "_name_pow": "names a ** x node after x as given (the pure engine names every node so)",
     "_none_rule": "stands for a None _backward (the pure engine stores None itself)",
     "_as_value": "a Value check with the node index at hand (inline in the pure engine)",
     "_check_param": "the same check on a borrowed pointer, for plan parameters",
