@@ -67,18 +67,17 @@ class _ModelAtNoCost:
     fixed leaf Value whatever the point, with no work of its own."""
 
     def __init__(self, model, Value):
-        self._params = model.parameters()
+        self._model = model
         self._score = Value(0.5)
 
     def __call__(self, x):
         return self._score
 
     def parameters(self):
-        return self._params
+        return self._model.parameters()
 
     def zero_grad(self):
-        for p in self._params:
-            p.grad = 0.0
+        self._model.zero_grad()
 
 
 @workload("ms/step", "demo step, demo.ipynb loop as written, the model replaced by one that "
