@@ -504,6 +504,45 @@ def test_a_backward_pass_inside_a_custom_backward(Value):
     assert (a.grad, b.grad) == (9.0, 13.0)
 
 
+def _chain_pair_grads(Value, variant):
+    """acc + w * x, the pair a neuron's chain is made of (its '*' node made
+    just before its '+' node), in the ways user code can bend it; returns
+    the grads of every node after two passes without zeroing, having
+    checked that a later pass from elsewhere leaves the product alone."""
+    acc, w, x = Value(0.5), Value(-1.5), Value(2.0)
+    m = w * x
+    s = acc + m if variant != "both sides" else m + m
+    if variant == "own rule on the product":
+        def rule():  # the product's built-in rule, doubled
+            w.grad += 2 * x.data * m.grad
+            x.grad += 2 * w.data * m.grad
+        m._backward = rule
+    top = s * 3.0
+    if variant == "product used again":
+        top = top + m * m
+    top.backward()
+    top.backward()  # grads accumulate, inner ones too, as in micrograd
+    grads = [v.grad for v in (acc, w, x, m, s, top)]
+    (acc * 2.0).backward()  # a pass that does not reach the product
+    assert (w.grad, x.grad, m.grad) == (grads[1], grads[2], grads[3])
+    return grads
+
+
+@pytest.mark.parametrize(
+    "variant", ["plain", "own rule on the product", "product used again", "both sides"])
+def test_sum_of_a_product_accumulates_as_micrograd_does(Value, variant):
+    expected = {  # (micrograd 0.1.0 gives these, root grad set to 1 each pass)
+        # s: 3, then 3 + 3; m and acc take s's grad each pass: 3, then 3 + 6;
+        # w and x take m's grad times the other's data: 6, then 6 + 18
+        "plain": [9.0, 24.0, -18.0, 9.0, 6.0, 1.0],
+        "own rule on the product": [9.0, 48.0, -36.0, 9.0, 6.0, 1.0],
+        "product used again": [12.0, -18.0, 13.5, -6.0, 9.0, 1.0],
+        # s = m + m: m takes s's grad twice each pass
+        "both sides": [0.0, 48.0, -36.0, 18.0, 6.0, 1.0],
+    }[variant]
+    assert _chain_pair_grads(Value, variant) == expected
+
+
 def test_grads_accumulate_over_separate_graphs_sharing_a_leaf(Value):
     w = Value(2.0)
     (w * 3).backward()
