@@ -144,7 +144,10 @@ typedef struct {
 
 typedef struct {
     mgf_node *nodes;
-    void **handles; /* borrowed pointer to each node's Python handle, or NULL */
+    void **handles; /* borrowed pointer to each node's Python handle, or NULL;
+                     * NULL in every slot from n to cap, so that a new node
+                     * has no handle without a store (reclamation clears
+                     * the slots it vacates, growth the slots it adds) */
     int64_t n, cap;
     int32_t *edges; /* children lists of nodes with n > 2, in node order */
     int64_t ne, ecap;
@@ -188,6 +191,8 @@ static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
         return -1;
     }
     A->handles = handles;
+    if (cap > A->cap) /* slots at and above n hold no handle (see mgf_arena) */
+        memset(handles + A->cap, 0, (size_t)(cap - A->cap) * sizeof(void *));
     A->cap = cap;
     return 0;
 }
@@ -254,14 +259,14 @@ static inline int64_t mgf_push(mgf_arena *A, uint8_t op, double data) {
     o->op = op;
     o->flags = 0;
     o->aux = 0;
-    A->handles[i] = NULL;
+    MGF_ASSERT(A->handles[i] == NULL);
     return i;
 }
 
 /* Write node o (a slot of reserved room) with children c0 and c1 (n of
- * them, 0 to 2). */
-MGF_INLINE void mgf_fill(mgf_node *o, uint8_t op, double data, uint32_t n,
-                         int32_t c0, int32_t c1) {
+ * them, 0 to 2) and the given flags. */
+MGF_INLINE void mgf_fill_flags(mgf_node *o, uint8_t op, uint8_t flags, double data, uint32_t n,
+                               int32_t c0, int32_t c1) {
     o->data = data;
     o->grad = 0.0;
     o->param = 0.0;
@@ -269,8 +274,14 @@ MGF_INLINE void mgf_fill(mgf_node *o, uint8_t op, double data, uint32_t n,
     o->k.c[1] = c1;
     o->n = n;
     o->op = op;
-    o->flags = 0;
+    o->flags = flags;
     o->aux = 0;
+}
+
+/* The same, with no flags. */
+MGF_INLINE void mgf_fill(mgf_node *o, uint8_t op, double data, uint32_t n,
+                         int32_t c0, int32_t c1) {
+    mgf_fill_flags(o, op, 0, data, n, c0, c1);
 }
 
 /* Append a node with up to two children; the caller has reserved room. */
@@ -279,7 +290,7 @@ MGF_INLINE int64_t mgf_push_node(mgf_arena *A, uint8_t op, double data, uint32_t
     MGF_ASSERT(A->n < A->cap);
     int64_t i = A->n++;
     mgf_fill(&A->nodes[i], op, data, n, c0, c1);
-    A->handles[i] = NULL;
+    MGF_ASSERT(A->handles[i] == NULL);
     return i;
 }
 
@@ -294,37 +305,35 @@ static inline int32_t mgf_chain_neuron(mgf_arena *A, const int32_t *w, const int
                                        double *z) {
     /* local copies: the stores below cannot then be taken to change them */
     mgf_node *const nd = A->nodes;
-    void **const hd = A->handles;
     int64_t n = A->n;
     int32_t acc = b, xj;
     double accd = nd[b].data, xd, pd;
     MGF_ASSERT(n + 3 * (int64_t)m <= A->cap || n + 2 * (int64_t)m <= A->cap);
+    /* each child is used by a parent (see MGF_F_USED): the nodes made
+     * here are made with the flag, the last '+' loses it below (it has no
+     * parent yet); new slots have no handle (see mgf_arena) */
+    if (m) nd[b].flags |= MGF_F_USED;
     for (uint32_t j = 0; j < m; j++) {
         xj = x[j];
         if (xj < 0) {
             xd = consts[-1 - xj];
-            MGF_ASSERT(n < A->cap);
-            mgf_fill(&nd[n], MGF_LEAF, xd, 0, 0, 0);
-            hd[n] = NULL;
+            MGF_ASSERT(n < A->cap && A->handles[n] == NULL);
+            mgf_fill_flags(&nd[n], MGF_LEAF, MGF_F_USED, xd, 0, 0, 0);
             xj = (int32_t)n++;
         } else {
             xd = nd[xj].data;
+            nd[xj].flags |= MGF_F_USED;
         }
         pd = nd[w[j]].data * xd;
         accd = accd + pd;
-        MGF_ASSERT(n + 1 < A->cap);
-        mgf_fill(&nd[n], MGF_MUL, pd, 2, w[j], xj);
-        mgf_fill(&nd[n + 1], MGF_ADD, accd, 2, acc, (int32_t)n);
-        /* each child is now used by a parent (see MGF_F_USED) */
+        MGF_ASSERT(n + 1 < A->cap && A->handles[n] == NULL && A->handles[n + 1] == NULL);
+        mgf_fill_flags(&nd[n], MGF_MUL, MGF_F_USED, pd, 2, w[j], xj);
+        mgf_fill_flags(&nd[n + 1], MGF_ADD, MGF_F_USED, accd, 2, acc, (int32_t)n);
         nd[w[j]].flags |= MGF_F_USED;
-        nd[xj].flags |= MGF_F_USED;
-        nd[acc].flags |= MGF_F_USED;
-        nd[n].flags |= MGF_F_USED;
-        hd[n] = NULL;
-        hd[n + 1] = NULL;
         acc = (int32_t)(n + 1);
         n += 2;
     }
+    if (m) nd[acc].flags &= (uint8_t)~MGF_F_USED;
     A->n = n;
     *z = accd;
     return acc;
@@ -354,13 +363,13 @@ static inline void mgf_assert_indices_current(const mgf_arena *A, const int32_t 
 }
 
 /* ---- invariants ------------------------------------------------------------
- * mgf_check verifies the arena's structural invariants in O(n + ne): sizes
+ * mgf_check verifies the arena's structural invariants in O(cap + ne): sizes
  * within capacities, node 0 the sentinel leaf, known op codes, every child
  * index below its parent's index (creation order is a topological order),
  * out-of-line children lists inside the edge array and laid out in node
  * order (reclamation relies on that), local-derivative lists inside the
  * lg array and in node order too, pins only on nodes that have a
- * handle.  Returns MGF_CHECK_OK or the first failure's code, and stores the
+ * handle, no handle in the slots from n to cap (O(cap)).  Returns MGF_CHECK_OK or the first failure's code, and stores the
  * offending node's index in *where (when where is not NULL).
  *
  * It is always compiled (it is static and costs nothing unused), so that
@@ -376,8 +385,9 @@ enum {
                                of node order                                 */
     MGF_CHECK_CHILD = 5,    /* a child index not below its parent's index    */
     MGF_CHECK_PIN = 6,      /* pinned or Python-rule node without a handle   */
-    MGF_CHECK_LGRADS = 7    /* local derivatives outside the lg array, or out
+    MGF_CHECK_LGRADS = 7,   /* local derivatives outside the lg array, or out
                                of node order                                 */
+    MGF_CHECK_SLOTS = 8     /* a handle in a slot at or above n              */
 };
 
 static inline int mgf_check(const mgf_arena *A, int64_t *where) {
@@ -388,6 +398,12 @@ static inline int mgf_check(const mgf_arena *A, int64_t *where) {
         A->nl < 0 || A->nl > A->lcap ||
         A->cap > MGF_MAX_NODES + 1)
         return MGF_CHECK_SIZES;
+    for (i = A->n; i < A->cap; i++) {
+        if (A->handles[i] != NULL) {
+            *where = i;
+            return MGF_CHECK_SLOTS;
+        }
+    }
     if (A->n == 0) return MGF_CHECK_OK;
     *where = 0;
     if (A->nodes[0].op != MGF_LEAF || A->nodes[0].n != 0) return MGF_CHECK_SENTINEL;
@@ -878,7 +894,7 @@ MGF_INLINE void mgf_neuron_node(mgf_arena *A, int64_t i, const int32_t *w, const
     o->op = MGF_NEURON;
     o->flags = 0;
     o->aux = (uint16_t)act;
-    A->handles[i] = NULL;
+    MGF_ASSERT(A->handles[i] == NULL);
     if (m > 2) {
         MGF_ASSERT(A->ne + (int64_t)m <= A->ecap);
         o->k.off = A->ne;

@@ -279,6 +279,7 @@ cdef int _compact() except -1:
             elif not keep[i]:
                 # a late-pinned handle nothing else uses: it leaves the arena
                 (<Value>h).idx = 0
+                A.handles[i] = NULL
                 released[nrel] = h
                 nrel += 1
         if keep[i]:
@@ -332,6 +333,7 @@ cdef int _compact() except -1:
         if j != i:
             A.nodes[j] = o[0]
             A.handles[j] = h
+            A.handles[i] = NULL  # (slots left empty: see mgf_arena.handles)
             if h != NULL:
                 (<Value>h).idx = j
         j += 1
@@ -370,6 +372,7 @@ _CHECK_NAMES = {
     MGF_CHECK_OP: "unknown op code", MGF_CHECK_EDGES: "children list outside or out of order",
     MGF_CHECK_CHILD: "a child index not below its parent's", MGF_CHECK_PIN: "pin without a handle",
     MGF_CHECK_LGRADS: "local derivatives outside or out of order",
+    MGF_CHECK_SLOTS: "a handle in a slot above the last node",
 }
 
 

@@ -16,7 +16,10 @@ The node arena: invariants
 * **Handles.**  A Python ``Value`` is a handle holding one index.
   ``A.handles[i]`` is a *borrowed* pointer to node ``i``'s handle, or NULL.
   There is at most one handle per node at a time (``_prev`` reuses it);
-  a handle's tp_dealloc clears the slot.  A handle never points at a
+  a handle's tp_dealloc clears the slot.  Every slot from ``A.n`` to
+  ``A.cap`` is NULL, so a node is made without a store to its slot:
+  growth zeroes the slots it adds, and reclamation clears each slot it
+  moves a handle out of and the slot of each handle it drops.  A handle never points at a
   freed or reused slot: handles are the roots of reclamation, and
   reclamation rewrites ``handle.idx`` when it moves a node (or sets it to 0
   when it drops a late-pinned handle that only the pin kept, see below).

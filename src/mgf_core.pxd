@@ -50,6 +50,7 @@ cdef extern from "mgf_core.h" nogil:
         MGF_CHECK_CHILD
         MGF_CHECK_PIN
         MGF_CHECK_LGRADS
+        MGF_CHECK_SLOTS
 
     int MGF_F_PYBW
     int MGF_F_PINNED
