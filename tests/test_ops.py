@@ -543,6 +543,58 @@ def test_sum_of_a_product_accumulates_as_micrograd_does(Value, variant):
     assert _chain_pair_grads(Value, variant) == expected
 
 
+def _chain_grads(Value, variant):
+    """A neuron's chain, b + w0*x0 + w1*x1 + w2*x2 as micrograd's sum()
+    builds it, bent by user code in one of its inner sums; the grads of all
+    its nodes after two passes without zeroing and a pass from elsewhere."""
+    b = Value(0.25)
+    ws = [Value(1.5), Value(-2.0), Value(0.5)]
+    xs = [Value(3.0), Value(0.75), Value(-1.0)]
+    nodes, acc = [], b
+    for j, (w, x) in enumerate(zip(ws, xs)):
+        if variant == "sum is also a factor" and j == 2:
+            product = acc * w  # acc + acc * w: the chain's acc is the product's input
+        else:
+            product = w * x
+        acc = acc + product
+        nodes += [product, acc]
+    inner = nodes[3]  # the second sum, b + w0*x0 + w1*x1
+    if variant == "own rule on an inner sum":
+        def rule():  # its built-in rule, halved
+            nodes[1].grad += 0.5 * inner.grad
+            nodes[2].grad += 0.5 * inner.grad
+        inner._backward = rule
+    top = acc.relu() * 2.0
+    if variant == "inner sum used again":
+        top = top + inner * inner
+    top.backward()
+    top.backward()
+    grads = [v.grad for v in [b, *ws, *xs, *nodes, top]]
+    (b * 1.0).backward()  # does not reach the chain
+    assert [v.grad for v in [b, *ws, *xs, *nodes, top]] == [grads[0] + 1.0, *grads[1:]]
+    return grads
+
+
+CHAIN_VARIANTS = ["plain", "own rule on an inner sum", "inner sum used again",
+                  "sum is also a factor"]
+
+
+@pytest.mark.parametrize("variant", CHAIN_VARIANTS)
+def test_a_chain_of_sums_accumulates_as_micrograd_does(Value, variant):
+    expected = {  # micrograd 0.1.0's grads for each variant
+        "plain": [12.0, 42.0, 9.0, -10.0, 21.0, -24.0, 5.0, 12.0, 10.0, 10.0, 8.0, 8.0,
+                  6.0, 1.0],
+        "own rule on an inner sum": [6.0, 21.0, 4.5, -10.0, 10.5, -12.0, 5.0, 6.0, 5.0,
+                                     5.0, 8.0, 8.0, 6.0, 1.0],
+        "inner sum used again": [46.5, 165.0, 34.875, -12.0, 82.5, -93.0, 6.0, 46.5, 38.0,
+                                 38.0, 29.5, 10.0, 8.0, 1.0],
+        # x2 is left out of the chain: its grad stays 0
+        "sum is also a factor": [19.0, 66.0, 14.25, 32.5, 33.0, -38.0, 0.0, 19.0, 16.0,
+                                 16.0, 13.0, 8.0, 6.0, 1.0],
+    }[variant]
+    assert _chain_grads(Value, variant) == expected
+
+
 def test_grads_accumulate_over_separate_graphs_sharing_a_leaf(Value):
     w = Value(2.0)
     (w * 3).backward()
