@@ -936,6 +936,16 @@ def mlp(spec, x, *, fused=True):
     return xs
 
 
+def _mlp_call(plan, x, fused):
+    """nn.MLP's common call: ``mlp(plan, x, fused=fused)`` when ``x`` is a
+    list of ``plan.nin`` items, its one output itself when there is one;
+    None for any other ``x`` (the caller then takes its general path)."""
+    if type(x) is not list or len(x) != plan.nin:
+        return None
+    outs = mlp(plan, x, fused=fused)
+    return outs[0] if len(outs) == 1 else outs
+
+
 # -- optimizer updates and parameter arrays -------------------------------------
 
 

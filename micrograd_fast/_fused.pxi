@@ -412,6 +412,17 @@ def mlp(spec, x, *, fused=True):
     return _run_plan(mlp_plan(spec, len(xs)), xs, fused)
 
 
+def _mlp_call(MLPPlan plan, x, bint fused):
+    """nn.MLP's common call (mirrors _mlp_call): mlp(plan, x, fused=fused)
+    when x is a list of plan.nin items, its one output itself when there
+    is one; None for any other x (the caller then takes its general path)."""
+    plan._check_ready()
+    if type(x) is not list or len(<list>x) != plan.n_in:
+        return None
+    outs = _run_plan(plan, tuple(<list>x), fused)
+    return outs[0] if plan.n_out == 1 else outs
+
+
 def layer(W, B, x, act, *, fused=True):
     """Neurons act(b + w_0*x_0 + w_1*x_1 + ...): one node each (fused), or
     micrograd's chain of nodes (fused=False).

@@ -158,6 +158,13 @@ def _is_batch(x):
     return np is not None and isinstance(x, np.ndarray) and x.ndim == 2
 
 
+def _mlp_call_of(engine):
+    """The _mlp_call of the engine module that defines ``engine.Value`` (the
+    implementation behind ``micrograd_fast.engine``), or None."""
+    impl = sys.modules.get(getattr(engine.Value, "__module__", None), engine)
+    return getattr(impl, "_mlp_call", None)
+
+
 def _unwrap(out):
     return out[0] if len(out) == 1 else out
 
@@ -505,17 +512,18 @@ class MLP(Module):
             raise ValueError("give out_act only when act is a single activation")
         return acts
 
-    #: (structure version, nin, the engine's mlp, plan, fused) of the last
+    #: (structure version, the engine's _mlp_call, plan, fused) of the last
     #: call through the engine's plan, while every structure list counts its
-    #: own edits: the common call, in short
+    #: own edits: the common call, in short (_mlp_call takes a list of nin
+    #: inputs and returns None for anything else)
     _fast = None
 
     def __call__(self, x):
         fast = self._fast
-        if (fast is not None and fast[0] == _structure_version and type(x) is list
-                and len(x) == fast[1]):
-            out = fast[2](fast[3], x, fused=fast[4])
-            return out[0] if len(out) == 1 else out
+        if fast is not None and fast[0] == _structure_version:
+            out = fast[1](fast[2], x, fast[3])
+            if out is not None:
+                return out
         if _is_batch(x):
             return list(map(self, x))  # (no comprehension: self stays a plain local)
         nin, specs, _ = self._cached(self._build_specs)
@@ -524,8 +532,10 @@ class MLP(Module):
         if specs is not None:
             version, snapshot, _ = self.__dict__["_spec_cache"]
             mlp = self._engine.mlp
-            if snapshot is None:  # (a list of the user's own is checked on each call)
-                object.__setattr__(self, "_fast", (version, nin, mlp, specs, fused))
+            call = _mlp_call_of(self._engine)
+            if snapshot is None and call is not None:  # (a list of the user's own
+                # is checked on each call)
+                object.__setattr__(self, "_fast", (version, call, specs, fused))
             return _unwrap(mlp(specs, x, fused=fused))
         for layer in self.layers:
             x = layer._forward_list(x, fused)

@@ -182,3 +182,27 @@ def test_fused_layer_graph_unchanged(engine):
         assert list(first[0]._children) == [*model.layers[0].neurons[0].w, *x,
                                             model.layers[0].neurons[0].b]
     assert len(out._local_grads) == 11
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_mlp_call_takes_a_list_of_nin_inputs_only(engine, fused):
+    """_mlp_call (MLP.__call__'s common call): a list of nin inputs gives
+    what mlp() gives, the one output itself when there is one; any other
+    input gives None, so that MLP takes its general path (which converts
+    or refuses it)."""
+    V = engine.Value
+    model = MLP(2, [3, 1], engine=engine, fused=fused)
+    wide = MLP(2, [3, 2], engine=engine, fused=fused)
+    x = [V(0.5), -1.25]
+    for m in (model, wide):
+        plan = engine.mlp_plan([layer._spec() for layer in m.layers], 2)
+        got = engine._mlp_call(plan, x, fused)
+        want = engine.mlp(plan, x, fused=fused)
+        got = got if isinstance(got, list) else [got]
+        assert len(got) == len(want) == len(m.layers[-1].neurons)
+        assert [v.data for v in got] == [v.data for v in want]
+        for other in (tuple(x), [V(0.5)], [*x, 1.0], iter(x), "ab"):
+            assert engine._mlp_call(plan, other, fused) is None
+    assert model(tuple(x)).data == model(x).data  # the general path, same numbers
+    with pytest.raises((TypeError, ValueError)):
+        model([V(0.5)])
