@@ -12,6 +12,7 @@ define_macros = [
     # arena memory goes through Python's raw allocator, so tracemalloc sees it
     ("MGF_REALLOC", "PyMem_RawRealloc"),
     ("MGF_FREE", "PyMem_RawFree"),
+    ("MGF_CALLOC", "PyMem_RawCalloc"),
 ]
 if DEBUG:
     define_macros.append(("MGF_DEBUG", "1"))

@@ -15,7 +15,8 @@
  * children, and reclamation slides them down together with their nodes.
  * Its backward is child_t.grad += lg_t * out.grad, for t = 0..n-1 in order.
  *
- * Memory comes from MGF_REALLOC / MGF_FREE, realloc/free unless the build
+ * Memory comes from MGF_REALLOC / MGF_CALLOC / MGF_FREE, realloc / calloc /
+ * free unless the build
  * defines them (the extension maps them to Python's raw allocator so that
  * tracemalloc accounts for the arena).
  */
@@ -33,6 +34,9 @@
 #endif
 #ifndef MGF_FREE
 #define MGF_FREE free
+#endif
+#ifndef MGF_CALLOC
+#define MGF_CALLOC calloc
 #endif
 
 #if defined(_MSC_VER)
@@ -169,6 +173,12 @@ static inline void *mgf_realloc_n(void *p, int64_t n, size_t elem) {
     return MGF_REALLOC(p, (size_t)n * elem);
 }
 
+/* calloc of n elements of elem bytes; NULL as for mgf_realloc_n. */
+static inline void *mgf_calloc_n(int64_t n, size_t elem) {
+    if (n < 1 || (uint64_t)n > SIZE_MAX / elem) return NULL;
+    return MGF_CALLOC((size_t)n, elem);
+}
+
 /* A capacity for at least `need` elements: cap (1024 if 0), doubled. */
 static inline int64_t mgf_doubled(int64_t cap, int64_t need) {
     if (cap < 1) cap = 1024;
@@ -183,7 +193,20 @@ static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
     mgf_node *nodes = (mgf_node *)mgf_realloc_n(A->nodes, cap, sizeof(mgf_node));
     if (!nodes) return -1;
     A->nodes = nodes;
-    void **handles = (void **)mgf_realloc_n(A->handles, cap, sizeof(void *));
+    /* the slots from n up hold no handle (see mgf_arena): growing, a fresh
+     * zeroed array takes the slots in use (calloc's fresh pages are not
+     * touched until used, where zeroing the added slots would touch them
+     * all, and shrinking the array later would have to give them back) */
+    void **handles;
+    if (cap > A->cap) {
+        handles = (void **)mgf_calloc_n(cap, sizeof(void *));
+        if (handles) {
+            if (A->n > 0) memcpy(handles, A->handles, (size_t)A->n * sizeof(void *));
+            MGF_FREE(A->handles);
+        }
+    } else {
+        handles = (void **)mgf_realloc_n(A->handles, cap, sizeof(void *));
+    }
     if (!handles) {
         /* nodes already has the new size: growing, cap stays (both arrays
          * still hold it); shrinking, cap must follow the smaller array */
@@ -191,8 +214,6 @@ static inline int mgf_resize_nodes(mgf_arena *A, int64_t cap) {
         return -1;
     }
     A->handles = handles;
-    if (cap > A->cap) /* slots at and above n hold no handle (see mgf_arena) */
-        memset(handles + A->cap, 0, (size_t)(cap - A->cap) * sizeof(void *));
     A->cap = cap;
     return 0;
 }
