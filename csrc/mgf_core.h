@@ -151,7 +151,8 @@ typedef struct {
     void **handles; /* borrowed pointer to each node's Python handle, or NULL;
                      * NULL in every slot from n to cap, so that a new node
                      * has no handle without a store (reclamation clears
-                     * the slots it vacates, growth the slots it adds) */
+                     * the slots it vacates; growth copies the slots in
+                     * use into a zeroed array: mgf_resize_nodes) */
     int64_t n, cap;
     int32_t *edges; /* children lists of nodes with n > 2, in node order */
     int64_t ne, ecap;

@@ -18,9 +18,10 @@ The node arena: invariants
   There is at most one handle per node at a time (``_prev`` reuses it);
   a handle's tp_dealloc clears the slot.  Every slot from ``A.n`` to
   ``A.cap`` is NULL, so a node is made without a store to its slot:
-  growth zeroes the slots it adds, and reclamation clears each slot it
-  moves a handle out of and the slot of each handle it drops.  A handle never points at a
-  freed or reused slot: handles are the roots of reclamation, and
+  growth copies the slots in use into a zeroed array, and reclamation
+  clears each slot it moves a handle out of and the slot of each handle
+  it drops.  A handle never points at a freed or reused slot: handles
+  are the roots of reclamation, and
   reclamation rewrites ``handle.idx`` when it moves a node (or sets it to 0
   when it drops a late-pinned handle that only the pin kept, see below).
 * **Ownership (Python state).**  A node is alive while it is reachable from
