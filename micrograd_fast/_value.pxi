@@ -694,7 +694,10 @@ cdef class Value:
                 return NotImplemented
             return self + (-other)
         _is_number(other, &c)  # an exact float or int (OverflowError past the doubles)
-        return _binary_const(MGF_ADD, self, -c, _data(self) + (-c))
+        # -other as upstream makes it: an int is negated as an int, so -0
+        # is 0 (+0.0), where -0.0 would turn a -0.0 sum's sign
+        c = -c if (c != 0.0 or type(other) is float) else 0.0
+        return _binary_const(MGF_ADD, self, c, _data(self) + c)
 
     def __rsub__(self, other):  # Value.__rsub__: (-self) + other
         cdef double c

@@ -255,6 +255,17 @@ def test_sub_is_add_of_a_negation(Value):
     assert [m.data for m in minus_one] == [-1.0]
 
 
+def test_sub_negates_an_int_as_an_int(Value):
+    """a - 0 adds -0, which is the int 0 (+0.0), as upstream's self + (-other):
+    a -0.0 sum stays -0.0 only when a float -0.0 is added."""
+    for other, sign in ((0, 1.0), (False, 1.0), (0.0, -1.0)):
+        a = Value(-0.0)
+        out = a - other
+        (const,) = [c for c in out._prev if c is not a]
+        assert math.copysign(1.0, out.data) == sign, other
+        assert math.copysign(1.0, const.data) == sign, other
+
+
 def test_neg_is_multiplication_by_minus_one(Value):
     a = Value(2.0)
     out = -a
