@@ -92,6 +92,10 @@ def _pow_forward(x, e):
 
 def _pow_ieee(x, e):
     """x ** e as C99 pow() gives it: never raises (used for derivatives)."""
+    if x < 0.0 and math.isfinite(x) and math.isfinite(e) and e != math.floor(e):
+        # a domain error in C, whatever the size of the result (Python goes
+        # complex, and may overflow there)
+        return math.nan
     try:
         r = x**e
     except ZeroDivisionError:  # 0.0 ** negative

@@ -266,6 +266,17 @@ def test_sub_negates_an_int_as_an_int(Value):
         assert math.copysign(1.0, const.data) == sign, other
 
 
+def test_power_rule_at_a_negative_base_is_nan(Value):
+    """d(x ** -0.5)/dx at a negative x is nan, as C's pow gives it, however
+    large the power would be (Python's own pow goes complex there)."""
+    for x in (-2.0, -7.727771472435112e-286):
+        v = Value(1.0)
+        y = v ** -0.5
+        v.data = x
+        y.backward()
+        assert math.isnan(v.grad), x
+
+
 def test_neg_is_multiplication_by_minus_one(Value):
     a = Value(2.0)
     out = -a
