@@ -230,7 +230,7 @@ def _lg_exp(v):
 
 
 def _lg_log(v):
-    return (1.0 / v._kids[0]._data,)
+    return (_div_ieee(1.0, v._kids[0]._data),)
 
 
 def _lg_sigmoid(v):
@@ -496,7 +496,8 @@ class Value:
         out._local = _lg_log
 
         def _backward():
-            self._grad += (1.0 / self._data) * out._grad
+            # 1 / x as C computes it: a base set to 0 after the op gives inf
+            self._grad += _div_ieee(1.0, self._data) * out._grad
 
         out._backward = _backward
         return out

@@ -277,6 +277,18 @@ def test_power_rule_at_a_negative_base_is_nan(Value):
         assert math.isnan(v.grad), x
 
 
+def test_log_rule_at_zero_is_infinite(Value):
+    """d(log x)/dx at an x set to +-0 after the op is 1 / x as C computes it:
+    +-inf, never ZeroDivisionError; _local_grads says the same."""
+    for x, want in ((0.0, math.inf), (-0.0, -math.inf)):
+        v = Value(1.0)
+        y = v.log()
+        v.data = x
+        assert list(y._local_grads) == [want]
+        y.backward()
+        assert v.grad == want
+
+
 def test_neg_is_multiplication_by_minus_one(Value):
     a = Value(2.0)
     out = -a
