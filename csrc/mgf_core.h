@@ -15,10 +15,9 @@
  * children, and reclamation slides them down together with their nodes.
  * Its backward is child_t.grad += lg_t * out.grad, for t = 0..n-1 in order.
  *
- * Memory comes from MGF_REALLOC / MGF_CALLOC / MGF_FREE, realloc / calloc /
- * free unless the build
- * defines them (the extension maps them to Python's raw allocator so that
- * tracemalloc accounts for the arena).
+ * Memory comes from MGF_REALLOC / MGF_CALLOC / MGF_FREE, realloc / calloc
+ * / free unless the build defines them (the extension maps them to Python's
+ * raw allocator so that tracemalloc accounts for the arena).
  */
 #ifndef MGF_CORE_H
 #define MGF_CORE_H
@@ -391,8 +390,9 @@ static inline void mgf_assert_indices_current(const mgf_arena *A, const int32_t 
  * out-of-line children lists inside the edge array and laid out in node
  * order (reclamation relies on that), local-derivative lists inside the
  * lg array and in node order too, pins only on nodes that have a
- * handle, no handle in the slots from n to cap (O(cap)).  Returns MGF_CHECK_OK or the first failure's code, and stores the
- * offending node's index in *where (when where is not NULL).
+ * handle, no handle in the slots from n to cap.  Returns MGF_CHECK_OK or
+ * the first failure's code, and stores the offending node's index in
+ * *where (when where is not NULL).
  *
  * It is always compiled (it is static and costs nothing unused), so that
  * _engine._check_invariants() works in every build.  Builds that define

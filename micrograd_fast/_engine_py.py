@@ -93,18 +93,15 @@ def _pow_forward(x, e):
 def _pow_ieee(x, e):
     """x ** e as C99 pow() gives it: never raises (used for derivatives)."""
     if x < 0.0 and math.isfinite(x) and math.isfinite(e) and e != math.floor(e):
-        # a domain error in C, whatever the size of the result (Python goes
-        # complex, and may overflow there)
+        # a domain error in C, whatever the size of the result (the one case
+        # where Python goes complex, and may overflow there)
         return math.nan
     try:
-        r = x**e
+        return x**e
     except ZeroDivisionError:  # 0.0 ** negative
         return math.copysign(math.inf, x) if _is_odd_integer(e) else math.inf
     except OverflowError:
         return -math.inf if (x < 0.0 and _is_odd_integer(e)) else math.inf
-    if isinstance(r, complex):
-        return math.nan
-    return r
 
 
 def _div_ieee(a, b):

@@ -532,10 +532,10 @@ class MLP(Module):
         if specs is not None:
             version, snapshot, _ = self.__dict__["_spec_cache"]
             mlp = self._engine.mlp
-            call = _mlp_call_of(self._engine)
-            if snapshot is None and call is not None:  # (a list of the user's own
-                # is checked on each call)
-                object.__setattr__(self, "_fast", (version, call, specs, fused))
+            if snapshot is None:  # (a list of the user's own is checked on each call)
+                call = _mlp_call_of(self._engine)
+                if call is not None:
+                    object.__setattr__(self, "_fast", (version, call, specs, fused))
             return _unwrap(mlp(specs, x, fused=fused))
         for layer in self.layers:
             x = layer._forward_list(x, fused)
