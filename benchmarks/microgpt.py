@@ -14,7 +14,8 @@ The same program then runs a second time with micrograd_fast's ``Value`` in
 that class's place (one name bound to another class, nothing else changed).
 Both runs start from the same seeded weights and see the same names, so they
 must print the same loss trail; the time per training step of each, and their
-ratio, is the measurement.
+ratio, is the measurement.  Each class trains in a fresh process of its own
+(``--together``: both in this one, taking turns step by step).
 
 The MLP's activation is a squared ReLU written *outside* the class, as a node
 built directly with ``Value(data, children, local_grads)``: an op added in the
@@ -25,13 +26,18 @@ The names are made up by the workload itself (syllables drawn from a seeded
 ``random.Random``), so nothing is downloaded.
 
     python -m benchmarks.microgpt                 # default size, both classes
+    python -m benchmarks.microgpt --steps 10 --rounds 3
     python -m benchmarks.microgpt --engine pure   # micrograd_fast's pure twin as "ours"
     python -m benchmarks.microgpt --size smoke --steps 3
 """
 
 import argparse
+import importlib
+import json
 import math
+import os
 import random
+import subprocess
 import sys
 import time
 
@@ -44,6 +50,7 @@ __all__ = [
     "supports_node_form",
     "training",
     "train",
+    "run_apart",
     "compare",
     "main",
 ]
@@ -175,9 +182,10 @@ CONFIGS = {
     "smoke": dict(n_embd=4, n_head=2, n_layer=1, block_size=4, names=40, steps=2),
     # a step of the pure class takes a few tens of milliseconds
     "quick": dict(n_embd=8, n_head=2, n_layer=1, block_size=8, names=500, steps=5),
-    # microgpt's own width and heads: a step of the pure class takes a few
-    # hundred milliseconds on an idle machine
-    "full": dict(n_embd=16, n_head=4, n_layer=1, block_size=8, names=2000, steps=10),
+    # microgpt's own width and heads: a step of the pure class takes one or
+    # two hundred milliseconds on an idle machine, once its collector has
+    # the run's heap to go through (see compare)
+    "full": dict(n_embd=16, n_head=4, n_layer=1, block_size=8, names=2000, steps=50),
 }
 
 
@@ -328,37 +336,118 @@ def _median(xs):
     return s[mid] if len(s) % 2 else 0.5 * (s[mid - 1] + s[mid])
 
 
-def compare(OurValue, cfg, steps=None, act="sqrelu"):
+def _class_path(cls):
+    """``module:qualname`` of a class another interpreter can import."""
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    try:
+        found = _load_class(path)
+    except (ImportError, AttributeError):
+        found = None
+    if found is not cls:
+        raise ValueError(f"{cls!r} cannot be imported by another process "
+                         "(define it at the top level of a module)")
+    return path
+
+
+def _load_class(path):
+    module, _, qualname = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _run_here(Value, cfg, steps, act):
+    runs = list(training(Value, cfg, steps, act))
+    return dict(losses=[r[0] for r in runs], times=[r[1] for r in runs],
+                phases=[list(r[2]) for r in runs])
+
+
+# the directory that holds the benchmarks package: a child process runs there
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_apart(Value, cfg, steps=None, act="sqrelu", timeout=3600):
+    """Train with ``Value`` in a fresh interpreter, as a program of its own
+    runs: a dict of the ``losses``, the ``times`` of the steps in seconds
+    and their ``phases`` (one list of :data:`PHASES` seconds per step).
+
+    ``Value`` must be importable by that interpreter (a class at the top
+    level of a module).  The losses come back as the same doubles: JSON
+    writes a float with as many digits as it takes to read it back."""
+    cmd = [sys.executable, "-m", "benchmarks.microgpt", "--one", _class_path(Value),
+           "--config", json.dumps(cfg), "--act", act]
+    if steps is not None:
+        cmd += ["--steps", str(steps)]
+    proc = subprocess.run(cmd, cwd=_ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise RuntimeError(f"training with {Value.__qualname__} in a process of its own "
+                           f"failed (status {proc.returncode}): {tail}")
+    return json.loads(proc.stdout)
+
+
+def compare(OurValue, cfg, steps=None, act="sqrelu", apart=False, rounds=1):
     """Train with :class:`ScalarValue` and with ``OurValue``; a result dict.
+
+    ``apart`` false: both train in this process and take turns step by
+    step, so a change in the machine's load hits both alike (the loss trail
+    check of the tests; quick).  ``apart`` true: each trains in a fresh
+    interpreter of its own (:func:`run_apart`), the pure class first, then
+    ours, ``rounds`` times, as a user runs the program with one class or
+    the other.  Taking turns in one process mixes the two: the pure class's
+    step leaves our next one a cold cache, and our objects sit between its
+    objects in the heap its collector goes through.
 
     ``trail_own`` and ``trail_ours`` are the losses printed to 4 decimals,
     ``bit_identical`` whether the losses are the same doubles, ``times_*``
-    the seconds of each step and ``*_step_s`` their median (the first step,
-    a warm-up, left out when there are more than two).  ``phases_own`` and
-    ``phases_ours`` map each of :data:`PHASES` to its median seconds per
-    step over the same steps.
-    """
-    own_losses, own_times, our_losses, our_times = [], [], [], []
-    own_phases, our_phases = [], []
-    # the two runs take turns, step by step, so a change in the machine's
-    # load while they run hits both alike
-    for (a, ta, pa), (b, tb, pb) in zip(training(ScalarValue, cfg, steps, act),
-                                        training(OurValue, cfg, steps, act)):
-        own_losses.append(a)
-        own_times.append(ta)
-        own_phases.append(pa)
-        our_losses.append(b)
-        our_times.append(tb)
-        our_phases.append(pb)
+    the seconds of each step (of every round) and ``*_step_s`` their median;
+    the first step of each run, a warm-up, is left out when a run has more
+    than two.  ``phases_own`` and ``phases_ours`` map each of
+    :data:`PHASES` to its median seconds per step over the same steps.
 
+    The first steps of a run are the cheap ones for the pure class: the
+    cyclic collector's full passes go through every node the class keeps
+    tracked, and they grow slower over the first dozen steps or so as the
+    heap fills and spreads out (from some 40 ms a pass to well over 100 ms
+    on the machine of the README), while ours makes nothing for the
+    collector to go through.  A run of a few steps therefore shows a
+    smaller ratio than a long training run does.
+    """
     def steady(ts):
         return ts[1:] if len(ts) > 2 else ts
 
-    def split(runs):
-        return {name: _median(steady([r[k] for r in runs]))
-                for k, name in enumerate(PHASES)}
+    runs_own, runs_ours = [], []
+    for _ in range(max(1, rounds)):
+        if apart:
+            runs_own.append(run_apart(ScalarValue, cfg, steps, act))
+            runs_ours.append(run_apart(OurValue, cfg, steps, act))
+            continue
+        own = dict(losses=[], times=[], phases=[])
+        ours = dict(losses=[], times=[], phases=[])
+        for (a, ta, pa), (b, tb, pb) in zip(training(ScalarValue, cfg, steps, act),
+                                            training(OurValue, cfg, steps, act)):
+            for run, loss, t, ph in ((own, a, ta, pa), (ours, b, tb, pb)):
+                run["losses"].append(loss)
+                run["times"].append(t)
+                run["phases"].append(list(ph))
+        runs_own.append(own)
+        runs_ours.append(ours)
 
-    own_s, our_s = _median(steady(own_times)), _median(steady(our_times))
+    for runs in (runs_own, runs_ours):
+        if any(r["losses"] != runs[0]["losses"] for r in runs):
+            raise RuntimeError("a class gave different losses in two rounds")
+    own_losses, our_losses = runs_own[0]["losses"], runs_ours[0]["losses"]
+
+    def times(runs):
+        return [t for r in runs for t in steady(r["times"])]
+
+    def split(runs):
+        phases = [p for r in runs for p in steady(r["phases"])]
+        return {name: _median([p[k] for p in phases]) for k, name in enumerate(PHASES)}
+
+    own_s, our_s = _median(times(runs_own)), _median(times(runs_ours))
     return dict(
         trail_own=[f"{x:.4f}" for x in own_losses],
         trail_ours=[f"{x:.4f}" for x in our_losses],
@@ -366,13 +455,15 @@ def compare(OurValue, cfg, steps=None, act="sqrelu"):
         losses_ours=our_losses,
         bit_identical=own_losses == our_losses,
         max_abs_diff=max((abs(a - b) for a, b in zip(own_losses, our_losses)), default=0.0),
-        times_own=steady(own_times),
-        times_ours=steady(our_times),
+        times_own=times(runs_own),
+        times_ours=times(runs_ours),
         own_step_s=own_s,
         ours_step_s=our_s,
         speedup=own_s / our_s if our_s > 0 else math.inf,
-        phases_own=split(own_phases),
-        phases_ours=split(our_phases),
+        phases_own=split(runs_own),
+        phases_ours=split(runs_ours),
+        apart=bool(apart),
+        rounds=max(1, rounds),
     )
 
 
@@ -392,8 +483,20 @@ def main(argv=None):
                         help="MLP activation: sqrelu, a node built in the "
                         "(data, children, local_grads) form (default), or the "
                         "class's relu()")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="runs of each class, taking turns (default 1)")
+    parser.add_argument("--together", action="store_true",
+                        help="train both classes in this one process, taking turns "
+                        "step by step, instead of each in a fresh process")
+    # a child of run_apart: train one class here, print the result as JSON
+    parser.add_argument("--one", metavar="MODULE:CLASS", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.one:
+        cfg = json.loads(args.config) if args.config else dict(CONFIGS[args.size])
+        json.dump(_run_here(_load_class(args.one), cfg, args.steps, args.act), sys.stdout)
+        return 0
     if args.engine == "pure":
         from micrograd_fast._engine_py import Value
     elif args.engine == "compiled":
@@ -406,10 +509,14 @@ def main(argv=None):
         print(f"{Value.__module__}.Value has no Value(data, children, local_grads) "
               "form; run with --act relu", file=sys.stderr)
         return 2
+    how = ("both in this process, taking turns step by step" if args.together
+           else "each class in a fresh process, the pure class first")
     print(f"model: n_embd={cfg['n_embd']} n_head={cfg['n_head']} "
           f"n_layer={cfg['n_layer']} block_size={cfg['block_size']} act={args.act}; "
-          f"{steps} steps; ours = {Value.__module__}.Value")
-    res = compare(Value, cfg, steps, args.act)
+          f"{steps} steps, {args.rounds} round(s), {how}; "
+          f"ours = {Value.__module__}.Value")
+    res = compare(Value, cfg, steps, args.act, apart=not args.together,
+                  rounds=args.rounds)
     print("step  own Value  micrograd_fast")
     for k, (a, b) in enumerate(zip(res["trail_own"], res["trail_ours"])):
         print(f"{k:4d}  {a:>9}  {b:>14}")
@@ -417,6 +524,8 @@ def main(argv=None):
     print(f"loss trails identical to 4 decimals: {'yes' if same else 'NO'}; "
           f"bit for bit: {'yes' if res['bit_identical'] else 'no'} "
           f"(largest difference {res['max_abs_diff']:.3g})")
+    print("time per step: median over the steps of every run (the first step of "
+          "a run, a warm-up, left out when it has more than two)")
     print(f"own Value:      {res['own_step_s'] * 1e3:10.2f} ms/step")
     print(f"micrograd_fast: {res['ours_step_s'] * 1e3:10.2f} ms/step")
     print(f"ratio: {res['speedup']:.1f}x")

@@ -182,6 +182,29 @@ def test_microgpt_same_loss_trail(engine, act):
         assert all(s > 0 for s in phases.values())
 
 
+def test_microgpt_apart_gives_the_trail_of_one_process(engine):
+    """Each class trained in a process of its own gives the losses, as the
+    same doubles, that the two give taking turns in this process."""
+    _needs_node_form(engine.Value)
+    cfg = microgpt.CONFIGS["smoke"]
+    here = microgpt.compare(engine.Value, cfg, steps=3)
+    apart = microgpt.compare(engine.Value, cfg, steps=3, apart=True, rounds=2)
+    assert apart["apart"] and apart["rounds"] == 2 and not here["apart"]
+    assert apart["losses_own"] == here["losses_own"]
+    assert apart["losses_ours"] == here["losses_ours"]
+    # two rounds of three steps, the first step of each a warm-up
+    assert len(apart["times_own"]) == len(apart["times_ours"]) == 4
+    assert all(s > 0 for s in apart["phases_ours"].values())
+
+
+def test_microgpt_apart_needs_an_importable_class():
+    class Local(microgpt.ScalarValue):
+        __slots__ = ()
+
+    with pytest.raises(ValueError, match="cannot be imported by another process"):
+        microgpt.run_apart(Local, microgpt.CONFIGS["smoke"], steps=1)
+
+
 def test_microgpt_phases_add_up_to_the_step(engine):
     _needs_node_form(engine.Value)
     for loss, seconds, phases in microgpt.training(engine.Value, microgpt.CONFIGS["smoke"]):

@@ -13,8 +13,9 @@ def microgpt_step(engine, size):
     with a pure-Python Value written in the children/local-gradients style
     and with this engine's Value in its place: ms per step with the engine's.
 
-    Both runs take turns step by step and must print the same loss trail
-    (4 decimals); a difference is an error, not a number.  The record
+    Each class trains in a fresh process of its own, the pure class first
+    (microgpt.compare with ``apart``), and the two must print the same loss
+    trail (4 decimals); a difference is an error, not a number.  The record
     carries both trails, ``own_ms_step`` (the pure class), ``speedup`` (its
     time over the engine's), ``bit_identical``, and the median milliseconds
     of each phase of a step (forward, backward, update: the program's own
@@ -27,7 +28,7 @@ def microgpt_step(engine, size):
         raise Skip("Value(data, children, local_grads) is not supported by this "
                    "engine (the workload's squared ReLU is built in that form)")
     cfg = microgpt.CONFIGS[size["microgpt"]]
-    res = microgpt.compare(engine.Value, cfg)
+    res = microgpt.compare(engine.Value, cfg, apart=True)
     if res["trail_own"] != res["trail_ours"]:
         raise RuntimeError(
             f"loss trails differ: own Value {res['trail_own']}, "
