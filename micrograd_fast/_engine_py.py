@@ -266,7 +266,7 @@ class Value:
         for c in kids:
             if not isinstance(c, Value):
                 raise TypeError(
-                    f"Value children must be Values, not {type(c).__name__}"
+                    f"Value children must be a Value, not {type(c).__name__}"
                 )
         if "_seq" in self.__dict__ and any(c is self for c in kids):
             # __init__ called again with the Value itself as a child: the

@@ -248,6 +248,17 @@ def test_bad_third_argument_is_a_type_error(Value):
         Value(1.0, (a,), local_grads=3)
 
 
+def test_a_child_that_is_not_a_value_is_named(Value):
+    """Both engines refuse a child that is not a Value with the same words,
+    in either form of the call."""
+    for kids in ((1.0,), [Value(1.0), "x"]):
+        want = type(kids[-1]).__name__
+        with pytest.raises(TypeError, match=f"^Value children must be a Value, not {want}$"):
+            Value(1.0, kids, (1.0,) * len(kids))
+        with pytest.raises(TypeError, match=f"^Value children must be a Value, not {want}$"):
+            Value(1.0, children=kids, local_grads=(1.0,) * len(kids))
+
+
 def test_lengths_must_match(Value):
     a, b = Value(1.0), Value(2.0)
     with pytest.raises(ValueError):
