@@ -408,11 +408,11 @@ def compare(OurValue, cfg, steps=None, act="sqrelu", apart=False, rounds=1):
     :data:`PHASES` to its median seconds per step over the same steps.
 
     The first steps of a run are the cheap ones for the pure class: the
-    cyclic collector's full passes go through every node the class keeps
-    tracked, and they grow slower over the first dozen steps or so as the
-    heap fills and spreads out (from some 40 ms a pass to well over 100 ms
-    on the machine of the README), while ours makes nothing for the
-    collector to go through.  A run of a few steps therefore shows a
+    cyclic collector's full passes (one or two a step) go through every
+    node the class keeps tracked, and they grow slower over the first dozen
+    steps or so as the heap fills and spreads out (from 30 to 60 ms a pass
+    to 75 to 145 ms on the machine of the README), while ours makes nothing
+    for the collector to go through.  A run of a few steps therefore shows a
     smaller ratio than a long training run does.
     """
     def steady(ts):
