@@ -35,7 +35,6 @@ import argparse
 import importlib
 import json
 import math
-import os
 import random
 import subprocess
 import sys
@@ -363,8 +362,10 @@ def _run_here(Value, cfg, steps, act):
                 phases=[list(r[2]) for r in runs])
 
 
-# the directory that holds the benchmarks package: a child process runs there
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# what a child of run_apart runs: this module's main() under the sys.path
+# given as its first argument
+_CHILD = ("import json, runpy, sys; sys.path[:] = json.loads(sys.argv.pop(1)); "
+          "runpy.run_module('benchmarks.microgpt', run_name='__main__', alter_sys=True)")
 
 
 def run_apart(Value, cfg, steps=None, act="sqrelu", timeout=3600):
@@ -375,12 +376,14 @@ def run_apart(Value, cfg, steps=None, act="sqrelu", timeout=3600):
     ``Value`` must be importable by that interpreter (a class at the top
     level of a module).  The losses come back as the same doubles: JSON
     writes a float with as many digits as it takes to read it back."""
-    cmd = [sys.executable, "-m", "benchmarks.microgpt", "--one", _class_path(Value),
+    # The child imports with this process's sys.path, so that it finds the
+    # same micrograd_fast (an installed one, or a source tree's) and the
+    # same benchmarks package, wherever it runs.
+    cmd = [sys.executable, "-c", _CHILD, json.dumps(sys.path), "--one", _class_path(Value),
            "--config", json.dumps(cfg), "--act", act]
     if steps is not None:
         cmd += ["--steps", str(steps)]
-    proc = subprocess.run(cmd, cwd=_ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise RuntimeError(f"training with {Value.__qualname__} in a process of its own "
