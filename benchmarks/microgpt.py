@@ -325,8 +325,8 @@ def training(Value, cfg, steps=None, act="sqrelu"):
 
 def train(Value, cfg, steps=None, act="sqrelu"):
     """All of :func:`training` at once: ``(losses, seconds per step)``."""
-    runs = list(training(Value, cfg, steps, act))
-    return [r[0] for r in runs], [r[1] for r in runs]
+    run = _run_here(Value, cfg, steps, act)
+    return run["losses"], run["times"]
 
 
 def _median(xs):
@@ -357,6 +357,8 @@ def _load_class(path):
 
 
 def _run_here(Value, cfg, steps, act):
+    """All of :func:`training` at once, in this process: a dict of the
+    ``losses``, the ``times`` of the steps and their ``phases``."""
     runs = list(training(Value, cfg, steps, act))
     return dict(losses=[r[0] for r in runs], times=[r[1] for r in runs],
                 phases=[list(r[2]) for r in runs])
