@@ -166,8 +166,10 @@ def _tanh(x):
 
 
 def _tanh_slope(t):
-    """The lecture's local derivative of tanh, 1 - t**2 (mgf_tanh_slope)."""
-    return 1 - t**2
+    """The lecture's local derivative of tanh, 1 - t**2 (mgf_tanh_slope),
+    with t**2 as C's pow gives it: -inf, not OverflowError, at a huge t
+    (an output whose data was set after the op)."""
+    return 1 - _pow_ieee(t, 2.0)
 
 
 def _local_grads_tuple(lgs, n):

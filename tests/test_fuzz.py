@@ -433,6 +433,9 @@ def compare_compiled_and_pure(program, compiled_module, pure_module):
 # the derivative of log at an x set to 0 after the op is inf, as C's 1 / x
 # (the pure engine raised ZeroDivisionError)
 @example(([0.0, 1.0], [("un", "log", 1), ("setdata", 1, 0.0), ("drop", 0), ("backward", 1)]))
+# the derivative of tanh at an output set to 1e300 after the op is
+# 1 - t**2 = -inf, as C's pow gives it (the pure engine raised OverflowError)
+@example(([0.0, 0.0], [("un", "tanh", 0), ("setdata", 104, 1e300), ("backward", -1)]))
 # the derivative of x ** -0.5 at a tiny negative x is nan, as C's pow gives it
 # (the pure engine took Python's complex power, which overflowed: -inf)
 @example(([1.0], [("powc", 0, -0.5), ("setdata", 0, -7.727771472435112e-286), ("backward", -1)]))

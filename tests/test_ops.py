@@ -289,6 +289,18 @@ def test_log_rule_at_zero_is_infinite(Value):
         assert v.grad == want
 
 
+def test_tanh_rule_at_a_huge_output_is_minus_infinity(Value):
+    """The lecture's 1 - t**2 at an output whose data was set to 1e300 after
+    the op: t**2 overflows to inf as C's pow gives it, so the gradient is
+    -inf, never OverflowError; _local_grads says the same."""
+    x = Value(0.5)
+    t = x.tanh()
+    t.data = 1e300
+    assert list(t._local_grads) == [-math.inf]
+    t.backward()
+    assert x.grad == -math.inf
+
+
 def test_neg_is_multiplication_by_minus_one(Value):
     a = Value(2.0)
     out = -a
