@@ -140,6 +140,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from mgf_core cimport *
+from mgf_codes cimport *
 from mgf_handle cimport *
 
 cdef extern from "Python.h":

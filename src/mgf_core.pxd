@@ -5,31 +5,9 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
 
 cdef extern from "mgf_core.h" nogil:
-    enum:
-        MGF_LEAF
-        MGF_ADD
-        MGF_MUL
-        MGF_POWC
-        MGF_POWV
-        MGF_RELU
-        MGF_TANH
-        MGF_EXP
-        MGF_LOG
-        MGF_SIGMOID
-        MGF_SUM
-        MGF_NEURON
-        MGF_CUSTOM
-        MGF_LOCAL
-        MGF_NOPS
-
-    enum:
-        MGF_ACT_LINEAR
-        MGF_ACT_RELU
-        MGF_ACT_TANH
-        MGF_ACT_SIGMOID
-        MGF_NACTS
-
-    # the op and activation tables (the MGF_OPS and MGF_ACTS lists)
+    # the op codes MGF_<NAME> and activation codes MGF_ACT_<NAME> are
+    # declared in mgf_codes.pxd, which setup.py makes from the header's
+    # MGF_OPS and MGF_ACTS lists; the tables made from the same lists:
     const char *const mgf_op_names[]
     const char *const mgf_op_codes[]
     const char *const mgf_act_names[]
@@ -113,12 +91,13 @@ cdef extern from "mgf_core.h" nogil:
     double mgf_relu(double x)
     double mgf_tanh(double x)
     double mgf_tanh_slope(double t)
+    double mgf_gelu(double x)
     double mgf_activate(int act, double z)
     void mgf_local_backward(mgf_arena *A, int64_t i)
     void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg, const mgf_node *o)
     int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t *visited)
     uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, double *out)
-    double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m, int act)
+    double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m)
     void mgf_neuron_sweep(mgf_node *nd, const int32_t *edges, const mgf_node *o,
                           uint8_t *seen)
     void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_t *x,
