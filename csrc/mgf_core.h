@@ -83,7 +83,8 @@
     X(NEURON, "neuron_") /* layer: act(b + sum w_i x_i), aux = activation */ \
     X(CUSTOM, "")       /* Value(data, children, op): rule given in Python */ \
     X(LOCAL, "")        /* Value(data, children, local_grads): param =    */ \
-                        /* offset of the local derivatives in arena.lg    */
+                        /* offset of the local derivatives in arena.lg    */ \
+    X(GELU, "gelu")     /* Value.gelu                                     */
 
 #define MGF_OP_CODE_(name, op_name) MGF_##name,
 enum { MGF_OPS(MGF_OP_CODE_) MGF_NOPS /* the number of op codes */ };
@@ -100,11 +101,12 @@ static const char *const mgf_op_codes[MGF_NOPS] = { MGF_OPS(MGF_OP_CODE_NAME_) }
  * MGF_ACT_NAME, the name layers and nn take, and the op of the node an
  * unfused neuron applies it with (LEAF: none).  Its forward value and
  * derivative are mgf_activate and mgf_activate_grad below. */
-#define MGF_ACTS(X)                  \
-    X(LINEAR, "linear", MGF_LEAF)    \
-    X(RELU, "relu", MGF_RELU)        \
-    X(TANH, "tanh", MGF_TANH)        \
-    X(SIGMOID, "sigmoid", MGF_SIGMOID)
+#define MGF_ACTS(X)                     \
+    X(LINEAR, "linear", MGF_LEAF)       \
+    X(RELU, "relu", MGF_RELU)           \
+    X(TANH, "tanh", MGF_TANH)           \
+    X(SIGMOID, "sigmoid", MGF_SIGMOID)  \
+    X(GELU, "gelu", MGF_GELU)
 
 #define MGF_ACT_CODE_(name, act_name, op) MGF_ACT_##name,
 enum { MGF_ACTS(MGF_ACT_CODE_) MGF_NACTS /* the number of activations */ };
@@ -134,7 +136,8 @@ static const uint8_t mgf_act_ops[MGF_NACTS] = { MGF_ACTS(MGF_ACT_OP_) };
 typedef struct {
     double data;
     double grad;
-    double param; /* POWC: the exponent; LOCAL: offset into arena.lg */
+    double param; /* POWC: the exponent; LOCAL: offset into arena.lg;
+                   * NEURON: the pre-activation z = b + sum w_i x_i */
     union {
         int32_t c[2]; /* up to two children, inline            */
         int64_t off;  /* more than two: offset into arena.edges */
@@ -582,21 +585,44 @@ static inline double mgf_tanh_slope(double t) {
     return 1.0 - pow(t, two);
 }
 
+/* GELU, the exact (erf) form, with torch.nn.GELU()'s expressions:
+ * x * 0.5 * (1 + erf(x / sqrt 2)), and its derivative cdf + x * pdf with
+ * cdf = 0.5 * (1 + erf(x / sqrt 2)), pdf = exp(-x*x / 2) / sqrt(2 pi).
+ * The two constants are the doubles nearest 1/sqrt(2) and 1/sqrt(2 pi)
+ * (the pure engine writes the same literals). */
+#define MGF_SQRT1_2 0.7071067811865476
+#define MGF_INV_SQRT_2PI 0.3989422804014327
+
+static inline double mgf_gelu(double x) {
+    return x * 0.5 * (1.0 + erf(x * MGF_SQRT1_2));
+}
+
+static inline double mgf_gelu_slope(double x) {
+    const double cdf = 0.5 * (1.0 + erf(x * MGF_SQRT1_2));
+    const double pdf = MGF_INV_SQRT_2PI * exp(x * x * -0.5);
+    return cdf + x * pdf;
+}
+
 static inline double mgf_activate(int act, double z) {
     switch (act) {
     case MGF_ACT_RELU: return mgf_relu(z);
     case MGF_ACT_TANH: return mgf_tanh(z);
     case MGF_ACT_SIGMOID: return mgf_sigmoid(z);
+    case MGF_ACT_GELU: return mgf_gelu(z);
     default: return z;
     }
 }
 
-/* d act / d z times g, written as the pure engine writes it. */
-MGF_INLINE double mgf_activate_grad(int act, double out, double g) {
+/* d act / d z times g, written as the pure engine writes it, from the
+ * pre-activation z (a fused neuron's param) or from the activation's value
+ * out (its data), whichever the derivative is a function of: the unfused
+ * neuron's op reads the same one (its child's data, or its own). */
+MGF_INLINE double mgf_activate_grad(int act, double z, double out, double g) {
     switch (act) {
     case MGF_ACT_RELU: return (double)(out > 0) * g;
     case MGF_ACT_TANH: return mgf_tanh_slope(out) * g;
     case MGF_ACT_SIGMOID: return (out * (1.0 - out)) * g;
+    case MGF_ACT_GELU: return mgf_gelu_slope(z) * g;
     default: return g;
     }
 }
@@ -662,6 +688,11 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
     case MGF_SIGMOID:
         nd[o->k.c[0]].grad += (o->data * (1.0 - o->data)) * g;
         break;
+    case MGF_GELU: {
+        mgf_node *x = &nd[o->k.c[0]];
+        x->grad += mgf_gelu_slope(x->data) * g;
+        break;
+    }
     case MGF_SUM: {
         const int32_t *ch = MGF_KIDS(edges, o);
         for (uint32_t j = 0; j < o->n; j++) nd[ch[j]].grad += g;
@@ -671,7 +702,7 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
         /* children: w_0..w_{m-1}, x_0..x_{m-1}, b */
         const int32_t *ch = MGF_KIDS(edges, o);
         const uint32_t m = (o->n - 1) / 2;
-        const double pre = mgf_activate_grad(o->aux, o->data, g);
+        const double pre = mgf_activate_grad(o->aux, o->param, o->data, g);
         for (uint32_t j = 0; j < m; j++) {
             mgf_node *w = &nd[ch[j]], *x = &nd[ch[m + j]];
             w->grad += x->data * pre;
@@ -725,12 +756,13 @@ static inline uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, do
     case MGF_EXP: out[0] = o->data; return 1;
     case MGF_LOG: out[0] = 1.0 / nd[ch[0]].data; return 1;
     case MGF_SIGMOID: out[0] = o->data * (1.0 - o->data); return 1;
+    case MGF_GELU: out[0] = mgf_gelu_slope(nd[ch[0]].data); return 1;
     case MGF_SUM:
         for (j = 0; j < o->n; j++) out[j] = 1.0;
         return o->n;
     case MGF_NEURON: {
         const uint32_t m = (o->n - 1) / 2;
-        const double s = mgf_activate_grad(o->aux, o->data, 1.0);
+        const double s = mgf_activate_grad(o->aux, o->param, o->data, 1.0);
         for (j = 0; j < m; j++) {
             out[j] = nd[ch[m + j]].data * s;
             out[m + j] = nd[ch[j]].data * s;
@@ -746,12 +778,12 @@ static inline uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, do
     }
 }
 
-/* Forward value of one neuron: act(((b + w0*x0) + w1*x1) + ...), the order
- * in which micrograd's Neuron sums. ch holds w..., x..., b as above. */
-static inline double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m, int act) {
+/* Pre-activation of one neuron: ((b + w0*x0) + w1*x1) + ..., the order in
+ * which micrograd's Neuron sums. ch holds w..., x..., b as above. */
+static inline double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m) {
     double z = nd[ch[2 * m]].data;
     for (uint32_t j = 0; j < m; j++) z = z + nd[ch[j]].data * nd[ch[m + j]].data;
-    return mgf_activate(act, z);
+    return z;
 }
 
 /* A MGF_NEURON node's step in the backward sweep: marks each child in seen
@@ -762,7 +794,7 @@ MGF_INLINE void mgf_neuron_sweep(mgf_node *nd, const int32_t *edges, const mgf_n
                                  uint8_t *seen) {
     const int32_t *ch = MGF_KIDS(edges, o);
     const uint32_t m = (o->n - 1) / 2;
-    const double pre = mgf_activate_grad(o->aux, o->data, o->grad);
+    const double pre = mgf_activate_grad(o->aux, o->param, o->data, o->grad);
     for (uint32_t j = 0; j < m; j++) {
         const int32_t a = ch[j], c = ch[m + j];
         mgf_node *w = &nd[a], *x = &nd[c];
@@ -905,7 +937,8 @@ static inline int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t 
 /* ---- whole fused layers ---------------------------------------------------
  * mgf_fused_layer appends one fused layer for one input vector: nout
  * MGF_NEURON nodes, in neuron order, neuron j with children
- * w_j0 .. w_j(nin-1), x[0 .. nin-1], b_j and aux = act, where row j of wb
+ * w_j0 .. w_j(nin-1), x[0 .. nin-1], b_j, aux = act and param = z (the
+ * pre-activation), where row j of wb
  * (wb + j * (nin + 1)) holds w_j0 .. w_j(nin-1), b_j: the nodes _run_plan
  * used to make one at a time, with the same children, flags and data.  Each
  * neuron's sum is z = ((b + w_0*x_0) + w_1*x_1) + ..., the order of
@@ -918,13 +951,13 @@ static inline int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t 
 #define MGF_LANES 4
 
 MGF_INLINE void mgf_neuron_node(mgf_arena *A, int64_t i, const int32_t *w, const int32_t *x,
-                                int32_t b, uint32_t nin, int act, double data) {
+                                int32_t b, uint32_t nin, int act, double z) {
     mgf_node *o = &A->nodes[i];
     const uint32_t m = 2 * nin + 1;
     int32_t *ch;
-    o->data = data;
+    o->data = mgf_activate(act, z);
     o->grad = 0.0;
-    o->param = 0.0;
+    o->param = z;
     o->k.off = 0;
     o->n = m;
     o->op = MGF_NEURON;
@@ -981,7 +1014,7 @@ static inline void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_
             const int32_t *row = wb + (j + l) * rs;
             int64_t i = A->n++;
             nd[row[nin]].flags |= MGF_F_USED;
-            mgf_neuron_node(A, i, row, x, row[nin], nin, act, mgf_activate(act, zs[l]));
+            mgf_neuron_node(A, i, row, x, row[nin], nin, act, zs[l]);
             out[j + l] = (int32_t)i;
         }
     }
@@ -996,7 +1029,7 @@ static inline void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_
         }
         nd[row[nin]].flags |= MGF_F_USED;
         i = A->n++;
-        mgf_neuron_node(A, i, row, x, row[nin], nin, act, mgf_activate(act, z));
+        mgf_neuron_node(A, i, row, x, row[nin], nin, act, z);
         out[j] = (int32_t)i;
     }
 }

@@ -125,6 +125,24 @@ def _sigmoid(x):
     return z / (1.0 + z)
 
 
+#: the doubles nearest 1/sqrt(2) and 1/sqrt(2 pi), as csrc/mgf_core.h writes them
+_SQRT1_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+def _gelu(x):
+    """GELU, the exact (erf) form, as torch.nn.GELU() computes it (mirrored
+    by mgf_gelu)."""
+    return x * 0.5 * (1.0 + math.erf(x * _SQRT1_2))
+
+
+def _gelu_slope(x):
+    """GELU's derivative at x, cdf + x * pdf (mirrored by mgf_gelu_slope)."""
+    cdf = 0.5 * (1.0 + math.erf(x * _SQRT1_2))
+    pdf = _INV_SQRT_2PI * math.exp(x * x * -0.5)  # never overflows: x * x * -0.5 <= 0
+    return cdf + x * pdf
+
+
 def _log_forward(x):
     if not x > 0.0:
         if math.isnan(x):
@@ -235,6 +253,10 @@ def _lg_log(v):
 def _lg_sigmoid(v):
     s = v._data
     return (s * (1.0 - s),)
+
+
+def _lg_gelu(v):
+    return (_gelu_slope(v._kids[0]._data),)
 
 
 def _lg_sum(v):
@@ -512,6 +534,16 @@ class Value:
         out._backward = _backward
         return out
 
+    def gelu(self):  # mirrored by MGF_GELU
+        out = Value(_gelu(self._data), (self,), "gelu")
+        out._local = _lg_gelu
+
+        def _backward():
+            self._grad += _gelu_slope(self._data) * out._grad
+
+        out._backward = _backward
+        return out
+
     # the remaining operators are built from the ones above, as upstream does
     def __neg__(self):
         return self * -1
@@ -596,7 +628,12 @@ _INTERNAL_ATTRS = frozenset(
 # they make the built-in nodes even if the class's operators are replaced.
 _value_add = Value.__add__
 _value_mul = Value.__mul__
-_ACT_METHODS = {"relu": Value.relu, "tanh": Value.tanh, "sigmoid": Value.sigmoid}
+_ACT_METHODS = {
+    "relu": Value.relu,
+    "tanh": Value.tanh,
+    "sigmoid": Value.sigmoid,
+    "gelu": Value.gelu,
+}
 
 
 def _slot_state(obj):
@@ -702,18 +739,23 @@ def _activate(act, z):
         return _tanh(z)
     if act == "sigmoid":
         return _sigmoid(z)
+    if act == "gelu":
+        return _gelu(z)
     return z
 
 
-def _activate_grad(act, out, g):
-    """d act / d z times g, from the activation's value out (mirrored by
-    mgf_activate_grad)."""
+def _activate_grad(act, z, out, g):
+    """d act / d z times g, from the pre-activation z or from the
+    activation's value out, whichever the derivative is written in (the
+    unfused neuron's op reads the same one; mirrored by mgf_activate_grad)."""
     if act == "relu":
         return (out > 0) * g
     if act == "tanh":
         return _tanh_slope(out) * g
     if act == "sigmoid":
         return (out * (1.0 - out)) * g
+    if act == "gelu":
+        return _gelu_slope(z) * g
     return g
 
 
@@ -740,10 +782,10 @@ def _neuron(w, xs, b, act):
         z = z + w[i]._data * xs[i]._data
     out = Value(_activate(act, z), (*w, *xs, b), "neuron_" + act)
     nin = len(xs)
-    out._local = _neuron_local_grads(act)
+    out._local = _neuron_local_grads(act, z)
 
     def _backward():
-        pre = _activate_grad(act, out._data, out._grad)
+        pre = _activate_grad(act, z, out._data, out._grad)
         for i in range(nin):
             wi = w[i]
             xi = xs[i]
@@ -783,11 +825,11 @@ def _chain_neuron(w, xs, b, act):
     return _ACT_METHODS[act](acc)
 
 
-def _neuron_local_grads(act):
+def _neuron_local_grads(act, z):
     def local(v):
         kids = v._kids
         m = (len(kids) - 1) // 2
-        s = _activate_grad(act, v._data, 1.0)
+        s = _activate_grad(act, z, v._data, 1.0)
         return (
             *(kids[m + j]._data * s for j in range(m)),
             *(kids[j]._data * s for j in range(m)),
@@ -814,8 +856,8 @@ def layer(W, B, x, act, *, fused=True):
     ``fused=False``: micrograd's graph, node for node: per neuron, for each
     input a leaf when it is a number (one per neuron), the ``'*'`` node
     ``w_i * x_i`` and the ``'+'`` node ``acc + w_i * x_i`` (``acc`` starting
-    at the bias), then the activation's node (``'ReLU'``, ``'tanh'``,
-    ``'sigmoid'``; none when linear).
+    at the bias), then the activation's op node (``'ReLU'`` for relu; none
+    when linear).
     """
     return mlp(((W, B, act),), x, fused=fused)
 

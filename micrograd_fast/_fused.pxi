@@ -401,7 +401,7 @@ def mlp(spec, x, *, fused=True):
 
     spec: an MLPPlan from mlp_plan(), or a sequence of (W, B, act) with W a
     sequence of weight rows (Values), B the biases (Values) and act one of
-    'relu', 'tanh', 'sigmoid', 'linear'.  x: the inputs, Values or numbers
+    the names in nn.ACTIVATIONS.  x: the inputs, Values or numbers
     (numbers become leaves).  fused=True makes one node per neuron;
     fused=False micrograd's graph of '*', '+' and activation nodes.  Returns
     the last layer's outputs as a list of Values; the other nodes get no
@@ -428,6 +428,6 @@ def layer(W, B, x, act, *, fused=True):
     micrograd's chain of nodes (fused=False).
 
     W: nout rows of nin weight Values, B: nout bias Values, x: nin inputs
-    (Values or numbers), act: 'relu', 'tanh', 'sigmoid' or 'linear'.
+    (Values or numbers), act: one of the names in nn.ACTIVATIONS.
     Returns the nout outputs (mirrors layer)."""
     return mlp(((W, B, act),), x, fused=fused)

@@ -2,12 +2,16 @@
 ``MLP.from_torch(seq)`` call these.  torch is imported on first use only."""
 
 from micrograd_fast import nn
+from micrograd_fast._vocab import ACTIVATIONS
 
-_TORCH_ACTS = {
-    "relu": lambda torch: torch.nn.ReLU,
-    "tanh": lambda torch: torch.nn.Tanh,
-    "sigmoid": lambda torch: torch.nn.Sigmoid,
-}
+
+def torch_module(torch, act):
+    """The ``torch.nn`` module class of an activation: the one named by its
+    display name in ``nn`` (``ReLU`` for relu), ``Identity`` for linear.
+    The one mapping both directions of the bridge use."""
+    if act == "linear":
+        return torch.nn.Identity
+    return getattr(torch.nn, nn._REPR_NAMES[act])
 
 
 def import_torch():
@@ -22,8 +26,9 @@ def import_torch():
 
 def to_torch(model):
     """An equivalent ``torch.nn.Sequential`` (float64) of ``model``, an MLP:
-    per layer a ``Linear`` followed by ``ReLU``/``Tanh``/``Sigmoid`` (nothing
-    for a linear layer), with the model's weights copied in."""
+    per layer a ``Linear`` followed by its activation's module
+    (``torch_module``; nothing for a linear layer), with the model's weights
+    copied in."""
     torch = import_torch()
     mods = []
     for i, layer in enumerate(model.layers):
@@ -38,14 +43,14 @@ def to_torch(model):
             lin.bias.copy_(torch.from_numpy(arrays["bias"]))
         mods.append(lin)
         if act != "linear":
-            mods.append(_TORCH_ACTS[act](torch)())
+            mods.append(torch_module(torch, act)())
     return torch.nn.Sequential(*mods)
 
 
 def from_torch(cls, seq, engine=None):
     """An MLP (of class ``cls``) equal to ``seq``, a ``torch.nn.Sequential``
-    of ``Linear`` layers, each optionally followed by ``ReLU``, ``Tanh``,
-    ``Sigmoid`` or ``Identity``.  Draws no random numbers."""
+    of ``Linear`` layers, each optionally followed by the module of one of
+    ``ACTIVATIONS`` (``torch_module``).  Draws no random numbers."""
     torch = import_torch()
     eng = nn._resolve_engine(engine)
     V = eng.Value
@@ -85,12 +90,14 @@ def from_torch(cls, seq, engine=None):
 
 
 def _act_name(torch, mod):
-    for name, cls in (
-        ("relu", torch.nn.ReLU),
-        ("tanh", torch.nn.Tanh),
-        ("sigmoid", torch.nn.Sigmoid),
-        ("linear", torch.nn.Identity),
-    ):
-        if type(mod) is cls:
+    for name in ACTIVATIONS:
+        if type(mod) is torch_module(torch, name):
+            # a module set to another function than its default is not ours
+            # (GELU(approximate='tanh'))
+            if getattr(mod, "approximate", "none") != "none":
+                raise ValueError(
+                    f"from_torch: unsupported {type(mod).__name__}"
+                    f"(approximate={mod.approximate!r}); only the exact form is"
+                )
             return name
     raise ValueError(f"from_torch: unsupported module {type(mod).__name__}")

@@ -779,6 +779,9 @@ cdef class Value:
     def sigmoid(self):  # Value.sigmoid
         return _unary(MGF_SIGMOID, self, mgf_sigmoid(_data(self)), 0.0, 0)
 
+    def gelu(self):  # Value.gelu
+        return _unary(MGF_GELU, self, mgf_gelu(_data(self)), 0.0, 0)
+
     # backpropagation -----------------------------------------------------------
     def backward(self):
         """Set this node's grad to 1 and push gradients to everything below

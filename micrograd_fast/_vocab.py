@@ -6,7 +6,7 @@ activation")."""
 
 #: The activations a layer or neuron takes, in the order error messages
 #: list them.
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "linear")
 
 #: The names every engine module exports, in its ``__all__`` order (the
 #: interface ``micrograd_fast.engine`` selects and forwards).

@@ -15,8 +15,9 @@ A layer of one neuron returns a bare Value, any other a list.
 
 Activations
 -----------
-Every neuron has an activation: ``'relu'`` (the default), ``'tanh'``,
-``'sigmoid'`` or ``'linear'``.  ``Neuron(nin, nonlin=True, act='tanh')``;
+Every neuron has an activation, one of ``ACTIVATIONS`` (``'relu'``, the
+default, ``'linear'`` and the others in the activation table of
+docs/architecture.md).  ``Neuron(nin, nonlin=True, act='tanh')``;
 ``nonlin=False`` always means linear.  ``MLP(nin, nouts, act='relu',
 out_act=None)`` uses ``act`` on the hidden layers and ``out_act`` on the last
 layer, linear by default as in micrograd.  ``act`` may also be a list with one
@@ -30,8 +31,8 @@ By default a forward pass builds exactly micrograd's graph.  Per neuron, in
 micrograd's creation order (``sum((wi*xi for ...), self.b)``): for each input
 ``x_i`` a leaf Value when ``x_i`` is a plain number (one per neuron, as
 ``w*x`` makes it), the ``'*'`` node ``(w_i, x_i)``, then the ``'+'`` node
-``(acc, w_i*x_i)``, ``acc`` starting at the bias; then ``'ReLU'`` (or
-``'tanh'``/``'sigmoid'``; nothing for a linear neuron).  The same ops, the same
+``(acc, w_i*x_i)``, ``acc`` starting at the bias; then the activation's op
+node (``'ReLU'`` for relu; nothing for a linear neuron).  The same ops, the same
 ``_prev``, same numbers bit for bit, and every node has its ``_backward``.
 The graph is made inside the engine in one call per model call (``mlp`` /
 ``layer`` with ``fused=False``): with the compiled core, the nodes are written
@@ -89,7 +90,15 @@ from micrograd_fast.engine import is_engine as _is_engine
 
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
-_REPR_NAMES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "linear": "Linear"}
+#: Each activation's display name (``ReLUNeuron(2)``), which is also the
+#: name of the ``torch.nn`` module it stands for (``Linear``: ``Identity``).
+_REPR_NAMES = {
+    "relu": "ReLU",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "gelu": "GELU",
+    "linear": "Linear",
+}
 
 
 def _default_engine():
@@ -579,8 +588,8 @@ class MLP(Module):
     # -- PyTorch bridge (micrograd_fast._torch_bridge) ------------------------
     def to_torch(self):
         """An equivalent ``torch.nn.Sequential`` (float64): per layer a
-        ``Linear`` followed by ``ReLU``/``Tanh``/``Sigmoid`` (nothing for a
-        linear layer), with this model's weights copied in."""
+        ``Linear`` followed by its activation's module (``ReLU`` for relu,
+        nothing for a linear layer), with this model's weights copied in."""
         from micrograd_fast import _torch_bridge
 
         return _torch_bridge.to_torch(self)
@@ -588,8 +597,8 @@ class MLP(Module):
     @classmethod
     def from_torch(cls, seq, engine=None):
         """An MLP equal to a ``torch.nn.Sequential`` of ``Linear`` layers, each
-        optionally followed by ``ReLU``, ``Tanh``, ``Sigmoid`` or ``Identity``.
-        Draws no random numbers."""
+        optionally followed by the module of one of ``ACTIVATIONS`` (``ReLU``
+        for relu, ``Identity`` for linear).  Draws no random numbers."""
         from micrograd_fast import _torch_bridge
 
         return _torch_bridge.from_torch(cls, seq, engine)

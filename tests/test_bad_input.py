@@ -119,7 +119,7 @@ CASES = [
     ("vsum-str-start", lambda E, v: E.vsum([v["a"]], "s"), TE, "both"),
     ("vsum-uninit-item", lambda E, v: E.vsum([v["a"], uninit(E)]), (RE, AttributeError), "both"),
     # layer
-    ("layer-unknown-act", lambda E, v: layer(E, [[v["a"]]], [v["b"]], [1.0], "gelu"), VE, "both"),
+    ("layer-unknown-act", lambda E, v: layer(E, [[v["a"]]], [v["b"]], [1.0], "not an activation"), VE, "both"),
     ("layer-act-None", lambda E, v: layer(E, [[v["a"]]], [v["b"]], [1.0], None), VE, "both"),
     ("layer-too-many-inputs", lambda E, v: layer(E, [[v["a"]]], [v["b"]], [1.0, 2.0], "relu"),
      VE, "both"),

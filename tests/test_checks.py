@@ -143,10 +143,10 @@ def _bad_plan_cases(V):
         ("ragged", lambda E: E.mlp_plan([([[a], [a, b]], [b, b], "relu")]), ValueError),
         ("weight-number", lambda E: E.mlp_plan([([[1.0]], [b], "relu")]), TypeError),
         ("bias-number", lambda E: E.mlp_plan([([[a]], [1.0], "relu")]), TypeError),
-        ("act-unknown", lambda E: E.mlp_plan([([[a]], [b], "gelu")]), ValueError),
+        ("act-unknown", lambda E: E.mlp_plan([([[a]], [b], "not an activation")]), ValueError),
         ("act-unhashable", lambda E: E.mlp_plan([([[a]], [b], ["relu"])]), ValueError),
         # the activation is checked before the rows, in both engines
-        ("act-and-weight", lambda E: E.mlp_plan([([[1.0]], [b], "gelu")]), ValueError),
+        ("act-and-weight", lambda E: E.mlp_plan([([[1.0]], [b], "not an activation")]), ValueError),
         ("next-layer-width", lambda E: E.mlp_plan([ok, ([[a, b]], [b], "relu")]), ValueError),
         ("uninit-weight", lambda E: E.mlp_plan([([[V.__new__(V)]], [b], "relu")]),
          (RuntimeError, TypeError)),
@@ -178,7 +178,7 @@ def test_unfused_layers_are_checked_the_same_way(engine, fused):
     V = engine.Value
     a, b = V(0.5), V(-0.25)
     bad = [
-        (lambda: engine.mlp([([[a]], [b], "gelu")], [1.0], fused=fused), ValueError),
+        (lambda: engine.mlp([([[a]], [b], "not an activation")], [1.0], fused=fused), ValueError),
         (lambda: engine.mlp([()], [1.0], fused=fused), TypeError),
         (lambda: engine.mlp([([[1.0]], [b], "relu")], [1.0], fused=fused), TypeError),
         (lambda: engine.mlp([([[a]], [b], "relu")], [1.0, 2.0], fused=fused), ValueError),

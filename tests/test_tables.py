@@ -135,4 +135,4 @@ def test_each_activation_builds_the_same_node_on_both_engines(act, fused):
 
 def test_an_unknown_activation_is_refused_alike(engine):
     with pytest.raises(ValueError, match="expected one of " + ", ".join(ACTIVATIONS)):
-        engine.layer([[engine.Value(1.0)]], [engine.Value(0.0)], [1.0], "gelu!")
+        engine.layer([[engine.Value(1.0)]], [engine.Value(0.0)], [1.0], "not an activation")
