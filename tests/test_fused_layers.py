@@ -15,27 +15,8 @@ import random
 import pytest
 
 import micrograd_fast._engine_py as spec
+from micrograd_fast._vocab import ACTIVATIONS
 from micrograd_fast.nn import MLP
-
-
-def _act_fwd(act, z):
-    if act == "relu":
-        return 0.0 if z < 0.0 else z
-    if act == "tanh":
-        return spec._tanh(z)
-    if act == "sigmoid":
-        return spec._sigmoid(z)
-    return z
-
-
-def _act_pre(act, out, g):
-    if act == "relu":
-        return (out > 0) * g
-    if act == "tanh":
-        return spec._tanh_slope(out) * g
-    if act == "sigmoid":
-        return (out * (1.0 - out)) * g
-    return g
 
 
 def _reference(layers, points, coefs):
@@ -47,18 +28,24 @@ def _reference(layers, points, coefs):
     wgrad = [[[0.0] * len(row) for row in W] for W, _, _ in layers]
     bgrad = [[0.0] * len(B) for _, B, _ in layers]
     acts_per_point = []
+    zs_per_point = []
     for x in points:
         acts = [list(x)]
+        zs = []
         for W, B, act in layers:
             xs = acts[-1]
             out = []
+            zs.append([])
             for row, b in zip(W, B):
                 z = b
                 for w, xv in zip(row, xs):
                     z = z + w * xv
-                out.append(_act_fwd(act, z))
+                zs[-1].append(z)
+                # the activations' own math is the pure engine's (the spec)
+                out.append(spec._activate(act, z))
             acts.append(out)
         acts_per_point.append(acts)
+        zs_per_point.append(zs)
     xgrads = [None] * len(points)
     for p in reversed(range(len(points))):
         acts = acts_per_point[p]
@@ -71,7 +58,7 @@ def _reference(layers, points, coefs):
             outs = acts[li + 1]
             gx = [0.0] * len(xs)
             for j in reversed(range(len(W))):
-                pre = _act_pre(act, outs[j], g[j])
+                pre = spec._activate_grad(act, zs_per_point[p][li][j], outs[j], g[j])
                 for t in range(len(xs)):
                     wgrad[li][j][t] += xs[t] * pre
                     gx[t] += W[j][t] * pre
@@ -117,20 +104,20 @@ def _run(engine, nin, widths, acts, seed, npoints=3):
     assert [[v.grad for v in x] for x in inputs] == ref_x
 
 
-ACTS = ("relu", "tanh", "sigmoid", "linear")
+ACTS = ACTIVATIONS
 
 
 @pytest.mark.parametrize("nin", [1, 2, 3, 17])
 def test_fused_mlp_bit_identical_widths_1_to_70(engine, nin):
     for width in range(1, 71):
-        act = ACTS[width % 4]
+        act = ACTS[width % len(ACTS)]
         _run(engine, nin, [width, width, 1], [act, "relu", "linear"], seed=width * 31 + nin)
 
 
 @pytest.mark.parametrize("widths", [[5], [7, 3], [9, 13, 2], [33, 1, 6], [65, 66, 67]])
 @pytest.mark.parametrize("nin", [1, 3, 17])
 def test_fused_odd_shapes(engine, nin, widths):
-    acts = [ACTS[(i + nin) % 4] for i in range(len(widths))]
+    acts = [ACTS[(i + nin) % len(ACTS)] for i in range(len(widths))]
     _run(engine, nin, widths, acts, seed=nin * 7 + sum(widths), npoints=4)
 
 

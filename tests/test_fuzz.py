@@ -36,6 +36,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from op_examples import ACTS as ACT_EXAMPLES
+from op_examples import unary_methods
+
+from micrograd_fast import _engine_py
+from micrograd_fast._vocab import ACTIVATIONS
 
 EXAMPLES = int(os.environ.get("MICROGRAD_FAST_FUZZ_EXAMPLES", "150"))
 ARITH_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
@@ -53,22 +58,17 @@ BINARY_OPS = {
     "div": operator.truediv,
     "pow": operator.pow,
 }
-UNARY_OPS = {
-    "neg": operator.neg,
-    "relu": lambda a: a.relu(),
-    "tanh": lambda a: a.tanh(),
-    "exp": lambda a: a.exp(),
-    "log": lambda a: a.log(),
-    "sigmoid": lambda a: a.sigmoid(),
-}
-# what upstream micrograd 0.1.0 has: no Value ** Value, no number ** Value
-# (a Value ** number is the "powc" instruction), no tanh, exp, log, sigmoid
+# negation, and every one-input op of the op table (tests/op_examples.py)
+UNARY_OPS = {"neg": operator.neg, **{name: operator.methodcaller(name) for name in unary_methods()}}
+# what upstream micrograd 0.1.0 has (a fixed release): no Value ** Value, no
+# number ** Value (a Value ** number is the "powc" instruction), of the
+# one-input ops only relu
 UPSTREAM_BINARY_OPS = ["add", "sub", "mul", "div"]
 UPSTREAM_UNARY_OPS = ["neg", "relu"]
 
 # --- the instruction set -----------------------------------------------------
 
-ACTS = ["linear", "relu", "tanh", "sigmoid"]
+ACTS = list(ACTIVATIONS)
 CUSTOM_KINDS = ["scale", "lin2", "tri", "override"]
 
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.0, 2.0, math.inf, -math.inf, math.nan, 1e-300, 1e300]
@@ -105,7 +105,7 @@ def instructions(full):
                   st.sampled_from([1, 2, 3, -1, -2] + ([0.5, -0.5, 2.5, 0] if full else []))),
         st.tuples(st.just("custom"), st.sampled_from(CUSTOM_KINDS), IDX, IDX, IDX),
         st.tuples(st.just("vsum"), st.lists(operand, max_size=7), st.one_of(st.none(), operand)),
-        st.tuples(st.just("layer"), st.sampled_from(ACTS if full else ["linear", "relu", "tanh"]),
+        st.tuples(st.just("layer"), st.sampled_from(ACTS),
                   st.integers(1, 3), st.integers(0, 3), st.lists(IDX, min_size=16, max_size=16),
                   st.lists(operand, min_size=3, max_size=3)),
         st.tuples(st.just("mlp"), st.lists(st.sampled_from(ACTS), min_size=1, max_size=3),
@@ -198,16 +198,10 @@ class Engine:
         out = V(y, (*w, *xs, b), "neuron_" + act)
 
         def _backward():
-            g = out.grad
-            t = out.data
-            if act == "relu":
-                pre = (t > 0) * g
-            elif act == "tanh":
-                pre = (1 - t**2) * g
-            elif act == "sigmoid":
-                pre = (t * (1.0 - t)) * g
-            else:
-                pre = g
+            # d act / d z as the pure engine writes it, from z or from the
+            # output's data at the time of the pass (which the program may
+            # have set), whichever the activation's derivative reads
+            pre = _engine_py._activate_grad(act, z, out.data, out.grad)
             for wi, xi in zip(w, xs):
                 wi.grad += xi.data * pre
                 xi.grad += wi.data * pre
@@ -229,16 +223,10 @@ def lecture_tanh(x):
 
 
 def activate(act, z):
-    if act == "relu":
-        return 0.0 if z < 0.0 else z
+    """An activation at z as plain Python computes it (the lecture's tanh)."""
     if act == "tanh":
         return lecture_tanh(z)
-    if act == "sigmoid":
-        if z >= 0.0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
-    return z
+    return ACT_EXAMPLES[act].f(z)
 
 
 def custom_op(V, kind, a, b, c):
