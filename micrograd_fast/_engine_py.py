@@ -625,15 +625,10 @@ _INTERNAL_ATTRS = frozenset(
 
 
 # The ops the unfused layers build with, taken once: like the compiled core,
-# they make the built-in nodes even if the class's operators are replaced.
+# they make the built-in nodes even if the class's operators are replaced
+# (the activations' ops: _ACT_METHODS, below).
 _value_add = Value.__add__
 _value_mul = Value.__mul__
-_ACT_METHODS = {
-    "relu": Value.relu,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "gelu": Value.gelu,
-}
 
 
 def _slot_state(obj):
@@ -718,6 +713,21 @@ def vsum(values, start=0.0):
 
 
 from micrograd_fast._vocab import ACTIVATIONS as _ACTIVATIONS  # noqa: E402
+
+
+def _act_method(act):
+    """The Value method an unfused neuron applies activation act with: the
+    method of the same name (the op MGF_ACTS names for it in C)."""
+    try:
+        return getattr(Value, act)
+    except AttributeError:
+        raise AttributeError(
+            f"activation {act!r} has no op: Value.{act}() must exist first "
+            "(docs/architecture.md, 'How to add an activation')"
+        ) from None
+
+
+_ACT_METHODS = {act: _act_method(act) for act in _ACTIVATIONS if act != "linear"}
 
 #: The widest input a fused neuron takes: its node's children (weights,
 #: inputs, bias) must stay within the compiled core's children count.

@@ -179,6 +179,19 @@ def test_every_unary_method_is_on_both_classes():
                 assert callable(getattr(E.Value, ex.method)), (E.__name__, ex.method)
 
 
+def test_every_unary_method_is_in_the_stub():
+    import ast
+
+    import micrograd_fast
+
+    stub = pathlib.Path(micrograd_fast.__file__).resolve().parent / "_engine.pyi"
+    tree = ast.parse(stub.read_text())
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Value"]
+    declared = {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+    missing = [ex.method for ex in OPS if ex.method and ex.method not in declared]
+    assert not missing, f"micrograd_fast/_engine.pyi's Value lacks {missing}"
+
+
 # ---- activations ------------------------------------------------------------
 
 

@@ -101,6 +101,18 @@ def test_one_list_of_activations():
     assert _vocab.__name__ == "micrograd_fast._vocab"
 
 
+_ACT_ROW = re.compile(r"^\| `ACT_(\w+)` \| `(\w+)` \| `(\w+)` \| `(\w+)` \| ([^|]+) \|$")
+
+
+def test_the_docs_activation_table_is_the_c_table():
+    rows = [m.groups() for m in map(_ACT_ROW.match, DOC.read_text().splitlines()) if m]
+    table = _header_list("MGF_ACTS")
+    assert [(code, name, "MGF_" + op) for code, name, op, _, _ in rows] == table, (
+        "the activation table of docs/architecture.md is not MGF_ACTS"
+    )
+    assert {name: shown for _, name, _, shown, _ in rows} == nn._REPR_NAMES
+
+
 def test_the_compiled_activation_codes_come_from_the_c_table():
     core = _core()
     table = _header_list("MGF_ACTS")
