@@ -718,13 +718,16 @@ from micrograd_fast._vocab import ACTIVATIONS as _ACTIVATIONS  # noqa: E402
 def _act_method(act):
     """The Value method an unfused neuron applies activation act with: the
     method of the same name (the op MGF_ACTS names for it in C)."""
-    try:
-        return getattr(Value, act)
-    except AttributeError:
-        raise AttributeError(
-            f"activation {act!r} has no op: Value.{act}() must exist first "
-            "(docs/architecture.md, 'How to add an activation')"
-        ) from None
+    method = getattr(Value, act, None)
+    if method is None:
+
+        def method(v):
+            raise AttributeError(
+                f"activation {act!r} has no op: Value.{act}() must exist first "
+                "(docs/architecture.md, 'How to add an activation')"
+            )
+
+    return method
 
 
 _ACT_METHODS = {act: _act_method(act) for act in _ACTIVATIONS if act != "linear"}

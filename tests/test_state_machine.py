@@ -30,6 +30,7 @@ from conftest import ENGINE_MODULES, NO_EXTENSIONS
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from op_examples import unary_methods
 
 pytestmark = pytest.mark.skipif(
     NO_EXTENSIONS, reason="compares the compiled core, MICROGRAD_FAST_NO_EXTENSIONS is set"
@@ -151,7 +152,7 @@ class StateMachine(RuleBasedStateMachine):
             self._add(*r, a)
 
     @precondition(lambda self: self.pairs)
-    @rule(i=INDEX, op=st.sampled_from(["tanh", "relu", "sigmoid"]))
+    @rule(i=INDEX, op=st.sampled_from(unary_methods()))
     def unary(self, i, op):
         a = self._pick(i)
         r = self._both(lambda: getattr(a.c, op)(), lambda: getattr(a.py, op)())
