@@ -604,6 +604,17 @@ def _by_seq(v):
     return v._seq
 
 
+def _creation_order(values):
+    """The Values in the order they were made (mirrored by the compiled
+    core's _creation_order): backward() visits the reachable ones in the
+    reverse of this order."""
+    vs = list(values)
+    for v in vs:
+        if not isinstance(v, Value):
+            raise TypeError(f"_creation_order: expected Values, not {type(v).__name__}")
+    return sorted(vs, key=_by_seq)
+
+
 def _no_backward():
     return None
 

@@ -234,6 +234,42 @@ def _none_rule():
     raise TypeError("'NoneType' object is not callable")
 
 
+ctypedef struct _keyed:
+    int64_t key
+    Py_ssize_t pos
+
+
+cdef int _by_key(const void *a, const void *b) noexcept nogil:
+    cdef int64_t x = (<const _keyed *>a).key, y = (<const _keyed *>b).key
+    return (x > y) - (x < y)
+
+
+def _creation_order(values):
+    """The Values in the order their nodes were made (mirrors
+    _creation_order): backward() visits the reachable ones in the reverse of
+    this order.  The arena's indices are that order (reclamation keeps it),
+    and they are all read before any Python code can run (a reclamation
+    between two reads would move the nodes)."""
+    cdef list vs = list(values)
+    cdef Py_ssize_t n = len(vs), t
+    for t in range(n):
+        if not isinstance(vs[t], Value):
+            raise TypeError(f"_creation_order: expected Values, not {type(vs[t]).__name__}")
+        if (<Value>vs[t]).idx == 0:
+            _uninitialized()
+    cdef _keyed *keys = <_keyed *>malloc((n + 1) * sizeof(_keyed))
+    if keys == NULL:
+        raise MemoryError()
+    try:
+        for t in range(n):
+            keys[t].key = (<Value>vs[t]).idx
+            keys[t].pos = t
+        qsort(keys, <size_t>n, sizeof(_keyed), _by_key)
+        return [vs[keys[t].pos] for t in range(n)]
+    finally:
+        free(keys)
+
+
 cdef list _child_handles(Value v):
     """v's children in order, as Values: the handle a child already has,
     else a new one (so a node has one handle at a time)."""

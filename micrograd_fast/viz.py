@@ -17,7 +17,7 @@ micrograd values draw too.
 
 import contextlib
 
-__all__ = ["draw_dot", "value_svg", "collect_graph", "DEFAULT_MAX_NODES"]
+__all__ = ["draw_dot", "value_svg", "collect_graph", "backprop_html", "DEFAULT_MAX_NODES"]
 
 #: draw_dot refuses graphs with more Values than this (override: max_nodes=)
 DEFAULT_MAX_NODES = 2000
@@ -205,6 +205,31 @@ def render_graph(root, path, rankdir="LR", max_nodes=DEFAULT_MAX_NODES):
     with open(path, "wb") as f:
         f.write(data)
     return path
+
+
+def backprop_html(root, path=None, *, title=None, max_nodes=300):
+    """A page that steps through backpropagation on ``root``'s graph.
+
+    One self-contained HTML file (the graph as inline SVG drawn by Graphviz,
+    the script inline, nothing fetched): the forward pass and then the
+    backward pass, one node per step, in the engine's own order, with the
+    current node highlighted, its local derivative and the chain-rule
+    product written out (``dL/da = dL/de * de/da = -2.0 * -3.0 = 6.0``) and
+    each grad filling in as it is computed.  Buttons, the arrow keys and a
+    slider move through it.
+
+    The backward pass is run by the engine, one node's ``_backward()`` at a
+    time, from grads set to zero (the root's to 1): the last step shows what
+    ``backward()`` gives, and the graph's grads are left so.  Graphs of more
+    than ``max_nodes`` Values are refused with a ValueError (the page is for
+    reading: a Neuron, the lecture's expressions).  Returns a page object
+    (``.html``, ``.save(path)``, shown inline by Jupyter); writes it to
+    ``path`` too when one is given.  Needs the graphviz package and
+    Graphviz's ``dot``.
+    """
+    from micrograd_fast.lab.stepthrough import backprop_page
+
+    return backprop_page(root, path, title=title, max_nodes=max_nodes)
 
 
 def _repr_svg_(self):

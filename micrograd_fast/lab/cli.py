@@ -48,6 +48,10 @@ def build_parser():
                       "it as <name>_loss.<ext>")
     demo.add_argument("--no-plot", action="store_true",
                       help="train only, draw nothing (matplotlib not needed)")
+    demo.add_argument("--animate", default=None, metavar="PATH",
+                      help="also write an animation of the decision boundary as the "
+                      "model trains, with the loss curve beside it: PATH.gif (Pillow) "
+                      "or PATH.html (matplotlib's JavaScript animation)")
     demo.add_argument("--seed", type=int, default=1337,
                       help="seed for Python's and NumPy's generators (default 1337)")
     _add_engine_option(demo)
@@ -78,6 +82,13 @@ def build_parser():
     walk.add_argument("--graph", metavar="PATH", default=None,
                       help="also draw the expression graph to PATH (.svg, .png, "
                       ".pdf; needs graphviz and Graphviz's dot)")
+    walk.add_argument("--html", metavar="PATH", default=None,
+                      help="also write a page that steps through the forward and "
+                      "backward pass one node at a time (open it in a browser; "
+                      "needs graphviz and Graphviz's dot)")
+    walk.add_argument("--topo", action="store_true",
+                      help="instead: why backward() runs in topological order, on "
+                      "graphs where naive recursive backward passes go wrong")
     _add_engine_option(walk)
     return parser
 
@@ -99,17 +110,23 @@ def main(argv=None):
         try:
             run_demo(steps=args.steps,
                      plot=None if args.no_plot else (args.plot or "moons.png"),
-                     seed=args.seed, plot_required=args.plot is not None)
-        except (ImportError, OSError) as exc:
+                     seed=args.seed, plot_required=args.plot is not None,
+                     animation_path=args.animate)
+        except (ImportError, OSError, ValueError) as exc:
             print(f"micrograd-fast: {exc}", file=sys.stderr)
             return 2
         return 0
+
+    if args.command == "walkthrough" and args.topo:
+        from micrograd_fast.lab.topo import report
+
+        return 0 if report(engine.Value) else 1
 
     if args.command == "walkthrough":
         from micrograd_fast.lab.walkthrough import walkthrough
 
         try:
-            ok = walkthrough(engine.Value, graph=args.graph)
+            ok = walkthrough(engine.Value, graph=args.graph, html=args.html)
         except (ImportError, OSError, RuntimeError, ValueError) as exc:
             print(f"micrograd-fast: {exc}", file=sys.stderr)
             return 2

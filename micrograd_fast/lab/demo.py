@@ -106,27 +106,93 @@ def _figure(width, height):
     return fig
 
 
-def plot_boundary(model, Value, X, labels, path, grid_points=40):
-    """Colour the plane by the sign of the model's score, then the points."""
+def boundary_grid(X, grid_points=40):
+    """The plane around the points, as two meshgrid arrays."""
     import numpy as np
 
     x_min, x_max = X[:, 0].min() - 1, X[:, 0].max() + 1
     y_min, y_max = X[:, 1].min() - 1, X[:, 1].max() + 1
     step = (x_max - x_min) / grid_points
-    gx, gy = np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
-    scores = np.array(
+    return np.meshgrid(np.arange(x_min, x_max, step), np.arange(y_min, y_max, step))
+
+
+def boundary_scores(model, Value, gx, gy):
+    """The model's score at every point of the grid."""
+    import numpy as np
+
+    return np.array(
         [model([Value(float(a)), Value(float(b))]).data
          for a, b in zip(gx.ravel(), gy.ravel())]
     ).reshape(gx.shape)
 
-    fig = _figure(6, 5)
-    ax = fig.add_subplot()
+
+def _draw_boundary(ax, gx, gy, scores, X, labels):
     ax.contourf(gx, gy, scores > 0, cmap="Spectral", alpha=0.8)
     ax.scatter(X[:, 0], X[:, 1], c=labels, s=40, cmap="Spectral", edgecolors="k")
     ax.set_xlim(gx.min(), gx.max())
     ax.set_ylim(gy.min(), gy.max())
+
+
+def plot_boundary(model, Value, X, labels, path, grid_points=40):
+    """Colour the plane by the sign of the model's score, then the points."""
+    gx, gy = boundary_grid(X, grid_points)
+    fig = _figure(6, 5)
+    ax = fig.add_subplot()
+    _draw_boundary(ax, gx, gy, boundary_scores(model, Value, gx, gy), X, labels)
     ax.set_title("moons: decision boundary of MLP(2, [16, 16, 1])")
     fig.savefig(path)
+
+
+def frame_steps(steps, frames=20):
+    """The steps after which the animation takes a frame: 0 (before
+    training), then every steps // frames steps, and the last."""
+    every = max(1, steps // frames)
+    return sorted(set(range(0, steps + 1, every)) | {steps})
+
+
+def animate(snapshots, X, labels, path, out=None):
+    """Write the training animation: per snapshot (steps done, grid, scores,
+    losses so far) a frame of the decision boundary with the loss curve
+    beside it.  A '.gif' path is written by Pillow, an '.html' one as
+    matplotlib's JavaScript animation (frames embedded); a progress bar
+    shows the rendering."""
+    require("matplotlib", "the demo's animation")
+    tqdm = require("tqdm", "the demo's animation")
+    from matplotlib import animation
+
+    ext = os.path.splitext(str(path))[1].lower()
+    if ext == ".gif":
+        writer = animation.PillowWriter(fps=6)
+    elif ext in (".html", ".htm"):
+        writer = animation.HTMLWriter(fps=6, embed_frames=True, default_mode="once")
+    else:
+        raise ValueError(f"--animate writes a .gif or an .html file, not {path!r}")
+    total = max(len(s[3]) for s in snapshots)
+    top = max([max(s[3]) for s in snapshots if s[3]] + [1.0])
+    fig = _figure(10, 4.2)
+    ax, lx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+
+    def draw(t):
+        done, (gx, gy), scores, losses = snapshots[t]
+        ax.clear()
+        _draw_boundary(ax, gx, gy, scores, X, labels)
+        ax.set_title(f"decision boundary after {done} steps")
+        lx.clear()
+        lx.plot(range(1, len(losses) + 1), losses, color="tab:blue")
+        lx.set_xlim(1, max(total, 2))
+        lx.set_ylim(min([min(s[3]) for s in snapshots if s[3]] + [top]) * 0.8, top * 1.25)
+        lx.set_yscale("log")
+        lx.set_xlabel("step")
+        lx.set_ylabel("loss (hinge + L2)")
+        lx.set_title("training loss" + (f": {losses[-1]:.4f}" if losses else ""))
+        fig.tight_layout()
+        return []
+
+    anim = animation.FuncAnimation(fig, draw, frames=len(snapshots), blit=False)
+    with tqdm.tqdm(total=len(snapshots), desc="rendering", unit="frame") as bar:
+        anim.save(str(path), writer=writer,
+                  progress_callback=lambda i, n: bar.update(1))
+    return path
 
 
 def plot_curves(losses, accuracies, path):
@@ -177,7 +243,8 @@ def _tqdm_progress(tqdm_module, steps):
     return progress, bar.close
 
 
-def run_demo(steps=100, plot="moons.png", seed=1337, out=None, plot_required=False):
+def run_demo(steps=100, plot="moons.png", seed=1337, out=None, plot_required=False,
+             animation_path=None):
     """The ``demo`` command.  ``plot=None`` skips the pictures.
 
     The core needs none of the viz packages: without tqdm the progress is
@@ -189,6 +256,11 @@ def run_demo(steps=100, plot="moons.png", seed=1337, out=None, plot_required=Fal
     out = out or sys.stdout
     if plot is not None and plot_required:
         require("matplotlib", "the demo's plots")
+    if animation_path is not None:
+        require("matplotlib", "the demo's animation")
+        require("tqdm", "the demo's animation")
+        if os.path.splitext(str(animation_path))[1].lower() not in (".gif", ".html", ".htm"):
+            raise ValueError(f"--animate writes a .gif or an .html file, not {animation_path!r}")
     tqdm_module = _optional("tqdm")
     missing = [] if tqdm_module is not None else ["tqdm"]
     if plot is not None and _optional("matplotlib") is None:
@@ -213,6 +285,25 @@ def run_demo(steps=100, plot="moons.png", seed=1337, out=None, plot_required=Fal
         progress, close = _tqdm_progress(tqdm_module, steps)
     else:
         progress, close = _text_progress(steps, sys.stderr)
+    snapshots = []
+    if animation_path is not None:
+        # a frame before training and every few steps: the boundary, the loss so far
+        grid = boundary_grid(X, grid_points=30)
+        takes = set(frame_steps(steps))
+        seen_losses = []
+
+        def snapshot(done):
+            snapshots.append((done, grid, boundary_scores(model, Value, *grid), list(seen_losses)))
+
+        snapshot(0)
+        bar_progress = progress
+
+        def progress(k, loss, acc):
+            bar_progress(k, loss, acc)
+            seen_losses.append(loss)
+            if k + 1 in takes:
+                snapshot(k + 1)
+
     try:
         losses, accuracies, times = train(model, Value, X, labels, steps, progress)
     finally:
@@ -235,6 +326,10 @@ def run_demo(steps=100, plot="moons.png", seed=1337, out=None, plot_required=Fal
         plot_curves(losses, accuracies, curve_path)
         print(f"wrote {boundary_path} (decision boundary) and {curve_path} "
               f"(loss and accuracy)", file=out)
+    if animation_path is not None:
+        animate(snapshots, X, labels, animation_path)
+        print(f"wrote {animation_path} (the decision boundary as it trains, "
+              f"{len(snapshots)} frames)", file=out)
     if missing:
         print(f"progress bar and plots: {VIZ_EXTRA_HINT} "
               f"(not installed: {', '.join(missing)})", file=out)

@@ -47,10 +47,12 @@ def _local_derivatives(op, left, right, nodes):
     ]
 
 
-def walkthrough(Value, out=None, graph=None):
+def walkthrough(Value, out=None, graph=None, html=None):
     """Print the walk-through to ``out`` (default stdout).
 
-    With ``graph`` (a file name) the graph, grads filled in, is drawn there.
+    With ``graph`` (a file name) the graph, grads filled in, is drawn there;
+    with ``html`` (a file name) the step-through page of the same expression
+    is written there (``micrograd_fast.viz.backprop_html``).
     Returns True when the engine's gradients match the hand computation and
     the finite differences.
     """
@@ -117,4 +119,11 @@ def walkthrough(Value, out=None, graph=None):
 
         render_graph(nodes[ROOT], graph)
         say(f"wrote {graph} (the expression graph with data and grad)")
+    if html is not None:
+        from micrograd_fast.viz import backprop_html
+
+        page = backprop_html(build(Value)[ROOT], html,
+                             title="Backpropagation through L = (a*b + c) * f, step by step")
+        say(f"wrote {html} (the forward and backward pass, {len(page.steps)} steps: open it "
+            f"in a browser, step with the arrow keys)")
     return agree and close
