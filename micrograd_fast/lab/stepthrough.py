@@ -277,10 +277,10 @@ tr.current td { background: #ffe08a; }
 <body>
 <h1>%(title)s</h1>
 <div id="controls">
-  <button id="first" title="first step (Home)">&#9198;</button>
+  <button id="first" title="first step (Home)">&#9664;&#9664;</button>
   <button id="prev" title="previous step (left arrow)">&#9664; back</button>
   <button id="next" title="next step (right arrow)">next &#9654;</button>
-  <button id="last" title="last step (End)">&#9197;</button>
+  <button id="last" title="last step (End)">&#9654;&#9654;</button>
   <input id="slider" type="range" min="0" max="0" value="0" aria-label="step">
   <span id="where"></span>
 </div>
