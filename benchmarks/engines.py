@@ -11,6 +11,9 @@ Each engine is known by a short name:
 ``torch``
     PyTorch, for the workloads that have a tensor form.
 
+``compiled`` and ``pure``, the names the package and the lab use, are the
+first two (``canonical``).
+
 ``load(name)`` returns an :class:`Engine` or raises :class:`EngineUnavailable`
 with a one-line reason, which the runner prints as a note and moves on.
 """
@@ -21,6 +24,8 @@ import os
 
 __all__ = [
     "ENGINE_NAMES",
+    "ALIASES",
+    "canonical",
     "Engine",
     "EngineUnavailable",
     "load",
@@ -30,6 +35,20 @@ __all__ = [
 ]
 
 ENGINE_NAMES = ("micrograd_fast", "reference", "micrograd", "torch")
+
+#: The names the package, the lab and the docs give our two engines.
+ALIASES = {"compiled": "micrograd_fast", "pure": "reference"}
+
+
+def canonical(name):
+    """The suite's name of engine ``name`` (``compiled`` and ``pure`` are
+    ``micrograd_fast`` and ``reference``); a ValueError that lists the
+    names for any other."""
+    name = ALIASES.get(name, name)
+    if name not in ENGINE_NAMES:
+        raise ValueError(f"unknown engine {name!r}; choose from "
+                         f"{', '.join(ENGINE_NAMES + tuple(ALIASES))}")
+    return name
 
 _NO_EXT_VAR = "MICROGRAD_FAST_NO_EXTENSIONS"
 
@@ -105,8 +124,7 @@ def _package_version():
 
 def load(name):
     """Import engine ``name``; raise EngineUnavailable with the reason."""
-    if name not in ENGINE_NAMES:
-        raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINE_NAMES)}")
+    name = canonical(name)
     if name == "micrograd_fast" and _no_extensions():
         raise EngineUnavailable(f"{_NO_EXT_VAR} is set")
     modname = "torch" if name == "torch" else _MODULES[name]

@@ -132,7 +132,9 @@ def _timed(fn, arg, calls):
 def measure(engine_name="micrograd_fast", n=2000, rounds=21, model_calls=2000):
     """Run every case interleaved for ``rounds`` rounds; returns the report
     (a dict, see main)."""
-    engine = importlib.import_module(_MODULES[engine_name])
+    from benchmarks.engines import canonical
+
+    engine = importlib.import_module(_MODULES[canonical(engine_name)])
     Value = engine.Value
     makers = {"value": Value, "float": float, "slots": Slots}
     timings = {}  # (case, kind) -> list of seconds per item
@@ -212,7 +214,8 @@ def _print(report):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.opcost", description=__doc__.split("\n")[0])
-    ap.add_argument("--engine", choices=sorted(_MODULES), default="micrograd_fast")
+    ap.add_argument("--engine", choices=sorted(_MODULES) + ["compiled", "pure"],
+                    default="micrograd_fast")
     ap.add_argument("--items", type=int, default=2000, help="objects per loop")
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--model-calls", type=int, default=2000, help="model(x) calls per round")

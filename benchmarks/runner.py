@@ -253,13 +253,15 @@ def run_suite(engine_names, workload_names, size, timeout=None, progress=True, r
     return records
 
 
-def _split(text, allowed, what):
+def _split(text, allowed, what, aliases=None):
     if text is None:
         return list(allowed)
-    names = [t.strip() for t in text.split(",") if t.strip()]
+    aliases = aliases or {}
+    names = [aliases.get(t.strip(), t.strip()) for t in text.split(",") if t.strip()]
     bad = [n for n in names if n not in allowed]
     if bad:
-        raise SystemExit(f"unknown {what}: {', '.join(bad)} (choose from {', '.join(allowed)})")
+        raise SystemExit(f"unknown {what}: {', '.join(bad)} (choose from "
+                         f"{', '.join(list(allowed) + list(aliases))})")
     return names
 
 
@@ -276,7 +278,8 @@ def build_parser():
     mode.add_argument("--quick", action="store_true", help="smaller sizes, a couple of minutes")
     mode.add_argument("--smoke", action="store_true",
                       help="tiny sizes, checks that every workload runs (numbers meaningless)")
-    p.add_argument("--engines", help="comma-separated subset of: " + ",".join(engines_mod.ENGINE_NAMES))
+    p.add_argument("--engines", help="comma-separated subset of: "
+                   + ",".join(engines_mod.ENGINE_NAMES + tuple(engines_mod.ALIASES)))
     p.add_argument("--workloads", help="comma-separated subset of: " + ",".join(WORKLOADS))
     p.add_argument("--json", metavar="PATH", help="write the records (a JSON list) here")
     p.add_argument("--markdown", metavar="PATH", help="write the Markdown tables here")
@@ -302,7 +305,8 @@ def main(argv=None):
         with open(args.from_json, encoding="utf-8") as fh:
             records = json.load(fh)
     else:
-        engine_names = _split(args.engines, engines_mod.ENGINE_NAMES, "engine")
+        engine_names = _split(args.engines, engines_mod.ENGINE_NAMES, "engine",
+                              engines_mod.ALIASES)
         workload_names = _split(args.workloads, list(WORKLOADS), "workload")
         package = _measured_package()
         if package["path"] is None:

@@ -539,6 +539,15 @@ static inline int mgf_pow_forward(double x, double e, double *out) {
     return MGF_OK;
 }
 
+/* x * -1.0 as Python computes v * -1 (upstream's -v): a multiplication,
+ * which keeps a nan's sign bit on the processors CPython runs on, where a
+ * compiler would rewrite x * -1.0 as -x, which flips it.  The factor goes
+ * through a volatile so that the compiler cannot see the constant. */
+static inline double mgf_times_minus_one(double x) {
+    volatile double minus_one = -1.0;
+    return x * minus_one;
+}
+
 /* math.exp: overflow of a finite argument is an error. */
 static inline int mgf_exp_forward(double x, double *out) {
     double r = exp(x);

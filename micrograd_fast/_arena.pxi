@@ -133,8 +133,8 @@ cdef int _fit_capacity(int64_t more, bint now=False) except -1:
                 raise MemoryError("micrograd_fast: cannot grow the node arena")
     if A.cap != before:
         _resizes += 1
-    _fit_edges()
-    _fit_local_grads()
+    _fit_edges(now)
+    _fit_local_grads(now)
     return 0
 
 
@@ -155,7 +155,7 @@ cdef inline void _note_cycle() noexcept:
 
 
 cdef int64_t _shrunk_size(int64_t used, int64_t cycle_used, int64_t cap,
-                          int64_t minimum) noexcept:
+                          int64_t minimum, bint now) noexcept:
     """After a compaction: the size an array of node attachments (edges,
     local derivatives) shrinks to, or 0 to keep it, so that one huge node
     does not hold its memory for ever.
@@ -165,11 +165,13 @@ cdef int64_t _shrunk_size(int64_t used, int64_t cycle_used, int64_t cap,
     cycle that just ended (``cycle_used`` over _cycle_n nodes); at least
     twice what is live, at least ``minimum``.  The array shrinks to that
     only when it (``cap``) is more than twice as large, so a steady workload
-    keeps its array and never reallocates it.  Growing is left to the
-    reserve functions; a failed shrink keeps the larger array."""
+    keeps its array and never reallocates it.  ``now`` (an explicit
+    compact()) leaves the next cycle out: the array fits what is live, as
+    the node arena does then.  Growing is left to the reserve functions; a
+    failed shrink keeps the larger array."""
     cdef int64_t target = 2 * used
     cdef double need = used
-    if _cycle_n > 0 and cycle_used > 0:
+    if not now and _cycle_n > 0 and cycle_used > 0:
         need += <double>cycle_used / <double>_cycle_n * <double>(A.cap - A.n)
     if need > target:
         target = <int64_t>need if need < 4e18 else cap
@@ -178,21 +180,21 @@ cdef int64_t _shrunk_size(int64_t used, int64_t cycle_used, int64_t cap,
     return target if cap > 2 * target else 0
 
 
-cdef void _fit_edges() noexcept:
+cdef void _fit_edges(bint now) noexcept:
     """After a compaction: shrink an oversized edge array (_shrunk_size)."""
     global _base_n, _base_ne
-    cdef int64_t target = _shrunk_size(A.ne, _cycle_ne, A.ecap, MIN_ECAP)
+    cdef int64_t target = _shrunk_size(A.ne, _cycle_ne, A.ecap, MIN_ECAP, now)
     if target:
         mgf_resize_edges(&A, target)
     _base_n = A.n
     _base_ne = A.ne
 
 
-cdef void _fit_local_grads() noexcept:
+cdef void _fit_local_grads(bint now) noexcept:
     """After a compaction: shrink an oversized local derivative array (of
     the Value(data, children, local_grads) nodes) by the same rule."""
     global _base_nl
-    cdef int64_t target = _shrunk_size(A.nl, _cycle_nl, A.lcap, MIN_LCAP)
+    cdef int64_t target = _shrunk_size(A.nl, _cycle_nl, A.lcap, MIN_LCAP, now)
     if target:
         mgf_resize_lg(&A, target)
     _base_nl = A.nl
@@ -360,7 +362,15 @@ def compact():
     to what is live now (a reclamation that happens by itself fits it to
     the recent peak instead)."""
     if _busy:
-        raise RuntimeError("cannot compact the arena during backward()")
+        # a pass in this thread (a Python _backward calling compact()) or in
+        # another one (while its Python rule runs): the pass holds node
+        # indices that a compaction would move.  Room needed meanwhile is
+        # had by growing, not reclaiming (_make_room); an explicit call
+        # says so.
+        raise RuntimeError(
+            "cannot compact the arena while a backward() pass is running, in this "
+            "thread or another: call compact() after it (meanwhile the arena "
+            "grows as needed)")
     _note_cycle()
     _compact()
     _fit_capacity(0, True)

@@ -712,7 +712,7 @@ cdef class Value:
     def __neg__(self):  # Value.__neg__: self * -1
         if not _own_arith(self):
             return self * -1
-        return _binary_const(MGF_MUL, self, -1.0, _data(self) * -1.0)
+        return _binary_const(MGF_MUL, self, -1.0, mgf_times_minus_one(_data(self)))
 
     def __sub__(self, other):  # Value.__sub__: self + (-other)
         cdef double c

@@ -34,6 +34,32 @@ def is_engine(module):
     return all(hasattr(module, name) for name in ENGINE_API)
 
 
+def resolve_engine(engine):
+    """The engine module ``engine`` names: None for the selected one (this
+    module), ``"compiled"`` or ``"pure"`` (the names the lab and the docs
+    use), an engine module's own name, or an engine module itself.  Any
+    other name is a ValueError that lists the names; anything else a
+    TypeError."""
+    if engine is None:
+        return sys.modules[__name__]
+    if isinstance(engine, str):
+        name = ENGINE_MODULES.get(engine, engine)
+        if name not in _ENGINE_MODULE_NAMES and name != __name__:
+            raise ValueError(
+                f"unknown engine {engine!r}: expected 'compiled' or 'pure' "
+                f"(or a module: {', '.join(sorted(_ENGINE_MODULE_NAMES))})"
+            )
+        import importlib
+
+        return importlib.import_module(name)
+    if not is_engine(engine):
+        raise TypeError(
+            "engine must be 'compiled', 'pure' or a micrograd_fast engine module, "
+            f"not {type(engine).__name__}"
+        )
+    return engine
+
+
 def engine_of(value):
     """The engine module ``value``'s class (or a class it derives from)
     belongs to, or None when it is not an engine's Value."""

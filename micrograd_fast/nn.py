@@ -86,7 +86,7 @@ import sys
 
 from micrograd_fast._vocab import ACTIVATIONS
 from micrograd_fast.engine import engine_of as _engine_of
-from micrograd_fast.engine import is_engine as _is_engine
+from micrograd_fast.engine import resolve_engine as _engine_named
 
 __all__ = ["Module", "Neuron", "Layer", "MLP"]
 
@@ -110,11 +110,7 @@ def _default_engine():
 def _resolve_engine(engine):
     if engine is None:
         return _default_engine()
-    if isinstance(engine, str):
-        return importlib.import_module(engine)
-    if not _is_engine(engine):
-        raise TypeError("engine must be a micrograd_fast engine module")
-    return engine
+    return _engine_named(engine)
 
 
 def _check_act(act):

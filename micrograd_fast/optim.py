@@ -29,6 +29,7 @@ import numpy as np
 
 from micrograd_fast.engine import engine_of as _engine_of
 from micrograd_fast.engine import is_engine as _is_engine
+from micrograd_fast.engine import resolve_engine as _engine_named
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -49,6 +50,8 @@ class Optimizer:
         if hasattr(params, "parameters") and callable(params.parameters):
             params = params.parameters()
         self.params = list(params)
+        if engine is not None:
+            engine = _engine_named(engine)  # 'compiled', 'pure' or a module
         if engine is None:
             if not self.params:
                 raise ValueError("optimizer got an empty parameter list")

@@ -85,6 +85,7 @@ cdef extern from "mgf_core.h" nogil:
     void MGF_CHECK_ARENA(const mgf_arena *A, const char *when)  # empty without MGF_DEBUG
 
     int mgf_pow_forward(double x, double e, double *out)
+    double mgf_times_minus_one(double x)
     int mgf_exp_forward(double x, double *out)
     int mgf_log_forward(double x, double *out)
     double mgf_sigmoid(double x)

@@ -1,0 +1,173 @@
+"""Reproducers of the third reliability round, each on both engines where it
+applies: the sign of a negated NaN, engine names, the room compact() gives
+back, compact() while another thread is inside backward(), and output that
+is the same from run to run."""
+
+import math
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import micrograd_fast
+from micrograd_fast import nn, optim
+from micrograd_fast.engine import ENGINE_MODULES, resolve_engine
+
+
+
+def sign(x):
+    return math.copysign(1.0, x)
+
+
+# -- D: -v and c - v keep a NaN's sign as v * -1 does ------------------------------------------
+
+
+@pytest.mark.parametrize("x", [math.nan, -math.nan, 1.5, -0.0, 0.0, math.inf])
+def test_negation_is_a_product_with_minus_one(Value, x):
+    """Upstream's -v is v * -1, a multiplication, which keeps a NaN's sign
+    bit (C's negation flips it)."""
+    v = Value(x)
+    assert sign((-v).data) == sign(x * -1)
+    assert sign((2.0 - v).data) == sign(x * -1 + 2.0)
+    assert sign((v - Value(x)).data) == sign(x + x * -1)
+    w = Value(1.0)
+    assert sign((w - v).data) == sign(1.0 + x * -1)
+
+
+# -- 3: engines named 'compiled' and 'pure' wherever an engine is named ----------------------------
+
+
+def test_engine_names_in_nn_and_optim(engine, engine_name):
+    m = nn.MLP(2, [3, 1], engine=engine_name)
+    assert type(m.parameters()[0]) is engine.Value
+    assert nn.Neuron(2, engine=engine_name)._engine is engine
+    assert type(nn.Layer(2, 2, engine=engine_name).parameters()[0]) is engine.Value
+    opt = optim.SGD(m.parameters(), lr=0.1, engine=engine_name)
+    assert opt.engine is engine
+    assert resolve_engine(engine_name) is engine
+    assert resolve_engine(ENGINE_MODULES[engine_name]) is engine  # module names still work
+    assert resolve_engine(engine) is engine
+
+
+@pytest.mark.parametrize("bad", ["fast", "Compiled", "micrograd_fast", "os", ""])
+def test_other_engine_names_are_a_value_error_that_lists_them(bad):
+    for make in (lambda: nn.MLP(2, [1], engine=bad), lambda: resolve_engine(bad)):
+        with pytest.raises(ValueError, match="expected 'compiled' or 'pure'"):
+            make()
+    with pytest.raises(TypeError, match="'compiled', 'pure' or a micrograd_fast engine module"):
+        nn.MLP(2, [1], engine=42)
+
+
+def test_engine_names_in_the_benchmarks():
+    from benchmarks import engines
+
+    assert engines.canonical("compiled") == "micrograd_fast"
+    assert engines.canonical("pure") == "reference"
+    assert engines.canonical("torch") == "torch"
+    with pytest.raises(ValueError, match="compiled, pure"):
+        engines.canonical("fast")
+    assert engines.load("pure").name == "reference"
+
+
+# -- 6: compact() gives back the edge array of a dropped vsum ------------------------------------
+
+
+def test_compact_gives_back_a_dropped_sum_s_edges(compiled_engine):
+    E = compiled_engine
+    E.compact()
+    before = E.arena_stats()["edge_capacity"]
+    xs = [E.Value(1.0) for _ in range(300_000)]
+    s = E.vsum(xs)
+    assert E.arena_stats()["edge_capacity"] >= 300_000
+    del xs, s
+    stats = E.compact()
+    assert stats["edge_capacity"] <= max(before, 2 * stats["edges"], 1 << 16)  # MIN_ECAP
+
+
+# -- 7: compact() while another thread is inside backward() ---------------------------------------
+
+
+def test_compact_while_another_thread_is_in_backward_is_refused_and_then_works(compiled_engine):
+    """The rule: an explicit compact() during a pass, from any thread, is a
+    RuntimeError that says to call it after; the pass's numbers are not
+    touched, and the call works once the pass is over."""
+    E = compiled_engine
+    inside, release = threading.Event(), threading.Event()
+    x = E.Value(3.0)
+    y = x * x
+    z = E.Value(y.data + 1.0, (y,), "slow")
+
+    def _backward():
+        inside.set()
+        release.wait(10)
+        y.grad += z.grad
+
+    z._backward = _backward
+    t = threading.Thread(target=z.backward)
+    t.start()
+    assert inside.wait(10)
+    try:
+        with pytest.raises(RuntimeError, match="while a backward\\(\\) pass is running"):
+            E.compact()
+        junk = [E.Value(float(i)) * 2.0 for i in range(1000)]  # the arena grows meanwhile
+        del junk
+    finally:
+        release.set()
+        t.join(10)
+    assert x.grad == 6.0
+    assert E.compact()["nodes"] >= 1
+
+
+# -- 4: the same output from run to run ----------------------------------------------------------
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import random
+    from micrograd_fast.nn import MLP
+    from micrograd_fast import Value
+
+    random.seed(3)
+    model = MLP(3, [8, 8, 1], act="tanh")
+    xs = [[random.uniform(-1, 1) for _ in range(3)] for _ in range(20)]
+    ys = [random.choice([-1.0, 1.0]) for _ in xs]
+    for step in range(30):
+        scores = [model(x) for x in xs]
+        # a node reached along many paths: each weight is used by every sample
+        loss = sum((s - y) ** 2 for s, y in zip(scores, ys)) * (1.0 / len(xs))
+        model.zero_grad()
+        loss.backward()
+        for p in model.parameters():
+            p.data -= 0.05 * p.grad
+    print(repr(loss.data), *(repr(p.grad) for p in model.parameters()))
+    """
+)
+
+
+def test_two_runs_print_the_same_bytes(engine, tmp_path):
+    """Upstream's gradient sums follow memory addresses (a set), so two runs
+    can differ in the last bits; ours follow creation order."""
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env_var = "0" if engine.COMPILED else "1"
+    outs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, str(script)], capture_output=True, cwd=tmp_path,
+                           env={**__import__("os").environ,
+                                "MICROGRAD_FAST_NO_EXTENSIONS": env_var,
+                                "PYTHONHASHSEED": "random"},
+                           timeout=300)
+        assert r.returncode == 0, r.stderr.decode()
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and len(outs[0].split()) == 1 + len(
+        nn.MLP(3, [8, 8, 1]).parameters())
+
+
+def test_package_engine_names_match_the_lab():
+    from micrograd_fast.lab.engines import CHOICES
+
+    assert tuple(ENGINE_MODULES) == CHOICES == ("compiled", "pure")
+    assert micrograd_fast.engine.resolve_engine(None) is micrograd_fast.engine
