@@ -64,7 +64,7 @@ def _pyproject():
 
 def _floor():
     m = re.search(r'^requires-python\s*=\s*">=\s*3\.(\d+)', _pyproject(), re.M)
-    return int(m.group(1)) if m else 9
+    return int(m.group(1)) if m else 10
 
 
 def _claimed_minors():
@@ -123,7 +123,7 @@ def _nox_finds(minor, ft):
 
 
 def _discover():
-    """Session versions found (e.g. ``["3.9", ..., "3.13t"]``) and the
+    """Session versions found (e.g. ``["3.10", ..., "3.13t"]``) and the
     versions claimed by the classifiers that are found nowhere."""
     pyenv = _pyenv_interpreters()
     floor = _floor()

@@ -209,16 +209,12 @@ static inline int mgf_has_attrs(PyObject *o) {
 static inline void mgf_drop_dict(PyObject *o) { Py_CLEAR(MGF_H(o)->dict); }
 
 /* Make a static type extensible from Python: PyType_Ready marks every
- * static type immutable (3.10+); without the flag, type.__setattr__
- * stores into the type's dict, bumps its version and updates the
- * slots (update_slot) exactly as for a class statement's type.  Python
- * 3.9 has no such flag and refuses attributes on any static type: the
- * type stays closed there. */
+ * static type immutable; without the flag, type.__setattr__ stores into
+ * the type's dict, bumps its version and updates the slots (update_slot)
+ * exactly as for a class statement's type. */
 static int mgf_open_type(PyTypeObject *t) {
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
     t->tp_flags &= ~Py_TPFLAGS_IMMUTABLETYPE;
     PyType_Modified(t);
-#endif
     return 0;
 }
 

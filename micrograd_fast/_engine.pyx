@@ -101,8 +101,7 @@ The node arena: invariants
   operators (unary ``-``, ``a - b``, ``a / b``, the reflected forms) build
   their nodes directly only while ``+``, ``*``, ``**`` and unary ``-`` are
   the core's own slots; otherwise they are made from the class's
-  operators, as upstream writes them, so a replacement runs.  Python 3.9 refuses
-  to set attributes on any static type: there the class stays closed.
+  operators, as upstream writes them, so a replacement runs.
 * **Short paths.**  ``a + b`` and ``a * b`` on plain Values (or a plain
   Value and a float or int), ``Value(data)`` and ``Value(data, children,
   local_grads)`` with plain children are made in C (``csrc/mgf_handle.h``)

@@ -3,16 +3,13 @@ change what a Value does.  Reads of data and grad follow Python's attribute
 rules through any change to the class.  Every test runs on both engines."""
 
 import gc
-import sys
 import weakref
 
 import pytest
 
 
 @pytest.fixture
-def OpenValue(engine, Value):
-    if engine.COMPILED and sys.version_info < (3, 10):
-        pytest.skip("Python 3.9 refuses attributes on static extension types")
+def OpenValue(Value):
     return Value
 
 

@@ -6,7 +6,6 @@ node, attribute deletion, and odd numbers and operands in every form of
 the engines where both can run the test."""
 
 import gc
-import sys
 import weakref
 
 import pytest
@@ -18,8 +17,6 @@ def CompiledOpenValue(compiled_engine):
     """The compiled Value, for tests that replace its __new__ (a Python
     class whose __new__ was replaced cannot be put back: CPython keeps the
     generic slot, and object.__new__ then refuses the arguments)."""
-    if sys.version_info < (3, 10):
-        pytest.skip("Python 3.9 refuses attributes on static extension types")
     return compiled_engine.Value
 
 
@@ -479,8 +476,6 @@ def test_gc_callbacks_and_finalizers_that_build_graphs_change_nothing(engine, Va
     seen.clear()
     if engine.COMPILED:
         assert engine._check_invariants()
-    if engine.COMPILED and sys.version_info < (3, 10):
-        return
     Value.__init__ = init_with_finalizer
     try:
         got = _program(Value, 40)

@@ -88,7 +88,7 @@ def test_distribution_metadata_matches_the_package():
         pytest.skip(f"the {DIST_NAME} distribution is not installed")
     assert dist.version == micrograd_fast.__version__
     assert dist.metadata["Name"] == DIST_NAME
-    assert dist.metadata["Requires-Python"] == ">=3.9"
+    assert dist.metadata["Requires-Python"] == ">=3.10"
 
 
 def test_typing_information_is_installed():

@@ -2,17 +2,13 @@
 structure is read-only, and tanh is the lecture's formula."""
 
 import math
-import sys
 
 import pytest
 from conftest import restore_class_attr
 
 
 @pytest.fixture
-def OpenValue(engine, Value):
-    if engine.COMPILED and sys.version_info < (3, 10):
-        pytest.skip("Python 3.9 refuses attributes on static extension types: "
-                    "the compiled Value cannot be extended there")
+def OpenValue(Value):
     return Value
 
 
