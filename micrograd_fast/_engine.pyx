@@ -27,7 +27,8 @@ The node arena: invariants
 * **Ownership (Python state).**  A node is alive while it is reachable from
   a live handle through child edges.  A handle is *keeping* when it carries
   Python state (a label, a custom ``_op``, a Python ``_backward``, an
-  attribute dict, even an empty one) or keeps other handles.  When a node is made, its new handle
+  attribute dict, even an empty one, or a class of its own: an instance of
+  a subclass) or keeps other handles.  When a node is made, its new handle
   takes strong references to its keeping children's handles (``_keep``, a
   tuple) and becomes keeping itself, GC-tracked, with ``_keep`` visited by
   tp_traverse.  So above a stateful node every handle is held by the one

@@ -477,6 +477,11 @@ cdef class Value:
         elif type(label) is not str or len(<str>label) != 0:
             self._label = label
             self._stateful = True
+        if type(self) is not Value:
+            # an instance of a subclass is Python state of its own (its class,
+            # its slots): a node made from it keeps it, as upstream's _prev
+            # holds the very object
+            self._stateful = True
         if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
             PyObject_GC_UnTrack(<void *>self)  # see _new_handle
         elif self._stateful:

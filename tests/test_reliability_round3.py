@@ -171,3 +171,52 @@ def test_package_engine_names_match_the_lab():
 
     assert tuple(ENGINE_MODULES) == CHOICES == ("compiled", "pure")
     assert micrograd_fast.engine.resolve_engine(None) is micrograd_fast.engine
+
+
+# -- B: a dropped subclass instance comes back through _prev as itself -------------------------
+
+
+def _subclasses(Value):
+    class S(Value):
+        __slots__ = ("tag",)
+
+    class D(Value):
+        pass
+
+    return S, D
+
+
+def test_a_dropped_subclass_instance_is_the_child_itself(Value):
+    import gc
+
+    S, D = _subclasses(Value)
+    s = S(1.0)
+    s.tag = "x"
+    y = s * 2.0
+    d = D(3.0)
+    z = y + d
+    del s, d
+    gc.collect()
+    if hasattr(micrograd_fast.engine, "compact") and Value is micrograd_fast.engine.Value:
+        micrograd_fast.engine.compact()
+    (child,) = [p for p in y._prev if p.data == 1.0]
+    assert type(child) is S and child.tag == "x"
+    (dee,) = [p for p in z._prev if p.data == 3.0]
+    assert type(dee) is D
+    z.backward()
+    assert child.grad == 2.0 and dee.grad == 1.0
+    # a subclass instance made by an op is a plain Value, as upstream makes it
+    assert type(child * 1.0) is Value
+
+
+def test_dropped_subclass_graphs_are_freed(Value):
+    import gc
+    import weakref
+
+    S, _ = _subclasses(Value)
+    s = S(1.0)
+    y = s * 2.0
+    ref = weakref.ref(s)
+    del s, y
+    gc.collect()
+    assert ref() is None

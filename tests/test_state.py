@@ -330,9 +330,11 @@ def test_weakref_callback_reading_prev(engine, subclass):
     r = weakref.ref(y, lambda _: got.extend(z._prev))
     del y
     fresh = [Value(1000.0 + i) for i in range(50)]
-    # the pure engine's z._prev holds y, so the callback never runs there
+    # the pure engine's z._prev holds y, so the callback never runs there;
+    # nor does it on the compiled core when x is a subclass instance (Python
+    # state of its own, which y and then z keep, as upstream's _prev would)
     assert sorted(v.data for v in got) in ([], [1.0, 21.0])
-    if _compiled(engine):
+    if _compiled(engine) and not subclass:
         assert got
     assert sorted(v.data for v in z._prev) == [1.0, 21.0]
     del got
