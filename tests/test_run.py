@@ -390,3 +390,41 @@ def test_alias_explains_missing_submodules():
     with lab_run.micrograd_alias():
         with pytest.raises(ModuleNotFoundError, match="micrograd.nothing_here"):
             import micrograd.nothing_here  # noqa: F401
+
+
+# -- a directory with a __main__.py, and the script's own traceback -----------------------------
+
+
+def test_run_a_directory_as_python_does(engine, tmp_path, cli):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "helper.py").write_text("def loss(v):\n    return (v * v).data\n")
+    (app / "__main__.py").write_text(
+        "import sys\nfrom micrograd.engine import Value\nfrom helper import loss\n"
+        "print('argv', sys.argv[1:], 'loss', loss(Value(3.0)))\n")
+    ours = cli(engine, "run", str(app), "x", "y")
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.strip() == "argv ['x', 'y'] loss 9.0"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = cli(engine, "run", str(empty))
+    assert r.returncode == 2 and "no __main__.py" in r.stderr
+
+
+def test_an_uncaught_exception_s_traceback_starts_at_the_script(engine, tmp_path, cli):
+    script = tmp_path / "boom.py"
+    script.write_text("from micrograd.engine import Value\n\n"
+                      "def f(v):\n    return v.log()\n\nf(Value(-1.0))\n")
+    ours = cli(engine, "run", str(script))
+    theirs = subprocess.run(
+        [sys.executable, "-c", "import sys, runpy; sys.modules['micrograd'] = "
+         "__import__('micrograd_fast'); sys.modules['micrograd.engine'] = "
+         "__import__('micrograd_fast.engine').engine; runpy.run_path(sys.argv[1], "
+         "run_name='__main__')", str(script)], capture_output=True, text=True)
+    assert ours.returncode == 1 == theirs.returncode
+    lines = ours.stderr.splitlines()
+    start = lines.index("Traceback (most recent call last):")
+    assert lines[start + 1].startswith(f'  File "{script}", line 6, in <module>'), ours.stderr
+    assert "cli.py" not in ours.stderr and "runpy" not in ours.stderr
+    assert lines[-1] == theirs.stderr.splitlines()[-1]
+    assert lines[-1].startswith("ValueError: ")

@@ -133,7 +133,8 @@ def main(argv=None):
         return 0 if ok else 1
 
     if args.command == "run":
-        from micrograd_fast.lab.run import NoValueClass, run_script
+        from micrograd_fast.lab.run import (NoValueClass, ScriptNotFound, run_script,
+                                            script_traceback)
 
         try:
             run_script(args.script, args.args, announce=sys.stderr,
@@ -141,11 +142,12 @@ def main(argv=None):
         except NoValueClass as exc:
             print(f"micrograd-fast: --replace-value: {exc}", file=sys.stderr)
             return 2
-        except FileNotFoundError as exc:
-            if exc.filename is None:  # our check, not one inside the script
-                print(f"micrograd-fast: {exc}", file=sys.stderr)
-                return 2
-            raise
+        except ScriptNotFound as exc:
+            print(f"micrograd-fast: {exc}", file=sys.stderr)
+            return 2
+        except Exception as exc:  # the script's own, reported as python reports it
+            sys.stderr.write(script_traceback(exc, args.script))
+            return 1
         return 0
 
     raise AssertionError(args.command)  # argparse only lets known ones through

@@ -125,6 +125,10 @@ class NoValueClass(ValueError):
     """The script defines no top-level ``class Value`` to replace."""
 
 
+class ScriptNotFound(FileNotFoundError):
+    """There is no script to run at the path given."""
+
+
 # the name the rewritten script reads micrograd_fast's Value from
 _INJECTED = "__micrograd_fast_Value__"
 
@@ -194,11 +198,43 @@ def _exec_as_main(code, path, extra_globals):
             sys.modules.pop("__main__", None)
 
 
+def main_file(path):
+    """The file ``python path`` runs: ``path`` itself, or the
+    ``__main__.py`` of a directory or zip file; None when there is none."""
+    if os.path.isdir(path):
+        inner = os.path.join(path, "__main__.py")
+        return inner if os.path.isfile(inner) else None
+    if os.path.isfile(path):
+        import zipfile
+
+        if zipfile.is_zipfile(path) and not path.endswith(".py"):
+            with zipfile.ZipFile(path) as zf:
+                return os.path.join(path, "__main__.py") if "__main__.py" in zf.namelist() else None
+        return path
+    return None
+
+
+def script_traceback(exc, path):
+    """``exc``'s traceback from the first frame of the script's own code on
+    (the file ``python path`` runs), as Python prints it for ``python
+    path``; the whole traceback when the script's code is not in it."""
+    import traceback
+
+    target = os.path.abspath(main_file(path) or path)
+    tb = exc.__traceback__
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != target:
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(exc), exc, tb or exc.__traceback__)
+    return "".join(lines)
+
+
 def run_script(path, args=(), announce=None, replace_value_class=False):
     """Run the file ``path`` as ``__main__`` with micrograd meaning micrograd_fast.
 
-    ``sys.argv`` becomes ``[path, *args]`` and ``sys.path[0]`` the script's
-    directory, as for ``python path args``.  ``announce`` (a stream, e.g.
+    ``path`` may also be a directory or a zip file with a ``__main__.py``,
+    as for ``python path``.  ``sys.argv`` becomes ``[path, *args]`` and
+    ``sys.path[0]`` the script's directory (the directory or zip file
+    itself for those), as for ``python path args``.  ``announce`` (a stream, e.g.
     stderr) gets one line saying which engine stands in for micrograd, and
     one line per real micrograd package or module the alias hides (see
     :func:`shadowed_micrograd`).  With ``replace_value_class`` the script's
@@ -208,18 +244,27 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
     exceptions propagate.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such script: {path}")
+    source_path = main_file(path)
+    if source_path is None:
+        if os.path.isdir(path):
+            raise ScriptNotFound(f"{path} is a directory with no __main__.py to run")
+        raise ScriptNotFound(f"no such script: {path}")
+    runs_a_file = source_path == path
     import micrograd_fast
     from micrograd_fast.lab.engines import engine_name
     import micrograd_fast.engine as engine
 
-    script_dir = os.path.dirname(os.path.abspath(path))
+    # what python puts first on sys.path: the script's directory, or the
+    # directory or zip file itself
+    script_dir = os.path.dirname(os.path.abspath(path)) if runs_a_file else os.path.abspath(path)
     code, extra_globals, replaced = None, {}, []
     if replace_value_class:
-        with open(path, "rb") as fh:
+        if not os.path.isfile(source_path):
+            raise ScriptNotFound(f"--replace-value reads the script's source: {path} is "
+                                 "a zip file")
+        with open(source_path, "rb") as fh:
             source = fh.read()
-        code, replaced = replace_value(source, path)
+        code, replaced = replace_value(source, source_path)
         extra_globals[_INJECTED] = engine.Value
     if announce is not None:
         print(
@@ -249,7 +294,7 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
             )
         missing = []
         if replaced:
-            missing = [name for name in value_class_methods(source, path)
+            missing = [name for name in value_class_methods(source, source_path)
                        if not hasattr(engine.Value, name)]
         if missing:
             print(
@@ -271,7 +316,7 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
             if code is None:
                 runpy.run_path(path, run_name="__main__")
             else:
-                _exec_as_main(code, path, extra_globals)
+                _exec_as_main(code, source_path, extra_globals)
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
