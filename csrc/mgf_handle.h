@@ -410,6 +410,14 @@ static inline int mgf_own_arith(PyTypeObject *t) {
            && nm->nb_power == mgf_own_pow && nm->nb_negative == mgf_own_neg;
 }
 
+/* The type's version tag, or 0 when it has no valid one: CPython gives a
+ * type a new tag (lazily, on a look-up through the type) whenever its dict
+ * changes, so an unchanged tag means nothing was assigned to the class
+ * since. */
+static inline unsigned int mgf_type_tag(PyTypeObject *t) {
+    return (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+}
+
 /* Out of line: the two-Value case stays short. */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((noinline))

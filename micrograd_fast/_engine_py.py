@@ -999,10 +999,34 @@ def mlp(spec, x, *, fused=True):
         xs = _input_values(xs)
         for rows, biases, act in plan:
             xs = [_neuron(rows[j], xs, biases[j], act) for j in range(len(rows))]
+    elif not _class_ops_own():
+        _chain_inputs(xs)  # the same checks
+        xs = _mlp_through_class(plan, xs)
     else:
         xs = _chain_inputs(xs)
         for rows, biases, act in plan:
             xs = [_chain_neuron(rows[j], xs, biases[j], act) for j in range(len(rows))]
+    return xs
+
+
+def _class_ops_own():
+    """Whether +, * and the activations' methods of the class are still the
+    ones the unfused layers build with."""
+    return (Value.__add__ is _value_add and Value.__mul__ is _value_mul
+            and all(getattr(Value, act) is m for act, m in _ACT_METHODS.items()))
+
+
+def _mlp_through_class(plan, xs):
+    """micrograd's Neuron graph made with the class's operators, as
+    upstream's nn.py makes it: taken when one of them was replaced on the
+    class (``Value.__add__ = logged_add``), so the replacement runs for
+    every node, as it would upstream."""
+    for rows, biases, act in plan:
+        outs = []
+        for w, b in zip(rows, biases):
+            acc = sum((wi * xi for wi, xi in zip(w, xs)), b)
+            outs.append(acc if act == "linear" else getattr(acc, act)())
+        xs = outs
     return xs
 
 

@@ -265,6 +265,56 @@ def mlp_plan(spec, nin=None):
     return plan
 
 
+# The methods micrograd's Neuron graph applies the activations with, as the
+# class has them (an activation's op is the Value method of its name), and
+# the class's version tag when its ops were last found to be the core's own.
+_OWN_ACT_METHODS = {name: Value.__dict__[name] for name in _ACT_NAMES if name != "linear"}
+cdef unsigned int _own_ops_tag = 0
+
+
+cdef inline bint _class_ops_own() except -1:
+    """Whether +, * and the activations' methods of the class are still the
+    core's own: one compare while nothing was assigned to the class since
+    the last full check (its version tag is unchanged)."""
+    cdef unsigned int tag = mgf_type_tag(<PyTypeObject *>Value)
+    if tag != 0 and tag == _own_ops_tag:
+        return True
+    return _class_ops_own_check()
+
+
+cdef bint _class_ops_own_check() except -1:
+    global _own_ops_tag
+    if not mgf_own_arith(<PyTypeObject *>Value):
+        return False
+    methods = Value.__dict__
+    for name, method in _OWN_ACT_METHODS.items():
+        if methods.get(name) is not method:
+            return False
+    getattr(Value, "__add__")  # a look-up through the type gives it a tag
+    _own_ops_tag = mgf_type_tag(<PyTypeObject *>Value)
+    return True
+
+
+def _mlp_through_class(MLPPlan plan, tuple xs):
+    """micrograd's Neuron graph made with the class's operators, as
+    upstream's nn.py makes it (mirrors _mlp_through_class): taken when one
+    of them was replaced on the class (Value.__add__ = logged_add), so the
+    replacement runs for every node, as it would upstream."""
+    cdef Py_ssize_t k = 0, l, j, m_in
+    cur = list(xs)
+    for l in range(plan.nl):
+        m_in = plan.width[l]
+        act = _ACT_NAMES[plan.act[l]]
+        nxt = []
+        for j in range(plan.width[l + 1]):
+            w = plan.params[k:k + m_in]
+            acc = sum((wi * xi for wi, xi in zip(w, cur)), plan.params[k + m_in])
+            nxt.append(acc if act == "linear" else getattr(acc, act)())
+            k += m_in + 1
+        cur = nxt
+    return cur
+
+
 cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
     """The forward pass of a plan (in the pure engine, the body of mlp);
     only the outputs get handles.
@@ -301,6 +351,8 @@ cdef list _run_plan(MLPPlan plan, tuple xs, bint fused):
             else:
                 consts[n_const] = _as_float(<object>xi[t], "input")
                 n_const += 1
+        if not fused and not _class_ops_own():
+            return _mlp_through_class(plan, xs)
         outs = [_new_handle() for t in range(plan.n_out)]  # allocate first (may run GC)
         if fused:
             _reserve(n_const + plan.nodes, plan.edges)

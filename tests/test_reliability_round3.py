@@ -220,3 +220,55 @@ def test_dropped_subclass_graphs_are_freed(Value):
     del s, y
     gc.collect()
     assert ref() is None
+
+
+# -- C: nn builds through operators replaced on the class -------------------------------------
+
+
+def test_nn_builds_through_replaced_operators(engine):
+    import random
+
+    Value = engine.Value
+    original_add, original_relu = Value.__add__, Value.relu
+    random.seed(4)
+    model = nn.MLP(3, [4, 1], engine=engine)
+    x = [0.5, -1.0, 2.0]
+    plain = model(x)
+    counts = {"add": 0, "relu": 0}
+
+    def logged_add(self, other):
+        counts["add"] += 1
+        return original_add(self, other)
+
+    def logged_relu(self):
+        counts["relu"] += 1
+        return original_relu(self)
+
+    Value.__add__ = logged_add
+    Value.relu = logged_relu
+    try:
+        out = model(x)
+        # upstream's nn.py: 4 neurons of 3 inputs, then 1 of 4; relu on the hidden layer
+        assert counts == {"add": 16, "relu": 4}
+        out.backward()
+        via_class = [p.grad for p in model.parameters()]
+        model.zero_grad()
+        assert model.fused is False and out.data == plain.data
+        layer_out = nn.Layer(3, 2, engine=engine)(x)
+        assert counts["add"] == 16 + 6 and len(layer_out) == 2
+    finally:
+        Value.__add__ = original_add
+        Value.relu = original_relu
+    plain.backward()
+    assert [p.grad for p in model.parameters()] == via_class
+    model.zero_grad()
+    before = dict(counts)
+    model(x)
+    assert counts == before  # restored: the core's own graph again, nothing logged
+    # the fused graph is ours alone, one node per neuron: it does not go through them
+    Value.__add__ = logged_add
+    try:
+        model.fused = True
+        assert model(x)._op == "neuron_linear" and counts == before
+    finally:
+        Value.__add__ = original_add

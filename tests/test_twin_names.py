@@ -26,6 +26,7 @@ COMPILED_ONLY = {
     # module set-up and the C tables
     "_setup_value_type": "installs the attribute dict, dealloc and open class on the static type",
     "_c_names": "reads a C name table of csrc/mgf_core.h into a tuple",
+    "_class_ops_own_check": "_class_ops_own's full check, when the class's version tag moved",
     "_by_key": "qsort's comparison of arena indices for _creation_order",
     # the arena (growth and reclamation)
     "_grow": "arena growth",
