@@ -268,34 +268,127 @@ def test_run_replace_value_binds_our_class(engine, tmp_path, cli):
     assert f"({script}, line 1)" in r.stderr
 
 
-def test_run_replace_value_names_methods_ours_lacks(engine, tmp_path, cli):
-    script = tmp_path / "extra.py"
-    script.write_text(textwrap.dedent("""\
-        import math
+LECTURE_OPS_SCRIPT = """\
+import math
 
 
-        class Value:
-            def __init__(self, data):
-                self.data = data
+class Value:
+    def __init__(self, data, _children=(), _op=''):
+        self.data = data
+        self.grad = 0.0
+        self._backward = lambda: None
+        self._prev = set(_children)
+        self._op = _op
 
-            def exp(self):
-                return Value(math.exp(self.data))
+    def __mul__(self, other):
+        out = Value(self.data * other.data, (self, other), '*')
 
-            def wobble(self):
-                return self
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
 
-            def shimmer(self):
-                return self
+        out._backward = _backward
+        return out
+
+    def sin(self):
+        out = Value(math.sin(self.data), (self,), 'sin')
+
+        def _backward():
+            self.grad += math.cos(self.data) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def wobble(self):
+        return self
+
+    def __ne__(self, other):
+        return self is not other
+
+    def backward(self):
+        topo, seen = [], set()
+
+        def build(v):
+            if id(v) not in seen:
+                seen.add(id(v))
+                for c in v._prev:
+                    build(c)
+                topo.append(v)
+
+        build(self)
+        self.grad = 1.0
+        for v in reversed(topo):
+            v._backward()
 
 
-        print((Value(0.0).exp()).data)
-        """))
+x = Value(0.5)
+y = (x * x).sin().wobble()
+y.backward()
+print(repr(y.data), repr(x.grad), y._op)
+"""
+
+
+def test_run_replace_value_adds_the_scripts_own_ops(engine, tmp_path, cli):
+    script = tmp_path / "ops.py"
+    script.write_text(LECTURE_OPS_SCRIPT)
+    own = _plain_run(script)
+    assert own.returncode == 0, own.stderr
     r = cli(engine, "run", "--replace-value", str(script))
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "1.0"
-    assert ("micrograd-fast: the script's class Value defines wobble, shimmer, which "
-            "micrograd_fast's Value does not have: calls to them fail unless the "
-            "script adds them to Value") in r.stderr.splitlines()
+    assert r.stdout == own.stdout
+    lines = r.stderr.splitlines()
+    assert ("micrograd-fast: adding sin, wobble from the class Value of __main__ to "
+            "micrograd_fast's Value for this run") in lines
+    assert any(line.startswith("micrograd-fast: not adding __ne__ from the class Value")
+               for line in lines)
+    assert not hasattr(engine.Value, "sin")  # (in this process: only for that run)
+
+
+COURSE_VALUE = LECTURE_OPS_SCRIPT[:LECTURE_OPS_SCRIPT.index("x = Value(0.5)")]
+COURSE_SCRIPT = """\
+from value import Value
+from nets.layers import Neuron
+
+x = Value(0.5)
+y = (x * x).sin()
+y.backward()
+print(repr(y.data), repr(x.grad), type(x).__module__.startswith("micrograd_fast"))
+print(Neuron().out())
+"""
+
+
+def _course(tmp_path):
+    """The course layout: the lecture's class in a module beside the script,
+    a package that imports it too, and a notebook beside them."""
+    (tmp_path / "value.py").write_text(COURSE_VALUE)
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "__init__.py").write_text("")
+    (tmp_path / "nets" / "layers.py").write_text(
+        "from value import Value\n\n\nclass Neuron:\n    def out(self):\n"
+        "        return (Value(2.0) * Value(3.0)).data\n")
+    (tmp_path / "lecture.ipynb").write_text('{"cells": [], "nbformat": 4, "nbformat_minor": 5}')
+    script = tmp_path / "train.py"
+    script.write_text(COURSE_SCRIPT)
+    return script
+
+
+def test_run_replace_value_in_a_module_beside_the_script(engine, tmp_path, cli):
+    script = _course(tmp_path)
+    own = _plain_run(script)
+    assert own.returncode == 0, own.stderr
+    r = cli(engine, "run", "--replace-value", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [own.stdout.splitlines()[0].replace("False", "True"),
+                                     own.stdout.splitlines()[1]]
+    assert (f"micrograd-fast: replacing the class Value of module value "
+            f"({tmp_path / 'value.py'}, line 4) with micrograd_fast's Value") in r.stderr
+    assert "adding sin, wobble from the class Value of value to" in r.stderr
+    named = cli(engine, "run", "--replace-value=value", str(script))
+    assert named.returncode == 0, named.stderr
+    assert named.stdout == r.stdout
+    other = cli(engine, "run", "--replace-value=nets.layers", str(script))
+    assert other.returncode == 2
+    assert "module nets.layers" in other.stderr and "no top-level 'class Value'" in other.stderr
 
 
 def test_run_replace_value_without_a_value_class(engine, tmp_path, cli):
@@ -311,7 +404,7 @@ def test_replace_value_keeps_line_numbers():
     source = "x = 1\nclass Value:\n    pass\n\n\nclass Value:\n    y = 2\nraise KeyError(x)\n"
     code, lines = lab_run.replace_value(source, "s.py")
     assert lines == [2, 6]
-    scope = {lab_run._INJECTED: int}
+    scope = {lab_run._INJECTED: lambda theirs: int}
     with pytest.raises(KeyError) as info:
         exec(code, scope)
     assert scope["Value"] is int

@@ -66,9 +66,14 @@ def build_parser():
     )
     _add_engine_option(run)
     run.add_argument("--replace-value", action="store_true",
-                     help="the script defines its own top-level 'class Value': "
-                     "bind that name to micrograd_fast's Value right after the "
-                     "class statement (said on stderr), so the script runs on ours")
+                     help="the script, or a module beside it that it imports, defines "
+                     "its own top-level 'class Value': bind that name to "
+                     "micrograd_fast's Value right after the class statement, and add "
+                     "the methods that class has and ours lacks to ours for the run "
+                     "(said on stderr); --replace-value=MODULE replaces the class of "
+                     "that module only")
+    run.add_argument("--replace-value-module", metavar="MODULE", default=None,
+                     help=argparse.SUPPRESS)
     run.add_argument("script", metavar="SCRIPT.py")
     run.add_argument("args", nargs=argparse.REMAINDER, help="the script's arguments")
 
@@ -93,8 +98,24 @@ def build_parser():
     return parser
 
 
+def _split_replace_value(argv):
+    """--replace-value=MODULE as two options argparse can read (a plain
+    --replace-value takes no value: the script's name follows it); only
+    the command's own options, before the script, are looked at."""
+    out = []
+    for k, arg in enumerate(argv):
+        if arg.startswith("--replace-value="):
+            out += ["--replace-value", "--replace-value-module", arg.split("=", 1)[1]]
+        elif not arg.startswith("-") and k > 0 and out and out[0] == "run":
+            return out + list(argv[k:])
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_split_replace_value(argv))
 
     from micrograd_fast.lab.engines import use_engine
 
@@ -138,7 +159,7 @@ def main(argv=None):
 
         try:
             run_script(args.script, args.args, announce=sys.stderr,
-                       replace_value_class=args.replace_value)
+                       replace_value_class=args.replace_value_module or args.replace_value)
         except NoValueClass as exc:
             print(f"micrograd-fast: --replace-value: {exc}", file=sys.stderr)
             return 2

@@ -129,7 +129,8 @@ class ScriptNotFound(FileNotFoundError):
     """There is no script to run at the path given."""
 
 
-# the name the rewritten script reads micrograd_fast's Value from
+# the name the rewritten code calls to get micrograd_fast's Value: it is
+# given the code's own class (see Grafts) and returns ours
 _INJECTED = "__micrograd_fast_Value__"
 
 
@@ -137,12 +138,12 @@ def replace_value(source, filename):
     """Compile ``source`` with each top-level ``class Value`` rebound to ours.
 
     Right after every ``class Value`` statement at the top level of the
-    module, ``Value = <micrograd_fast's Value>`` is inserted, so everything
-    the script does afterwards with the name (constructing, subclassing,
-    ``isinstance``) uses micrograd_fast's class; the script's own class is
-    still defined, then dropped.  Line numbers are kept for tracebacks.
-    Returns ``(code, [line of each class replaced])``; raises NoValueClass
-    when there is none.
+    module, ``Value = __micrograd_fast_Value__(Value)`` is inserted: the
+    injected callable (a :class:`Grafts`) is given the code's own class and
+    returns micrograd_fast's, so everything the code does afterwards with
+    the name (constructing, subclassing, ``isinstance``) uses micrograd_fast's
+    class.  Line numbers are kept for tracebacks.  Returns ``(code, [line of
+    each class replaced])``; raises NoValueClass when there is none.
     """
     tree = ast.parse(source, filename=filename)
     body, lines = [], []
@@ -152,7 +153,8 @@ def replace_value(source, filename):
             lines.append(stmt.lineno)
             rebind = ast.Assign(
                 targets=[ast.Name(id="Value", ctx=ast.Store())],
-                value=ast.Name(id=_INJECTED, ctx=ast.Load()),
+                value=ast.Call(func=ast.Name(id=_INJECTED, ctx=ast.Load()),
+                               args=[ast.Name(id="Value", ctx=ast.Load())], keywords=[]),
             )
             end = stmt.end_lineno or stmt.lineno
             for node in ast.walk(rebind):
@@ -163,6 +165,135 @@ def replace_value(source, filename):
         raise NoValueClass(f"{filename} defines no top-level 'class Value' to replace")
     tree.body = body
     return compile(tree, filename, "exec"), lines
+
+
+#: methods a script's class may define that cannot be grafted onto ours:
+#: _prev is a set of the very Values, so equality and hashing stay identity
+NOT_GRAFTED = frozenset({"__eq__", "__ne__", "__hash__"})
+
+
+class Grafts:
+    """What ``Value = __micrograd_fast_Value__(Value)`` calls: given the
+    code's own class, it adds to micrograd_fast's ``Value``, for the run,
+    each method that class defines and ours lacks (a lecture-style op such
+    as ``def sin(self): out = Value(math.sin(self.data), (self,), 'sin')``
+    with a ``_backward`` closure works unchanged on our open class), says so
+    on ``announce``, and returns ours.  ``undo()`` takes them off again."""
+
+    def __init__(self, ours, announce=None):
+        self.ours = ours
+        self.announce = announce
+        self.added = []
+
+    def _ours_has(self, name):
+        return any(name in vars(k) for k in type.mro(self.ours) if k is not object)
+
+    def __call__(self, theirs):
+        if theirs is self.ours:
+            return self.ours
+        grafted, refused = [], []
+        for name, obj in vars(theirs).items():
+            if name in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__",
+                        "__slots__", "__init__", "__new__", "__firstlineno__",
+                        "__static_attributes__") or self._ours_has(name):
+                continue
+            if not (callable(obj) or isinstance(obj, (staticmethod, classmethod, property))):
+                continue
+            if name in NOT_GRAFTED:
+                refused.append(name)
+                continue
+            setattr(self.ours, name, obj)
+            self.added.append(name)
+            grafted.append(name)
+        if self.announce is not None and grafted:
+            print(f"micrograd-fast: adding {', '.join(grafted)} from the class Value of "
+                  f"{theirs.__module__} to micrograd_fast's Value for this run",
+                  file=self.announce, flush=True)
+        if self.announce is not None and refused:
+            print(f"micrograd-fast: not adding {', '.join(refused)} from the class Value of "
+                  f"{theirs.__module__}: micrograd_fast's Values compare and hash by "
+                  f"identity (_prev is a set of the very Values)",
+                  file=self.announce, flush=True)
+        return self.ours
+
+    def undo(self):
+        for name in reversed(self.added):
+            if name in vars(self.ours):
+                delattr(self.ours, name)
+        self.added.clear()
+
+
+class _ReplacedLoader(importlib.abc.Loader):
+    def __init__(self, code, grafts):
+        self.code = code
+        self.grafts = grafts
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        module.__dict__[_INJECTED] = self.grafts
+        exec(self.code, module.__dict__)
+
+
+class ValueReplacingFinder(importlib.abc.MetaPathFinder):
+    """Imports the modules a script imports from its own directory (or the
+    one module named) with their top-level ``class Value`` replaced by ours,
+    as the script's own is (the course layout: ``from value import Value``
+    beside the script)."""
+
+    def __init__(self, home, only, grafts, announce=None):
+        self.home = os.path.abspath(home) + os.sep
+        self.only = only
+        self.grafts = grafts
+        self.announce = announce
+
+    def find_spec(self, fullname, path=None, target=None):
+        if self.only is not None and fullname != self.only:
+            return None
+        if self.only is None and _is_aliased(fullname):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return None
+        if self.only is None and not os.path.abspath(spec.origin).startswith(self.home):
+            return None
+        with open(spec.origin, "rb") as fh:
+            source = fh.read()
+        try:
+            code, lines = replace_value(source, spec.origin)
+        except (NoValueClass, SyntaxError):
+            return None
+        if self.announce is not None:
+            for line in lines:
+                print(f"micrograd-fast: replacing the class Value of module {fullname} "
+                      f"({spec.origin}, line {line}) with micrograd_fast's Value",
+                      file=self.announce, flush=True)
+        spec.loader = _ReplacedLoader(code, self.grafts)
+        return spec
+
+
+def _has_value_class(path):
+    try:
+        with open(path, "rb") as fh:
+            tree = ast.parse(fh.read(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return any(isinstance(s, ast.ClassDef) and s.name == "Value" for s in tree.body)
+
+
+def _modules_with_value_class(home, limit=2000):
+    """The .py files under ``home`` (the script's directory, its packages
+    included) with a top-level ``class Value``."""
+    found = []
+    for count, (root, dirs, files) in enumerate(os.walk(home)):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py") and _has_value_class(os.path.join(root, name)):
+                found.append(os.path.join(root, name))
+        if count > limit:
+            break
+    return found
 
 
 def value_class_methods(source, filename):
@@ -237,11 +368,15 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
     itself for those), as for ``python path args``.  ``announce`` (a stream, e.g.
     stderr) gets one line saying which engine stands in for micrograd, and
     one line per real micrograd package or module the alias hides (see
-    :func:`shadowed_micrograd`).  With ``replace_value_class`` the script's
-    top-level ``class Value`` is replaced by micrograd_fast's (see
-    :func:`replace_value`; NoValueClass when it has none), and ``announce``
-    gets a line naming the class and line.  The script's SystemExit and
-    exceptions propagate.
+    :func:`shadowed_micrograd`).  With ``replace_value_class`` (True) the
+    top-level ``class Value`` of the script and of every module it imports
+    from its own directory (packages included) is replaced by micrograd_fast's
+    (see :func:`replace_value`), the methods such a class has and ours lacks
+    are added to ours for the run (:class:`Grafts`), and ``announce`` gets a
+    line for each class and each addition; a module name instead of True
+    replaces the class of that module only (and the script's own).
+    NoValueClass when there is nothing to replace.  The script's SystemExit
+    and exceptions propagate.
     """
     path = os.fspath(path)
     source_path = main_file(path)
@@ -257,15 +392,28 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
     # what python puts first on sys.path: the script's directory, or the
     # directory or zip file itself
     script_dir = os.path.dirname(os.path.abspath(path)) if runs_a_file else os.path.abspath(path)
-    code, extra_globals, replaced = None, {}, []
+    code, extra_globals, replaced, finder, grafts = None, {}, [], None, None
     if replace_value_class:
         if not os.path.isfile(source_path):
             raise ScriptNotFound(f"--replace-value reads the script's source: {path} is "
                                  "a zip file")
         with open(source_path, "rb") as fh:
             source = fh.read()
-        code, replaced = replace_value(source, source_path)
-        extra_globals[_INJECTED] = engine.Value
+        only = None if replace_value_class is True else str(replace_value_class)
+        try:
+            code, replaced = replace_value(source, source_path)
+        except NoValueClass:
+            if only is not None:
+                spec = importlib.machinery.PathFinder.find_spec(only, [script_dir] + sys.path)
+                if spec is None or not spec.origin or not _has_value_class(spec.origin):
+                    raise NoValueClass(f"module {only} (looked for from {script_dir}) "
+                                       "defines no top-level 'class Value' to replace") from None
+            elif not _modules_with_value_class(script_dir):
+                raise NoValueClass(f"{path} defines no top-level 'class Value' to replace, "
+                                   "nor does a module beside it") from None
+        grafts = Grafts(engine.Value, announce)
+        extra_globals[_INJECTED] = grafts
+        finder = ValueReplacingFinder(script_dir, only, grafts, announce)
     if announce is not None:
         print(
             f"micrograd-fast: running {path} with micrograd_fast "
@@ -292,18 +440,6 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
                 file=announce,
                 flush=True,
             )
-        missing = []
-        if replaced:
-            missing = [name for name in value_class_methods(source, source_path)
-                       if not hasattr(engine.Value, name)]
-        if missing:
-            print(
-                f"micrograd-fast: the script's class Value defines "
-                f"{', '.join(missing)}, which micrograd_fast's Value does not have: "
-                f"calls to them fail unless the script adds them to Value",
-                file=announce,
-                flush=True,
-            )
     saved_argv = sys.argv
     saved_path = list(sys.path)
     sys.argv = [path, *args]
@@ -311,6 +447,8 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
         sys.path[0] = script_dir
     else:
         sys.path.append(script_dir)
+    if finder is not None:
+        sys.meta_path.insert(0, finder)
     try:
         with micrograd_alias():
             if code is None:
@@ -320,3 +458,11 @@ def run_script(path, args=(), announce=None, replace_value_class=False):
     finally:
         sys.argv = saved_argv
         sys.path[:] = saved_path
+        if finder is not None:
+            sys.meta_path.remove(finder)
+            for name in [n for n, m in sys.modules.items()
+                         if isinstance(getattr(getattr(m, "__spec__", None), "loader", None),
+                                       _ReplacedLoader)]:
+                del sys.modules[name]
+        if grafts is not None:
+            grafts.undo()
