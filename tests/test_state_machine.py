@@ -22,6 +22,7 @@ import gc
 import importlib
 import math
 import os
+import random
 import struct
 import weakref
 
@@ -31,6 +32,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from op_examples import unary_methods
+
+from micrograd_fast import nn
 
 pytestmark = pytest.mark.skipif(
     NO_EXTENSIONS, reason="compares the compiled core, MICROGRAD_FAST_NO_EXTENSIONS is set"
@@ -79,6 +82,13 @@ class StateMachine(RuleBasedStateMachine):
         self.errors = []
         self.refs = []
         self.in_reinit = False
+        self.replaced = {}  # class -> {name: original} of the replaced operators
+        self.in_callback = False
+        self.op_calls_c, self.op_calls_py = {}, {}
+        self.models = []
+        for E in (C, P):
+            random.seed(7)
+            self.models.append(nn.MLP(2, [3, 1], engine=E))
         gc.collect()
         C.compact()
         self.base = C.arena_stats()["nodes"]
@@ -114,6 +124,7 @@ class StateMachine(RuleBasedStateMachine):
         machine = self
 
         def check(*_):
+            outer, machine.in_callback = machine.in_callback, True
             try:
                 v = engine.Value(3.0) * 2.0
                 if v.data != 6.0:
@@ -123,6 +134,8 @@ class StateMachine(RuleBasedStateMachine):
                     errors.append(f"_prev {_prev_key(parent_c)} != {_prev_key(parent_py)}")
             except Exception as e:  # noqa: BLE001 - recorded, checked after the rule
                 errors.append(repr(e))
+            finally:
+                machine.in_callback = outer
 
         return check
 
@@ -230,6 +243,61 @@ class StateMachine(RuleBasedStateMachine):
             self.in_reinit = False
         p.leaf = False
         q.used = True
+
+    @precondition(lambda self: self.pairs)
+    @rule(i=INDEX, x=NUMBERS)
+    def set_data_late(self, i, x):
+        """data set on any node, used or not (backward reads it then)."""
+        p = self._pick(i)
+        p.c.data = x
+        p.py.data = x
+
+    # rules: the class and a model ------------------------------------------
+    @rule(name=st.sampled_from(["__add__", "__mul__", "relu", "tanh"]))
+    def replace_operator(self, name):
+        """An operator replaced on the class by one that counts its calls and
+        calls the original (as a notebook logs the nodes it makes)."""
+        for cls, count in ((C.Value, self.op_calls_c), (P.Value, self.op_calls_py)):
+            if name in self.replaced.setdefault(cls, {}):
+                continue
+            original = cls.__dict__[name]
+            self.replaced[cls][name] = original
+
+            def logged(*args, _original=original, _count=count, _name=name, _m=self):
+                if not _m.in_callback:  # (callbacks build on the compiled side only)
+                    _count[_name] = _count.get(_name, 0) + 1
+                return _original(*args)
+
+            setattr(cls, name, logged)
+
+    @rule()
+    def restore_operators(self):
+        for cls, saved in self.replaced.items():
+            for name, original in saved.items():
+                setattr(cls, name, original)
+        self.replaced = {}
+
+    @rule(x=NUMBERS, y=NUMBERS)
+    def call_model(self, x, y):
+        outs = [m([x, y]) for m in self.models]
+        self._add(*outs)
+
+    @rule(kind=st.sampled_from(["weight", "act", "fused", "neuron"]), x=NUMBERS)
+    def mutate_model(self, kind, x):
+        """The model changed between calls: a weight replaced, an
+        activation or the fused switch changed, a neuron dropped."""
+        for m, V in zip(self.models, (C.Value, P.Value)):
+            layer = m.layers[0]
+            if kind == "weight":
+                layer.neurons[0].w[1] = V(x)
+            elif kind == "act":
+                last = layer.neurons[-1]
+                last.act = "tanh" if last.act != "tanh" else "relu"
+            elif kind == "fused":
+                m.fused = not m.fused
+            elif len(m.layers[-1].neurons[0].w) == len(layer.neurons) and len(layer.neurons) > 1:
+                layer.neurons.pop()
+                m.layers[-1].neurons[0].w.pop()
 
     # rules: lifetimes ------------------------------------------------------
     @precondition(lambda self: self.pairs)
@@ -349,6 +417,10 @@ class StateMachine(RuleBasedStateMachine):
             assert len(c._prev) == len(py._prev)
 
     @invariant()
+    def replaced_operators_ran_alike(self):
+        assert self.op_calls_c == self.op_calls_py
+
+    @invariant()
     def arena_consistent(self):
         assert C._check_invariants()
 
@@ -357,6 +429,8 @@ class StateMachine(RuleBasedStateMachine):
         assert self.errors == []
 
     def teardown(self):
+        self.restore_operators()
+        self.models = []
         self.pairs = []
         self.held = []
         self.fill = []
