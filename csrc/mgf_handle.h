@@ -415,7 +415,7 @@ static inline int mgf_own_arith(PyTypeObject *t) {
  * changes, so an unchanged tag means nothing was assigned to the class
  * since. */
 static inline unsigned int mgf_type_tag(PyTypeObject *t) {
-    return (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+    return mgf_tag_valid(t) ? t->tp_version_tag : 0;
 }
 
 /* Out of line: the two-Value case stays short. */
