@@ -268,7 +268,7 @@ def mlp_plan(spec, nin=None):
 # The methods micrograd's Neuron graph applies the activations with, as the
 # class has them (an activation's op is the Value method of its name), and
 # the class's version tag when its ops were last found to be the core's own.
-_OWN_ACT_METHODS = {name: Value.__dict__[name] for name in _ACT_NAMES if name != "linear"}
+_OWN_ACT_METHODS = {name: Value.__dict__.get(name) for name in _ACT_NAMES if name != "linear"}
 cdef unsigned int _own_ops_tag = 0
 
 
