@@ -386,6 +386,155 @@ static inline void mgf_assert_indices_current(const mgf_arena *A, const int32_t 
     (void)A; (void)idx; (void)h; (void)n;
 }
 
+/* ---- late pins handed over ---------------------------------------------------
+ * A late pin (MGF_F_PINNED) is a reference the arena holds and the cyclic
+ * GC cannot see.  After a reclamation, a pin on a node that a live parent
+ * uses (MGF_F_USED) is handed over to the handles that reach the node:
+ * going up the arena (children before parents), each node passes up the
+ * handles below it that still need a holder; the first node on the way
+ * that has a handle takes them (they go into that handle's _keep, where
+ * tp_traverse sees them).  A handle that takes some, or whose own pin
+ * moves, and whose node a live parent uses, needs a holder in turn and is
+ * passed further up, so after the hand-over no used node keeps a pin and
+ * every live handle above a late-stated node reaches it through _keep
+ * tuples, as Python objects hold each other in the pure engine.
+ *
+ * The sets passed up are nodes of a small DAG (a leaf: one handle; a
+ * union: two sets), so a node with many children costs one union per
+ * distinct set; a holder walks its set once, each leaf visited once.
+ * mgf_hand_over_pins fills `H` with (holder, taken) pairs, grouped by
+ * holder, and the node indices whose pin moves; it changes nothing in the
+ * arena (the caller clears the flags once the pairs are in hand).
+ * Returns 0, or -1 out of memory (H then holds nothing). */
+typedef struct {
+    void **holder, **taken; /* pair t: holder[t]'s _keep takes taken[t] */
+    int64_t n, hcap, tcap;
+    int32_t *moved;         /* nodes whose pin moves to the holders above */
+    int64_t nmoved, mcap;
+} mgf_handover;
+
+static inline void mgf_handover_free(mgf_handover *H) {
+    MGF_FREE(H->holder);
+    MGF_FREE(H->taken);
+    MGF_FREE(H->moved);
+    memset(H, 0, sizeof(*H));
+}
+
+/* grow *p (elem bytes each, *cap of them) to hold at least need */
+static inline int mgf_grow_to(void **p, int64_t *cap, int64_t need, size_t elem) {
+    void *q;
+    int64_t c;
+    if (need <= *cap) return 0;
+    c = mgf_doubled(*cap < 16 ? 16 : *cap, need);
+    q = mgf_realloc_n(*p, c, elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static inline int mgf_hand_over_pins(const mgf_arena *A, mgf_handover *H) {
+    int64_t n = A->n, i, ns = 0, scap = 0, sp = 0, stcap = 0;
+    int32_t *pend = (int32_t *)mgf_realloc_n(NULL, n > 0 ? n : 1, sizeof(int32_t));
+    void **sh = NULL;                /* set k: a leaf (its handle) ...       */
+    int32_t *sa = NULL, *sb = NULL;  /* ... or the union of sets sa[k], sb[k] */
+    int32_t *stamp = NULL, *st = NULL, holders = 0;
+    int64_t c1 = 0, c2 = 0, c3 = 0, c4 = 0; /* the capacities of sh, sa, sb, stamp */
+    memset(H, 0, sizeof(*H));
+    if (!pend) return -1;
+#define MGF_NEW_SET(h_, a_, b_)                                                   \
+    do {                                                                          \
+        if (ns + 1 > scap) {                                                      \
+            if (mgf_grow_to((void **)&sh, &c1, ns + 1, sizeof(void *)) < 0 ||     \
+                mgf_grow_to((void **)&sa, &c2, ns + 1, sizeof(int32_t)) < 0 ||    \
+                mgf_grow_to((void **)&sb, &c3, ns + 1, sizeof(int32_t)) < 0 ||    \
+                mgf_grow_to((void **)&stamp, &c4, ns + 1, sizeof(int32_t)) < 0)   \
+                goto nomem;                                                       \
+            scap = c1 < c2 ? c1 : c2;                                             \
+            if (c3 < scap) scap = c3;                                             \
+            if (c4 < scap) scap = c4;                                             \
+        }                                                                         \
+        sh[ns] = (h_); sa[ns] = (a_); sb[ns] = (b_); stamp[ns] = 0;               \
+        ns++;                                                                     \
+    } while (0)
+    if (n > 0) pend[0] = -1;
+    for (i = 1; i < n; i++) {
+        mgf_node *o = &A->nodes[i];
+        const int32_t *ch = MGF_KIDS(A->edges, o);
+        void *h = A->handles[i];
+        int32_t cur = -1, s;
+        uint32_t t;
+        for (t = 0; t < o->n; t++) {
+            s = pend[ch[t]];
+            if (s < 0 || s == cur) continue;
+            if (cur < 0) {
+                cur = s;
+            } else {
+                MGF_NEW_SET(NULL, cur, s);
+                cur = (int32_t)(ns - 1);
+            }
+        }
+        pend[i] = -1;
+        if (h == NULL) {
+            pend[i] = cur;  /* no handle here: passed on up */
+            continue;
+        }
+        if (cur >= 0) {     /* h takes every handle of set cur, once each */
+            holders++;
+            sp = 0;
+            if (mgf_grow_to((void **)&st, &stcap, 1, sizeof(int32_t)) < 0) goto nomem;
+            st[sp++] = cur;
+            while (sp > 0) {
+                int32_t k = st[--sp];
+                if (stamp[k] == holders) continue;
+                stamp[k] = holders;
+                if (sh[k] != NULL) {
+                    if (mgf_grow_to((void **)&H->holder, &H->hcap, H->n + 1,
+                                    sizeof(void *)) < 0 ||
+                        mgf_grow_to((void **)&H->taken, &H->tcap, H->n + 1,
+                                    sizeof(void *)) < 0)
+                        goto nomem;
+                    H->holder[H->n] = h;
+                    H->taken[H->n] = sh[k];
+                    H->n++;
+                } else {
+                    if (mgf_grow_to((void **)&st, &stcap, sp + 2, sizeof(int32_t)) < 0)
+                        goto nomem;
+                    st[sp++] = sa[k];
+                    st[sp++] = sb[k];
+                }
+            }
+        }
+        if ((o->flags & MGF_F_USED) && (cur >= 0 || (o->flags & MGF_F_PINNED))) {
+            if (o->flags & MGF_F_PINNED) {
+                if (mgf_grow_to((void **)&H->moved, &H->mcap, H->nmoved + 1,
+                                sizeof(int32_t)) < 0)
+                    goto nomem;
+                H->moved[H->nmoved++] = (int32_t)i;
+            }
+            MGF_NEW_SET(h, -1, -1);
+            pend[i] = (int32_t)(ns - 1);
+        }
+    }
+#undef MGF_NEW_SET
+    MGF_FREE(pend);
+    MGF_FREE(sh);
+    MGF_FREE(sa);
+    MGF_FREE(sb);
+    MGF_FREE(stamp);
+    MGF_FREE(st);
+    return 0;
+nomem:
+    MGF_FREE(pend);
+    MGF_FREE(sh);
+    MGF_FREE(sa);
+    MGF_FREE(sb);
+    MGF_FREE(stamp);
+    MGF_FREE(st);
+    mgf_handover_free(H);
+    return -1;
+}
+
 /* ---- invariants ------------------------------------------------------------
  * mgf_check verifies the arena's structural invariants in O(cap + ne): sizes
  * within capacities, node 0 the sentinel leaf, known op codes, every child

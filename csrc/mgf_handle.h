@@ -11,7 +11,8 @@
  *  - a handle leaves its arena slot (mgf_dealloc) before any weakref
  *    callback or finalizer of its dealloc can run;
  *  - a late pin (MGF_F_PINNED) is one strong reference, taken only on a
- *    node already used as a child, and released by reclamation alone;
+ *    node already used as a child, and released or handed over to the
+ *    handles above (mgf_hand_over_pins) by reclamation alone;
  *  - the short paths of a + b and a * b (mgf_nb_add, mgf_nb_mul) and of
  *    Value(data) and Value(data, children, local_grads) (mgf_value_call)
  *    run no Python code and allocate nothing: they use a handle from the

@@ -58,8 +58,7 @@ cdef int _make_room(int64_t nodes, int64_t edges) except -1:
         if _busy == 0 and A.n > 0:
             # releasing late pins at the end of _compact may run Python code
             # (finalizers) that makes nodes: so the loop checks the room again
-            _note_cycle()
-            _compact()
+            _reclaim(False)
             _fit_capacity(nodes)
         else:
             _grow(nodes)
@@ -233,14 +232,36 @@ cdef uint8_t *_seen_map(int64_t size) noexcept:
     return _seen
 
 
+cdef int _reclaim(bint explicit) except -1:
+    """A reclamation: one compaction, and a second one after a collection
+    when the first handed pins over (see mgf_hand_over_pins) and left the
+    arena at least half full (an explicit compact(): whenever it handed
+    pins over).  Until the hand-over, a late-pinned handle in a cycle was
+    held by the arena, so the cycle was not garbage to the collector, and
+    everything built under it since the last reclamation looked live; now
+    it is plain garbage, which only a full collection reaches (its objects
+    are old by now).  Without the second round a loop that sets late
+    state in cycles would grow the arena at every reclamation.  Nothing is
+    collected while the collector is disabled."""
+    _note_cycle()
+    _compact()
+    if _pins_moved and (explicit or 2 * A.n > A.cap) and _gc.isenabled():
+        _gc.collect()
+        _compact()
+    return 0
+
+
+cdef int64_t _pins_moved = 0  # pins the last compaction handed over
+
+
 cdef int _compact() except -1:
     """Mark-compact: keep what handles reach, slide it down, remap indices.
 
     No Python code runs from the mark to the end of the compaction (see the
     re-entrancy invariant): the late pins it drops are collected in a C
     array and released only once the arena is consistent again."""
-    global _compactions, mgf_handles_epoch
-    cdef int64_t n = A.n, i, j, e, t, le = 0, lo, nrel = 0
+    global _compactions, mgf_handles_epoch, _pins_moved
+    cdef int64_t n = A.n, i, j, e, t, le = 0, lo, nrel = 0, nused_pins = 0
     cdef uint32_t m
     cdef uint64_t chunk
     cdef void **hs
@@ -332,6 +353,8 @@ cdef int _compact() except -1:
                 o.flags &= ~MGF_F_PINNED
                 released[nrel] = h
                 nrel += 1
+        elif o.flags & MGF_F_PINNED:
+            nused_pins += 1  # a live parent uses it: the pin is handed over below
         if j != i:
             A.nodes[j] = o[0]
             A.handles[j] = h
@@ -347,10 +370,48 @@ cdef int _compact() except -1:
     free(newidx)
     _compactions += 1
     MGF_CHECK_ARENA(&A, "after reclamation")
-    # the arena is consistent: dropping the pins may now run Python code
-    for i in range(nrel):
-        _decref_raw(released[i])
-    free(released)
+    cdef mgf_handover H
+    memset(&H, 0, sizeof(H))
+    _pins_moved = 0
+    if nused_pins and mgf_hand_over_pins(&A, &H) == 0:
+        # still no Python code: every handle named is held for the hand-over,
+        # and the moved pins leave the arena (their references are
+        # released with the others, once the holders have taken them)
+        for t in range(H.n):
+            Py_INCREF(<object>H.holder[t])
+            Py_INCREF(<object>H.taken[t])
+        _pins_moved = H.nmoved
+        for t in range(H.nmoved):
+            A.nodes[H.moved[t]].flags &= ~MGF_F_PINNED
+            released[nrel] = A.handles[H.moved[t]]
+            nrel += 1
+    # the arena is consistent: Python code may run from here on
+    try:
+        _take_handed_over(&H)
+    finally:
+        for t in range(H.n):
+            _decref_raw(H.holder[t])
+            _decref_raw(H.taken[t])
+        mgf_handover_free(&H)
+        for i in range(nrel):
+            _decref_raw(released[i])
+        free(released)
+    return 0
+
+
+cdef int _take_handed_over(mgf_handover *H) except -1:
+    """Each holder's _keep takes the handles handed over to it (pairs
+    grouped by holder, see mgf_hand_over_pins)."""
+    cdef int64_t t = 0, u
+    cdef Value h
+    while t < H.n:
+        u = t
+        while u < H.n and H.holder[u] == H.holder[t]:
+            u += 1
+        h = <Value>H.holder[t]
+        kept = tuple([<object>H.taken[k] for k in range(t, u)])
+        _set_keep(h, kept if h._keep is None else h._keep + kept)
+        t = u
     return 0
 
 
@@ -371,8 +432,7 @@ def compact():
             "cannot compact the arena while a backward() pass is running, in this "
             "thread or another: call compact() after it (meanwhile the arena "
             "grows as needed)")
-    _note_cycle()
-    _compact()
+    _reclaim(True)
     _fit_capacity(0, True)
     return arena_stats()
 

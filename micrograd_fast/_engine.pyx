@@ -43,10 +43,14 @@ The node arena: invariants
   trashcan on ``Value`` itself would cost every op's dealloc).
   The only references the arena holds are *late pins* (``MGF_F_PINNED``):
   state added to a handle whose node is already a child (``MGF_F_USED``)
-  makes the arena take a strong reference, released by the first
-  reclamation in which no live parent uses the node; a pinned handle that
-  nothing else references is not a root.  (A late pin in a cycle is freed by
-  one reclamation, one gc.collect() and one more reclamation.)
+  makes the arena take a strong reference, which the next reclamation
+  releases if no live parent uses the node, and otherwise hands over to
+  the nearest live handles above the node, into their ``_keep``
+  (``mgf_hand_over_pins``; a holder that a live parent uses is passed up
+  in turn): after a reclamation no used node is pinned, and every cycle
+  is one the collector sees.  A pinned handle that nothing else
+  references is not a root.  A reclamation that handed pins over and left
+  the arena half full collects and compacts again (``_reclaim``).
 * **Re-entrancy.**  From the start of a reclamation's mark to the end of
   its compaction no Python code runs: no Python allocation, no decref that
   can free anything.  Released pins go into a C array and are decref'd once
@@ -131,6 +135,7 @@ The node arena: invariants
 """
 
 cimport cython
+import gc as _gc
 import operator
 import sys
 from cpython.object cimport Py_TYPE, PyObject, PyTypeObject

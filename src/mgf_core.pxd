@@ -65,6 +65,15 @@ cdef extern from "mgf_core.h" nogil:
         int64_t lcap
 
     int32_t *mgf_children(const mgf_arena *A, mgf_node *o)
+
+    ctypedef struct mgf_handover:
+        void **holder
+        void **taken
+        int64_t n
+        int32_t *moved
+        int64_t nmoved
+    int mgf_hand_over_pins(const mgf_arena *A, mgf_handover *H)
+    void mgf_handover_free(mgf_handover *H)
     int mgf_resize_nodes(mgf_arena *A, int64_t cap)
     int mgf_reserve_edges(mgf_arena *A, int64_t more)
     int mgf_resize_edges(mgf_arena *A, int64_t cap)
