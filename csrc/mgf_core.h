@@ -129,6 +129,10 @@ static const uint8_t mgf_act_ops[MGF_NACTS] = { MGF_ACTS(MGF_ACT_OP_) };
 #define MGF_F_EM1_SAME 0x40
 #define MGF_F_EM1_DOWN 0x80
 #define MGF_F_USED 0x08   /* the node has been made a child of some node   */
+/* MGF_F_USED is cleared by a reclamation that finds no live parent (late
+ * pins need no more); this one stays: the node has been a child once, so
+ * __init__ again must keep it where it is (see mgf_rewire). */
+#define MGF_F_WASUSED 0x20
 
 /* Largest node count: child indices are int32. */
 #define MGF_MAX_NODES ((int64_t)INT32_MAX)
@@ -384,6 +388,73 @@ static inline void mgf_assert_indices_current(const mgf_arena *A, const int32_t 
                                               void *const *h, int64_t n) {
     MGF_ASSERT(mgf_indices_current(A, idx, h, n));
     (void)A; (void)idx; (void)h; (void)n;
+}
+
+/* ---- __init__ again: a node rewired in place ---------------------------------
+ * Calling __init__ again on a Value changes its node where it stands, as
+ * upstream's __init__ changes the object every parent holds: node i gets
+ * the op, data and children given (grad 0), keeping its index, its pin
+ * and its use flags.  The children must all come before i (the caller
+ * checks).  Out-of-line lists stay in node order: the node's new edge
+ * list (more than two children) and local derivatives (MGF_LOCAL) take
+ * the place of its old ones, and the lists of later nodes shift by the
+ * difference, O(nodes after i) when the sizes differ.  The caller has
+ * reserved n more edges and n more local derivatives. */
+static inline int64_t mgf_splice_(int64_t *lo, int64_t old_m, int64_t new_m, int64_t used,
+                                  void *arr, size_t elem) {
+    /* make [*lo, *lo + old_m) of arr (used entries) into [*lo, *lo + new_m) */
+    char *a = (char *)arr;
+    if (old_m != new_m && used > *lo + old_m)
+        memmove(a + (size_t)(*lo + new_m) * elem, a + (size_t)(*lo + old_m) * elem,
+                (size_t)(used - *lo - old_m) * elem);
+    return new_m - old_m;
+}
+static inline void mgf_rewire(mgf_arena *A, int64_t i, uint8_t op, double data, uint32_t n,
+                              const int32_t *kids, const double *lgs) {
+    mgf_node *o = &A->nodes[i];
+    int64_t j, eo = -1, lo = -1, de, dl;
+    int64_t old_e = o->n > 2 ? (int64_t)o->n : 0, new_e = n > 2 ? (int64_t)n : 0;
+    int64_t old_l = o->op == MGF_LOCAL ? (int64_t)o->n : 0;
+    int64_t new_l = op == MGF_LOCAL ? (int64_t)n : 0;
+    uint32_t t;
+    /* where the node's lists go: where its old ones are, or before the
+     * first later node's */
+    if (old_e) eo = o->k.off;
+    if (old_l) lo = MGF_LG_OFF(o);
+    for (j = i + 1; j < A->n && ((new_e && eo < 0) || (new_l && lo < 0)); j++) {
+        const mgf_node *q = &A->nodes[j];
+        if (eo < 0 && q->n > 2) eo = q->k.off;
+        if (lo < 0 && q->op == MGF_LOCAL) lo = MGF_LG_OFF(q);
+    }
+    if (eo < 0) eo = A->ne;
+    if (lo < 0) lo = A->nl;
+    de = mgf_splice_(&eo, old_e, new_e, A->ne, A->edges, sizeof(int32_t));
+    dl = mgf_splice_(&lo, old_l, new_l, A->nl, A->lg, sizeof(double));
+    A->ne += de;
+    A->nl += dl;
+    if (de || dl) {
+        for (j = i + 1; j < A->n; j++) {
+            mgf_node *q = &A->nodes[j];
+            if (de && q->n > 2) q->k.off += de;
+            if (dl && q->op == MGF_LOCAL) q->param += (double)dl;
+        }
+    }
+    o->op = op;
+    o->data = data;
+    o->grad = 0.0;
+    o->param = new_l ? (double)lo : 0.0;
+    o->aux = 0;
+    o->flags &= (uint8_t)(MGF_F_PINNED | MGF_F_USED | MGF_F_WASUSED);
+    o->n = n;
+    if (new_e) {
+        o->k.off = eo;
+        memcpy(A->edges + eo, kids, (size_t)n * sizeof(int32_t));
+    } else {
+        o->k.c[0] = n > 0 ? kids[0] : 0;
+        o->k.c[1] = n > 1 ? kids[1] : 0;
+    }
+    if (new_l) memcpy(A->lg + lo, lgs, (size_t)n * sizeof(double));
+    for (t = 0; t < n; t++) A->nodes[kids[t]].flags |= MGF_F_USED;
 }
 
 /* ---- late pins handed over ---------------------------------------------------

@@ -348,7 +348,8 @@ cdef int _compact() except -1:
             o.param = <double>le
             le += m
         if not (keep[i] & 2):
-            o.flags &= ~MGF_F_USED  # no live parent: state added later needs no pin
+            if o.flags & MGF_F_USED:  # no live parent: state added later needs no pin
+                o.flags = (o.flags & ~MGF_F_USED) | MGF_F_WASUSED
             if o.flags & MGF_F_PINNED:
                 o.flags &= ~MGF_F_PINNED
                 released[nrel] = h

@@ -84,9 +84,14 @@ The node arena: invariants
   a handle, converting a number, computing a value that may raise) happens
   before room is reserved; from ``_reserve`` to the node's registration no
   Python code runs, so indices read in between stay valid.  The new
-  handle's ``_keep`` tuple is made after the registration.  ``__init__``
-  called again reserves room while the handle's old node is still
-  registered (it may be among the new children), then detaches it.
+  handle's ``_keep`` tuple is made after the registration.
+* **``__init__`` called again** changes the handle's node where it stands
+  (``mgf_rewire``: every parent sees the new node, as upstream's hold the
+  very object) when every new child comes before it; the out-of-line lists
+  of later nodes shift to keep node order.  Otherwise the handle gets a
+  fresh node (room is reserved while its old node is still registered: it
+  may be among the new children), which a node that has ever been a child
+  (``MGF_F_USED`` or ``MGF_F_WASUSED``) may not: that is a ValueError.
 * **Local derivatives.**  ``Value(data, children, local_grads)`` makes a
   node of op MGF_LOCAL: its children are stored like any node's, its local
   derivatives (one per child, in order) in ``A.lg``, a double array whose

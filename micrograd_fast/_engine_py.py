@@ -292,7 +292,9 @@ class Value:
                 raise TypeError(
                     f"Value children must be a Value, not {type(c).__name__}"
                 )
-        if "_seq" in self.__dict__ and any(c is self for c in kids):
+        again = "_seq" in self.__dict__  # __init__ called again
+        in_place = again and _init_again(self, kids)
+        if again and not in_place and any(c is self for c in kids):
             # __init__ called again with the Value itself as a child: the
             # child is the node as it was (the compiled core keeps the old
             # arena node, which has lost its handle and its Python state)
@@ -326,7 +328,10 @@ class Value:
         if lgs is not None and kids:  # mirrored by MGF_LOCAL
             self._local = lgs
             self._backward = _local_rule(self, kids, lgs)
-        self._seq = next(_creation_counter)
+        for c in kids:
+            c._used = True  # (mirrored by MGF_F_USED / MGF_F_WASUSED)
+        if not in_place:
+            self._seq = next(_creation_counter)
 
     # -- the graph: _op, _prev, _children, _local_grads --------------------
     @property
@@ -596,12 +601,42 @@ class Value:
                     stack.append(c)
         order = sorted(seen.values(), key=_by_seq, reverse=True)
         self._grad = 1.0
-        for v in order:
-            v._backward()
+        global _passes
+        _passes += 1
+        try:
+            for v in order:
+                v._backward()
+        finally:
+            _passes -= 1
 
 
 def _by_seq(v):
     return v._seq
+
+
+def _init_again(v, kids):
+    """``__init__`` called again on v: True when v stays where it is in
+    creation order (every graph that uses v sees its new node, as upstream's
+    parents hold the very object), False when it gets a fresh place.
+
+    In place when every new child was made before v.  Otherwise (a child
+    made after it, or v itself among its children: that child is the node
+    as it was) a fresh place, which only a Value that has never been a child
+    may have; one that has been is refused.  So is a change in place of a
+    used Value while a backward() pass runs."""
+    used = v.__dict__.get("_used", False)
+    if any(c is v or c._seq >= v._seq for c in kids):
+        if used:
+            raise ValueError(
+                "__init__ called again on a Value that has been a child: its new children "
+                "must have been made before it (not after it, nor the Value itself); "
+                "make a new Value instead")
+        return False
+    if used and _passes:
+        raise RuntimeError(
+            "__init__ called again on a Value that has been a child, while a backward() "
+            "pass is running: call it after the pass")
+    return True
 
 
 def _creation_order(values):
@@ -631,8 +666,10 @@ def _local_rule(out, kids, lgs):
 
 
 _INTERNAL_ATTRS = frozenset(
-    ("_data", "_grad", "_kids", "_opname", "label", "_backward", "_seq", "_local")
+    ("_data", "_grad", "_kids", "_opname", "label", "_backward", "_seq", "_local", "_used")
 )
+
+_passes = 0  # backward() passes running (see _init_again)
 
 
 # The ops the unfused layers build with, taken once: like the compiled core,

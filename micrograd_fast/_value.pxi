@@ -385,6 +385,101 @@ def _rebuild_value(data, grad, label, cls=None):
 _restore = _rebuild_value
 
 
+cdef bint _init_again(Value self, tuple kids, Py_ssize_t n) except -1:
+    """``__init__`` called again on a Value: True when its node is changed
+    where it stands (every graph that uses the node sees the new one, as
+    upstream's parents hold the very object), False when it gets a fresh
+    node instead (mirrors _init_again).
+
+    In place when every new child was made before the Value (creation order
+    stays a topological order).  Otherwise (a child made after it, or the
+    Value itself among its children: that child is the node as it was) a
+    fresh node, which only a Value that has never been a child may have;
+    one that has been is refused.  So is a change in place of a used node
+    while a backward() pass runs."""
+    cdef Py_ssize_t t
+    cdef bint used = (A.nodes[self.idx].flags & (MGF_F_USED | MGF_F_WASUSED)) != 0
+    cdef bint older = True
+    for t in range(n):
+        if kids[t] is self or (<Value>kids[t]).idx >= self.idx:
+            older = False
+    if not older:
+        if used:
+            raise ValueError(
+                "__init__ called again on a Value that has been a child: its new children "
+                "must have been made before it (not after it, nor the Value itself); "
+                "make a new Value instead")
+        return False
+    if used and _busy:
+        raise RuntimeError(
+            "__init__ called again on a Value that has been a child, while a backward() "
+            "pass is running: call it after the pass")
+    return True
+
+
+cdef int _rewire(Value self, uint8_t op, double x, tuple kids, Py_ssize_t n,
+                 tuple lgt) except -1:
+    """Change self's node in place (mgf_rewire): room first, then no Python
+    code until the node is rewritten."""
+    global mgf_handles_epoch
+    cdef Py_ssize_t t
+    cdef int32_t *ix = <int32_t *>malloc((n if n > 0 else 1) * sizeof(int32_t))
+    cdef double *lg = <double *>malloc((n if n > 0 else 1) * sizeof(double))
+    if ix == NULL or lg == NULL:
+        free(ix)
+        free(lg)
+        raise MemoryError("micrograd_fast: no memory to rewire a node")
+    try:
+        if lgt is not None:
+            for t in range(n):
+                lg[t] = <double>lgt[t]
+        _reserve(0, n if n > 2 else 0)  # (may move the nodes: indices read after)
+        if lgt is not None and mgf_reserve_lg(&A, n) < 0:
+            raise MemoryError("micrograd_fast: cannot grow the local gradient array")
+        for t in range(n):
+            ix[t] = <int32_t>(<Value>kids[t]).idx
+        mgf_handles_epoch += 1  # this handle may stop or start keeping
+        mgf_rewire(&A, self.idx, op, x, <uint32_t>n, ix, lg)
+        A.nodes[self.idx].flags &= ~MGF_F_PYBW
+    finally:
+        free(ix)
+        free(lg)
+    return 0
+
+
+cdef int _start_state(Value self, tuple kids, Py_ssize_t n, object op_name, bint local,
+                      object label) except -1:
+    """__init__'s Python state, as in a new Value (attributes excepted)."""
+    self._bw = None
+    self._label = None
+    self._opname = None
+    self._keep = None
+    self._stateful = False
+    if n:
+        _keep_many(self, kids, self)
+    if op_name:
+        self._opname = op_name
+        self._stateful = True
+    if n and not local:
+        self._stateful = True
+    if label is None:  # kept as given: reads back None
+        self._label = _NO_LABEL
+        self._stateful = True
+    elif type(label) is not str or len(<str>label) != 0:
+        self._label = label
+        self._stateful = True
+    if type(self) is not Value:
+        # an instance of a subclass is Python state of its own (its class,
+        # its slots): a node made from it keeps it, as upstream's _prev
+        # holds the very object
+        self._stateful = True
+    if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
+        PyObject_GC_UnTrack(<void *>self)  # see _new_handle
+    elif self._stateful:
+        mgf_state_added(self)  # (a node rewired in place may be a child)
+    return 0
+
+
 @cython.freelist(1024)
 cdef class Value:
     """A scalar that remembers how it was computed (a handle onto an arena node).
@@ -424,6 +519,13 @@ cdef class Value:
             op_name = ""
             lgt = _local_grads_tuple(_op, n)
         cdef bint local = lgt is not None and n > 0
+        cdef uint8_t op = MGF_LOCAL if local else (MGF_CUSTOM if n else MGF_LEAF)
+        if self.idx > 0 and A.handles[self.idx] == <void *>self:
+            # __init__ called again: in place when it can be (see _init_again)
+            if _init_again(self, kids, n):
+                _rewire(self, op, x, kids, n, lgt if local else None)
+                _start_state(self, kids, n, op_name, local, label)
+                return
         # room first, while an old node of this handle is still registered:
         # a reclamation here must keep it (it may be among the children)
         _reserve(1, n if n > 2 else 0)
@@ -438,7 +540,7 @@ cdef class Value:
             if A.nodes[self.idx].flags & MGF_F_PINNED:
                 Py_DECREF(self)  # the caller still holds a reference
             A.nodes[self.idx].flags &= ~(MGF_F_PYBW | MGF_F_PINNED)
-        cdef int64_t i = mgf_push(&A, MGF_LOCAL if local else (MGF_CUSTOM if n else MGF_LEAF), x)
+        cdef int64_t i = mgf_push(&A, op, x)
         cdef mgf_node *o = &A.nodes[i]
         o.n = <uint32_t>n
         if local:
@@ -459,33 +561,7 @@ cdef class Value:
             A.nodes[ch[t]].flags |= MGF_F_USED  # (self among kids: its old node)
         _register(self, i)
         # the arena is consistent: Python objects may be made from here on
-        self._bw = None
-        self._label = None
-        self._opname = None
-        self._keep = None
-        self._stateful = False
-        if n:
-            _keep_many(self, kids, self)
-        if op_name:
-            self._opname = op_name
-            self._stateful = True
-        if n and not local:
-            self._stateful = True
-        if label is None:  # kept as given: reads back None
-            self._label = _NO_LABEL
-            self._stateful = True
-        elif type(label) is not str or len(<str>label) != 0:
-            self._label = label
-            self._stateful = True
-        if type(self) is not Value:
-            # an instance of a subclass is Python state of its own (its class,
-            # its slots): a node made from it keeps it, as upstream's _prev
-            # holds the very object
-            self._stateful = True
-        if not self._stateful and type(self) is Value and not mgf_has_attrs(self):
-            PyObject_GC_UnTrack(<void *>self)  # see _new_handle
-        elif self._stateful:
-            mgf_track(self)
+        _start_state(self, kids, n, op_name, local, label)
 
     def __dealloc__(self):
         # the arena slot was cleared by mgf_dealloc, before weakref callbacks

@@ -36,6 +36,7 @@ cdef extern from "mgf_core.h" nogil:
     int MGF_F_EM1_SAME
     int MGF_F_EM1_DOWN
     int MGF_F_USED
+    int MGF_F_WASUSED
     int64_t MGF_MAX_NODES
 
     ctypedef union mgf_kids:
@@ -72,6 +73,8 @@ cdef extern from "mgf_core.h" nogil:
         int64_t n
         int32_t *moved
         int64_t nmoved
+    void mgf_rewire(mgf_arena *A, int64_t i, uint8_t op, double data, uint32_t n,
+                    const int32_t *kids, const double *lgs)
     int mgf_hand_over_pins(const mgf_arena *A, mgf_handover *H)
     void mgf_handover_free(mgf_handover *H)
     int mgf_resize_nodes(mgf_arena *A, int64_t cap)

@@ -347,3 +347,102 @@ def test_a_loop_of_late_state_on_chains_stays_bounded(engine, tmp_path):
     # 2,500 steps make 152,500 nodes; what is live at any time stays below
     # the arena's first capacity (65,536 nodes), which never grows
     assert most < 65536 and resizes == 0
+
+
+# -- 5: __init__ again rewires the Value in place, as upstream's does ------------------------------
+
+
+def test_init_again_rewires_the_value_every_graph_uses(engine):
+    Value = engine.Value
+    a = Value(2.0)
+    b = a * 3.0
+    d = b * b
+    b.__init__(100.0)
+    d.backward()
+    assert (a.grad, b.grad) == (0.0, 200.0)  # upstream's numbers: b is a leaf now
+    assert [c.data for c in d._prev] == [100.0]
+    assert d.data == 36.0  # (the forward pass is not run again)
+    assert _checked(engine)
+
+
+def _checked(engine):
+    return engine._check_invariants() if engine.COMPILED else True
+
+
+@pytest.mark.parametrize("form", ["leaf", "two", "many", "local", "local many"])
+def test_init_again_in_place_keeps_the_lists_of_later_nodes(engine, form):
+    """A node rewired with more or fewer out-of-line children (more than two)
+    or local derivatives than it had: the lists of the nodes after it move,
+    and their backward is unchanged."""
+    Value = engine.Value
+    xs = [Value(float(k + 1)) for k in range(6)]
+    v = Value(0.5, xs[:4], (1.0, 2.0, 3.0, 4.0))  # a local node with four children
+    top = v * 2.0
+    later = Value(0.0, xs[1:], (1.0, 1.0, 1.0, 1.0, 1.0)) + engine.vsum(xs)
+    kids, lgs = {
+        "leaf": ((), None), "two": (xs[:2], None), "many": (xs[:5], None),
+        "local": (xs[:1], (7.0,)), "local many": (xs, (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)),
+    }[form]
+    if lgs is None:
+        v.__init__(9.0, kids, "mine")
+    else:
+        v.__init__(9.0, kids, lgs)
+    assert _checked(engine)
+    assert v.data == 9.0 and [c is x for c, x in zip(v._children, kids)] == [True] * len(kids)
+    later.backward()
+    assert [x.grad for x in xs] == [1.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    for x in xs:
+        x.grad = 0.0
+    top.backward()
+    expect = [0.0] * 6
+    for k, lg in enumerate(lgs or ()):
+        expect[k] = 2.0 * lg
+    assert [x.grad for x in xs] == expect
+    assert v.grad == 2.0
+    if engine.COMPILED:
+        engine.compact()
+        assert _checked(engine)
+
+
+def test_init_again_with_children_made_later(engine):
+    """A Value that has never been a child may take children made after it
+    (it moves to the end of creation order); one that has been a child is
+    refused, on both engines, and left as it was."""
+    Value = engine.Value
+    fresh = Value(1.0)
+    newer = Value(2.0)
+    fresh.__init__(3.0, (newer,), "late")
+    (fresh * 2.0).backward()
+    assert newer.grad == 0.0 and fresh.grad == 2.0  # (a custom op without a rule)
+    used = Value(1.0)
+    parent = used * 4.0
+    later = Value(5.0)
+    for kids in ((later,), (used,), (later, Value(0.5))):
+        with pytest.raises(ValueError, match="made before it"):
+            used.__init__(7.0, kids)
+    assert used.data == 1.0
+    parent.backward()
+    assert used.grad == 4.0
+    assert _checked(engine)
+
+
+def test_init_again_on_a_used_value_during_backward_is_refused(engine):
+    Value = engine.Value
+    a = Value(2.0)
+    b = a * 3.0
+    c = b * 1.0
+    out = c + 0.0
+    errors = []
+
+    def rule():
+        try:
+            b.__init__(1.0)
+        except RuntimeError as e:
+            errors.append(str(e))
+        b.grad += c.grad
+
+    c._backward = rule
+    out.backward()
+    assert len(errors) == 1 and "backward() pass" in errors[0]
+    assert b.data == 6.0 and a.grad == 3.0
+    assert _checked(engine)

@@ -245,6 +245,33 @@ class StateMachine(RuleBasedStateMachine):
         q.used = True
 
     @precondition(lambda self: self.pairs)
+    @rule(i=INDEX, x=NUMBERS, j=INDEX, with_child=st.booleans())
+    def reinit_any(self, i, x, j, with_child):
+        """__init__ again on any node, used or not, with a child made before
+        or after it (or none): rewired in place, moved, or refused with
+        ValueError, alike on both engines."""
+        p, q = self._pick(i), self._pick(j)
+        if with_child and p is q:
+            return
+        outcome = []
+        self.in_reinit = True
+        try:
+            for v, w in ((p.c, q.c), (p.py, q.py)):
+                try:
+                    v.__init__(x, (w,) if with_child else ())
+                except ValueError:
+                    outcome.append(False)
+                else:
+                    outcome.append(True)
+        finally:
+            self.in_reinit = False
+        assert outcome[0] == outcome[1]
+        if outcome[0]:
+            p.leaf = not with_child
+            if with_child:
+                q.used = True
+
+    @precondition(lambda self: self.pairs)
     @rule(i=INDEX, x=NUMBERS)
     def set_data_late(self, i, x):
         """data set on any node, used or not (backward reads it then)."""
