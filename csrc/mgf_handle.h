@@ -326,13 +326,22 @@ static inline PyObject *mgf_new_handle(void) {
  * (mgf_install_handle), which also raises the errors. */
 static binaryfunc mgf_general_add, mgf_general_mul;
 
+/* Value's own __init__ (saved at set-up): while the class has it, the
+ * operators make their result nodes without calling it; once it is
+ * replaced (or deleted), upstream's operators, which make their results
+ * with Value(...), would run the replacement, so ours do too (_by_init). */
+static initproc mgf_own_init;
+static inline int mgf_own_init_now(void) {
+    return mgf_value_type->tp_init == mgf_own_init;
+}
 static inline int mgf_plain_operand(mgf_handle *h) {
     return h->idx > 0 && !h->stateful && !mgf_has_attrs((PyObject *)h);  /* see _keeping */
 }
 static inline PyObject *mgf_plain_binary(uint8_t op, PyObject *a, PyObject *b) {
     mgf_handle *x = MGF_H(a), *y = MGF_H(b);
     mgf_arena *A = mgf_A;
-    if (!mgf_plain_operand(x) || !mgf_plain_operand(y) || mgf_nfree == 0 || A->n >= A->cap)
+    if (!mgf_plain_operand(x) || !mgf_plain_operand(y) || mgf_nfree == 0 || A->n >= A->cap
+        || !mgf_own_init_now())
         return NULL;
     int64_t ix = x->idx, iy = y->idx;
     double xd = A->nodes[ix].data, yd = A->nodes[iy].data;
@@ -370,7 +379,7 @@ static inline PyObject *mgf_plain_const(uint8_t op, PyObject *v, PyObject *num) 
     mgf_handle *x = MGF_H(v);
     mgf_arena *A = mgf_A;
     double c;
-    if (!mgf_plain_operand(x) || mgf_nfree == 0 || A->n + 2 > A->cap
+    if (!mgf_plain_operand(x) || mgf_nfree == 0 || A->n + 2 > A->cap || !mgf_own_init_now()
         || !mgf_plain_number(num, &c))  /* past the doubles: the general slot raises */
         return NULL;
     int64_t ix = x->idx;
@@ -404,11 +413,12 @@ static void mgf_note_own_arith(PyTypeObject *t) {
     mgf_own_neg = t->tp_as_number->nb_negative;
 }
 /* 1 if objects of type t add, multiply, raise and negate with the core's
- * own slots. */
+ * own slots, and Value's __init__ is its own. */
 static inline int mgf_own_arith(PyTypeObject *t) {
     const PyNumberMethods *nm = t->tp_as_number;
     return nm != NULL && nm->nb_add == mgf_own_add && nm->nb_multiply == mgf_own_mul
-           && nm->nb_power == mgf_own_pow && nm->nb_negative == mgf_own_neg;
+           && nm->nb_power == mgf_own_pow && nm->nb_negative == mgf_own_neg
+           && mgf_own_init_now();
 }
 
 /* The type's version tag, or 0 when it has no valid one: CPython gives a
@@ -479,8 +489,6 @@ static PyObject *mgf_nb_mul(PyObject *a, PyObject *b) {
 #define MGF_PLAIN_KIDS 8
 static vectorcallfunc mgf_general_call;
 static newfunc mgf_own_new;
-static initproc mgf_own_init;
-
 static PyObject *mgf_str_new, *mgf_own_new_obj;
 
 /* Value.__new__(cls, *args, **kwargs). */

@@ -107,10 +107,13 @@ The node arena: invariants
   classes (a replaced ``__add__`` is used by ``a + b``; restoring the
   original wrapper restores the compiled slot).  Calling the class runs a
   replaced ``__new__`` or ``__init__`` (``mgf_value_call``); restoring the
-  original ``__new__`` restores the class's own tp_new.  The composite
+  original ``__new__`` restores the class's own tp_new.  While ``__init__``
+  is replaced, every operator's result runs it too (``_by_init``), as
+  upstream's ``Value(data, children, op)`` does, and a number operand is
+  made with ``Value(number)`` first.  The composite
   operators (unary ``-``, ``a - b``, ``a / b``, the reflected forms) build
   their nodes directly only while ``+``, ``*``, ``**`` and unary ``-`` are
-  the core's own slots; otherwise they are made from the class's
+  the core's own slots and ``__init__`` its own; otherwise they are made from the class's
   operators, as upstream writes them, so a replacement runs.
 * **Short paths.**  ``a + b`` and ``a * b`` on plain Values (or a plain
   Value and a float or int), ``Value(data)`` and ``Value(data, children,

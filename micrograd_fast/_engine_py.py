@@ -329,7 +329,7 @@ class Value:
             self._local = lgs
             self._backward = _local_rule(self, kids, lgs)
         for c in kids:
-            c._used = True  # (mirrored by MGF_F_USED / MGF_F_WASUSED)
+            c._used = True  # it has been a child (the flags MGF_F_USED, MGF_F_WASUSED)
         if not in_place:
             self._seq = next(_creation_counter)
 
@@ -677,6 +677,7 @@ _passes = 0  # backward() passes running (see _init_again)
 # (the activations' ops: _ACT_METHODS, below).
 _value_add = Value.__add__
 _value_mul = Value.__mul__
+_value_init = Value.__init__
 
 
 def _slot_state(obj):
@@ -1047,9 +1048,11 @@ def mlp(spec, x, *, fused=True):
 
 
 def _class_ops_own():
-    """Whether +, * and the activations' methods of the class are still the
-    ones the unfused layers build with."""
+    """Whether +, *, the activations' methods and __init__ of the class are
+    still the ones the unfused layers build with (upstream's nn makes every
+    node with Value(...), so a replaced __init__ runs for each)."""
     return (Value.__add__ is _value_add and Value.__mul__ is _value_mul
+            and Value.__dict__.get("__init__") is _value_init
             and all(getattr(Value, act) is m for act, m in _ACT_METHODS.items()))
 
 

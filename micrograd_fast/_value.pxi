@@ -94,6 +94,8 @@ cdef Value _binary(uint8_t op, Value x, Value y, double data):
     _use(y)
     if _keeping(x) or _keeping(y):  # the slow path, out of line
         _keep2(out, x, y)
+    if not mgf_own_init_now():
+        _by_init(out, (x, y))
     return out
 
 
@@ -102,6 +104,13 @@ cdef Value _binary_const(uint8_t op, Value x, double c, double data):
     micrograd does with `Value(other)`."""
     if x.idx == 0:
         _uninitialized()
+    cdef Value k_ = None
+    if not mgf_own_init_now():
+        # upstream's Value(other) first, through the class: its data is
+        # what the replaced __init__ made of c
+        k_ = Value(c)
+        data = _data(x) + _data(k_) if op == MGF_ADD else _data(x) * _data(k_)
+        return _binary(op, x, k_, data)
     cdef Value out = _new_handle()
     _reserve(2, 0)
     cdef int64_t k = mgf_push(&A, MGF_LEAF, c)
@@ -132,7 +141,41 @@ cdef Value _unary(uint8_t op, Value x, double data, double param, uint8_t flags)
     _use(x)
     if _keeping(x):
         _keep1(out, x)
+    if not mgf_own_init_now():
+        _by_init(out, (x,))
     return out
+
+
+cdef int _by_init(Value out, tuple kids) except -1:
+    """Value.__init__ is replaced on the class: upstream's operators make
+    their results with Value(data, children, op), so the replacement runs
+    on the node just made, with the same arguments (as the pure engine's
+    operators do, which call the class).  The node keeps its op and
+    rule when the replacement leaves it as a node of those children
+    without a rule of its own (it called the original __init__ with them,
+    perhaps with other data); otherwise it is what the replacement made."""
+    cdef mgf_node saved = A.nodes[out.idx]
+    cdef mgf_node *o
+    cdef int32_t *ch
+    cdef Py_ssize_t t
+    name = out._op
+    type(out).__init__(out, saved.data, kids, name)
+    if out.idx == 0 or A.handles[out.idx] != <void *>out:
+        return 0
+    o = &A.nodes[out.idx]
+    if o.op != MGF_CUSTOM or o.flags & MGF_F_PYBW or o.n != saved.n or out._bw is not None:
+        return 0
+    ch = mgf_children(&A, o)
+    for t in range(o.n):
+        if ch[t] != (<Value>kids[t]).idx:
+            return 0
+    o.op = saved.op
+    o.param = saved.param
+    o.aux = saved.aux
+    o.flags |= saved.flags & (MGF_F_INTEXP | MGF_F_EM1_SAME | MGF_F_EM1_DOWN)
+    if out._opname == name:
+        out._opname = None  # the op's own name
+    return 0
 
 
 cdef Value _pow_const(Value x, double e, bint int_exponent):

@@ -12,6 +12,7 @@ cdef extern from "mgf_handle.h":
     void mgf_track(object o)
     void mgf_note_own_arith(PyTypeObject *t)
     bint mgf_own_arith(PyTypeObject *t)
+    bint mgf_own_init_now()
     unsigned int mgf_type_tag(PyTypeObject *t)
     int mgf_install_dict(PyTypeObject *t, Py_ssize_t offset) except -1
     bint mgf_has_attrs(object o)

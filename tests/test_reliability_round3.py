@@ -446,3 +446,81 @@ def test_init_again_on_a_used_value_during_backward_is_refused(engine):
     assert len(errors) == 1 and "backward() pass" in errors[0]
     assert b.data == 6.0 and a.grad == 3.0
     assert _checked(engine)
+
+
+# -- C: a replaced __init__ runs for the operators' results, as upstream's Value(...) calls do ------
+
+
+def _doubling_init(Value):
+    original = Value.__init__
+
+    def doubling(self, data, *args, **kwargs):
+        original(self, data * 2, *args, **kwargs)
+
+    return original, doubling
+
+
+def test_replaced_init_runs_inside_the_operators(engine):
+    """The probe's numbers: upstream and the pure engine give 52.0; every op
+    result and every constant goes through Value(...)."""
+    Value = engine.Value
+    a, b = Value(3.0), Value(4.0)
+    original, doubling = _doubling_init(Value)
+    Value.__init__ = doubling
+    try:
+        out = a * b + 1.0  # (3 * 4) * 2 = 24; Value(1.0) is 2.0; (24 + 2) * 2
+        assert out.data == 52.0 and out._op == "+"
+        assert sorted(c.data for c in out._prev) == [2.0, 24.0]
+        out.backward()
+        assert (a.grad, b.grad) == (4.0, 3.0)  # the rules are the ops' own
+    finally:
+        Value.__init__ = original
+    assert (a * b + 1.0).data == 13.0  # restored: the core's own path again
+
+
+def test_replaced_init_gives_the_same_doubles_on_both_engines():
+    from micrograd_fast import _engine_py as P
+
+    C = pytest.importorskip("micrograd_fast._engine")
+    results = []
+    for E in (C, P):
+        Value = E.Value
+        original, doubling = _doubling_init(Value)
+        x, w = Value(1.5), Value(-0.25)
+        Value.__init__ = doubling
+        try:
+            y = ((x - 2.0) / x + x ** 2 + (w * x).tanh() - x + 3.0 / w + 2.0 ** w
+                 + (-x).exp() + x.relu() + (x * x).log() + x.sigmoid())
+            y.backward()
+        finally:
+            Value.__init__ = original
+        results.append((y.data, x.grad, w.grad, y._op))
+    assert results[0] == results[1]
+
+
+def test_nn_runs_a_replaced_init_for_every_node(engine):
+    """A notebook that counts nodes by replacing __init__: upstream's nn
+    makes every node with Value(...), so does ours then (both engines)."""
+    import random
+
+    Value = engine.Value
+    random.seed(5)
+    model = nn.MLP(3, [4, 1], engine=engine)
+    x = [0.5, -1.0, 2.0]
+    plain = model(x).data
+    original = Value.__init__
+    made = []
+
+    def counting(self, *args, **kwargs):
+        made.append(args[2] if len(args) > 2 else "")
+        original(self, *args, **kwargs)
+
+    Value.__init__ = counting
+    try:
+        out = model(x)
+    finally:
+        Value.__init__ = original
+    # per neuron of n inputs: n products, n sums, one activation (none on the
+    # last layer); the inputs are numbers: a leaf each product (upstream: w * x)
+    assert made.count("*") == 16 and made.count("+") == 16 and made.count("ReLU") == 4
+    assert out.data == plain

@@ -41,6 +41,8 @@ COMPILED_ONLY = {
     "_fit_local_grads": "local derivative array capacity after a reclamation",
     "_shrunk_size": "the shrink rule _fit_edges and _fit_local_grads share",
     "_compact": "mark-compact reclamation",
+    "_reclaim": "a reclamation, collecting and compacting again after pins were handed over",
+    "_take_handed_over": "holders' _keep take the late pins handed over (mgf_hand_over_pins)",
     "compact": "public arena call (the pure engine has no arena)",
     "_check_invariants": "checks the arena's invariants (mgf_check)",
     "arena_stats": "public arena call (the pure engine has no arena)",
@@ -67,6 +69,9 @@ COMPILED_ONLY = {
     "_seq": "a tuple snapshot of a sequence (list() in the pure engine)",
     # making nodes and the backward sweep
     "_binary": "writes a two-child node",
+    "_by_init": "runs a replaced __init__ on an op's node (the pure engine's ops call the class)",
+    "_rewire": "writes a node in place for __init__ again (mgf_rewire)",
+    "_start_state": "__init__'s Python state of a handle (attributes of the object in the pure engine)",
     "_binary_const": "writes a node whose second child is a new leaf",
     "_unary": "writes a one-child node",
     "_pow_const": "Value ** number: the pure engine's Value.__pow__",
