@@ -1263,4 +1263,192 @@ static inline void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_
     }
 }
 
+/* ---- gradients as graphs (grad(..., create_graph=True)) ---------------------
+ * mgf_grad_graph builds, for the nodes marked in mark[0..top], the graph of
+ * their gradients out of ordinary nodes, so that it can be differentiated
+ * again.  gi[k] is node k's gradient node (-1: none yet); the caller sets
+ * it for the outputs (their seeds).  Nodes are visited in reverse creation
+ * order, as backward() visits them, and each node's rule is written as
+ * nodes term for term (mgf_rule above): every new node's data is the
+ * number that rule computes, and each child's gradient accumulates its
+ * contributions in the order backward() adds them, starting from 0.0 as
+ * a grad does.  So the gradient nodes hold the doubles backward() gives.
+ *
+ *   ADD, SUM      g                      (the gradient node itself)
+ *   MUL           y * g, x * g
+ *   POWC x**e     (e * x**(e-1)) * g     (x**(e-1) with the rule's pow)
+ *   POWV x**y     (y * x**(y + -1)) * g, (out * log(x)) * g
+ *                 (0 or nan for that factor where x <= 0, as the rule)
+ *   RELU          mask * g               (mask: a leaf 1.0 or 0.0)
+ *   TANH          (t**2 * -1 + 1) * g    (= 1 - t**2, bit for bit)
+ *   EXP           out * g
+ *   LOG           x**-1 * g              (data: 1.0 / x, the rule's)
+ *   SIGMOID       (s * (s * -1 + 1)) * g
+ *   NEURON        pre = its activation's factor * g as above (linear: g);
+ *                 x_j * pre, w_j * pre, pre
+ *
+ * New nodes come after every marked node, so the sweep never visits them.
+ * The caller has checked that no marked node is one this cannot write
+ * (mgf_grad_graph_refuses) and reserved mgf_grad_graph_room() nodes. */
+#define MGF_GG_MAX_PER_NODE 8 /* nodes a rule writes besides per-child terms */
+#define MGF_GG_MAX_PER_KID 7  /* nodes per child: its term and accumulation */
+
+/* 1 if grad(create_graph=True) cannot write node o's rule as nodes. */
+static inline int mgf_grad_graph_refuses(const mgf_node *o) {
+    if (o->flags & MGF_F_PYBW) return 1;            /* a Python _backward */
+    if (o->op == MGF_LOCAL || o->op == MGF_GELU) return 1;
+    if (o->op == MGF_NEURON && o->aux == MGF_ACT_GELU) return 1;
+    return 0;
+}
+
+static inline int64_t mgf_grad_graph_room(const mgf_node *o) {
+    return MGF_GG_MAX_PER_NODE + MGF_GG_MAX_PER_KID * (int64_t)o->n;
+}
+
+static inline int32_t mgf_gg_push(mgf_arena *A, uint8_t op, double data, uint32_t n,
+                                  int32_t a, int32_t b, double param) {
+    int64_t i = mgf_push_node(A, op, data, n, a, b);
+    A->nodes[i].param = param;
+    if (n >= 1) A->nodes[a].flags |= MGF_F_USED;
+    if (n >= 2) A->nodes[b].flags |= MGF_F_USED;
+    return (int32_t)i;
+}
+#define MGF_GD(k) (A->nodes[k].data)
+static inline int32_t mgf_gg_leaf(mgf_arena *A, double x) {
+    return mgf_gg_push(A, MGF_LEAF, x, 0, 0, 0, 0.0);
+}
+static inline int32_t mgf_gg_mul(mgf_arena *A, int32_t a, int32_t b) {
+    return mgf_gg_push(A, MGF_MUL, MGF_GD(a) * MGF_GD(b), 2, a, b, 0.0);
+}
+static inline int32_t mgf_gg_add(mgf_arena *A, int32_t a, int32_t b) {
+    return mgf_gg_push(A, MGF_ADD, MGF_GD(a) + MGF_GD(b), 2, a, b, 0.0);
+}
+/* 1 - v as upstream writes it, v * -1 + 1 (the same double as 1.0 - v) */
+static inline int32_t mgf_gg_one_minus(mgf_arena *A, int32_t v) {
+    int32_t m = mgf_gg_push(A, MGF_MUL, mgf_times_minus_one(MGF_GD(v)), 2, v,
+                            mgf_gg_leaf(A, -1.0), 0.0);
+    return mgf_gg_add(A, m, mgf_gg_leaf(A, 1.0));
+}
+/* x ** e as a node whose data is given (the rule's own pow, which never raises) */
+static inline int32_t mgf_gg_powc(mgf_arena *A, int32_t x, double e, double data) {
+    return mgf_gg_push(A, MGF_POWC, data, 1, x, 0, e);
+}
+/* the factor d act / d out of an activation, times g (mgf_activate_grad) */
+static inline int32_t mgf_gg_act(mgf_arena *A, int act, int32_t out, int32_t g) {
+    volatile double two = 2.0;
+    switch (act) {
+    case MGF_ACT_RELU:
+        return mgf_gg_mul(A, mgf_gg_leaf(A, (double)(MGF_GD(out) > 0)), g);
+    case MGF_ACT_TANH: {
+        int32_t sq = mgf_gg_powc(A, out, 2.0, pow(MGF_GD(out), two));
+        return mgf_gg_mul(A, mgf_gg_one_minus(A, sq), g);
+    }
+    case MGF_ACT_SIGMOID:
+        return mgf_gg_mul(A, mgf_gg_mul(A, out, mgf_gg_one_minus(A, out)), g);
+    default:
+        return g;
+    }
+}
+/* child c gets the term t: gi[c] = t first (0.0 + t where t is -0.0, as a
+ * grad starting from 0.0 would have it), then gi[c] + t */
+static inline void mgf_gg_acc(mgf_arena *A, int32_t *gi, int32_t c, int32_t t) {
+    if (gi[c] >= 0)
+        gi[c] = mgf_gg_add(A, gi[c], t);
+    else if (MGF_GD(t) == 0.0 && signbit(MGF_GD(t)))
+        gi[c] = mgf_gg_add(A, mgf_gg_leaf(A, 0.0), t);
+    else
+        gi[c] = t;
+}
+
+static inline void mgf_grad_graph(mgf_arena *A, uint8_t *mark, int32_t *gi, int64_t top) {
+    int64_t i;
+    for (i = top; i > 0; i--) {
+        mgf_node *o;
+        const int32_t *ch;
+        int32_t g, x, y, t;
+        uint32_t j, m;
+        if (!mark[i]) continue;
+        o = &A->nodes[i];
+        ch = MGF_KIDS(A->edges, o);
+        for (j = 0; j < o->n; j++) mark[ch[j]] = 1;
+        g = gi[i];
+        if (g < 0) continue;  /* nothing reached it with a gradient */
+        switch (o->op) {
+        case MGF_ADD:
+            mgf_gg_acc(A, gi, o->k.c[0], g);
+            mgf_gg_acc(A, gi, o->k.c[1], g);
+            break;
+        case MGF_SUM:
+            for (j = 0; j < o->n; j++) mgf_gg_acc(A, gi, A->edges[o->k.off + j], g);
+            break;
+        case MGF_MUL:
+            x = o->k.c[0];
+            y = o->k.c[1];
+            mgf_gg_acc(A, gi, x, mgf_gg_mul(A, y, g));
+            mgf_gg_acc(A, gi, y, mgf_gg_mul(A, x, g));
+            break;
+        case MGF_POWC: {
+            const double e = o->param, em1 = mgf_powc_em1(o);
+            x = o->k.c[0];
+            t = mgf_gg_powc(A, x, em1, pow(MGF_GD(x), em1));
+            t = mgf_gg_mul(A, mgf_gg_leaf(A, e), t);
+            mgf_gg_acc(A, gi, x, mgf_gg_mul(A, t, g));
+            break;
+        }
+        case MGF_POWV: {
+            const double xd = MGF_GD(o->k.c[0]);
+            int32_t em1, d;
+            x = o->k.c[0];
+            y = o->k.c[1];
+            em1 = mgf_gg_add(A, y, mgf_gg_leaf(A, -1.0));
+            t = mgf_gg_push(A, MGF_POWV, pow(xd, MGF_GD(em1)), 2, x, em1, 0.0);
+            t = mgf_gg_mul(A, y, t);
+            mgf_gg_acc(A, gi, x, mgf_gg_mul(A, t, g));
+            if (xd > 0.0)
+                d = mgf_gg_mul(A, (int32_t)i, mgf_gg_push(A, MGF_LOG, log(xd), 1, x, 0, 0.0));
+            else
+                d = mgf_gg_leaf(A, xd == 0.0 && MGF_GD(y) >= 0.0 ? 0.0 : NAN);
+            mgf_gg_acc(A, gi, y, mgf_gg_mul(A, d, g));
+            break;
+        }
+        case MGF_RELU:
+            mgf_gg_acc(A, gi, o->k.c[0], mgf_gg_act(A, MGF_ACT_RELU, (int32_t)i, g));
+            break;
+        case MGF_TANH:
+            mgf_gg_acc(A, gi, o->k.c[0], mgf_gg_act(A, MGF_ACT_TANH, (int32_t)i, g));
+            break;
+        case MGF_SIGMOID:
+            mgf_gg_acc(A, gi, o->k.c[0], mgf_gg_act(A, MGF_ACT_SIGMOID, (int32_t)i, g));
+            break;
+        case MGF_EXP:
+            mgf_gg_acc(A, gi, o->k.c[0], mgf_gg_mul(A, (int32_t)i, g));
+            break;
+        case MGF_LOG:
+            x = o->k.c[0];
+            t = mgf_gg_powc(A, x, -1.0, 1.0 / MGF_GD(x));
+            mgf_gg_acc(A, gi, x, mgf_gg_mul(A, t, g));
+            break;
+        case MGF_NEURON: {
+            /* children: w_0..w_{m-1}, x_0..x_{m-1}, b */
+            int32_t pre;
+            ch = A->edges + o->k.off;  /* (n > 2: out of line) */
+            m = (o->n - 1) / 2;
+            pre = mgf_gg_act(A, o->aux, (int32_t)i, g);
+            for (j = 0; j < m; j++) {
+                ch = A->edges + o->k.off;
+                mgf_gg_acc(A, gi, ch[j], mgf_gg_mul(A, ch[m + j], pre));
+                ch = A->edges + o->k.off;
+                mgf_gg_acc(A, gi, ch[m + j], mgf_gg_mul(A, ch[j], pre));
+            }
+            ch = A->edges + o->k.off;
+            mgf_gg_acc(A, gi, ch[2 * m], pre);
+            break;
+        }
+        default: /* LEAF, CUSTOM without a Python rule: nothing */
+            break;
+        }
+    }
+}
+#undef MGF_GD
+
 #endif /* MGF_CORE_H */

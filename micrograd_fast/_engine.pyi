@@ -26,6 +26,7 @@ __all__ = [
     "gather",
     "scatter",
     "zero_grad",
+    "grad",
     "compact",
     "arena_stats",
 ]
@@ -91,6 +92,13 @@ class Value:
     def __neg__(self) -> Value: ...
 
 def vsum(values: Iterable[_Operand], start: _Operand = 0.0) -> Value: ...
+def grad(
+    outputs: Union[Value, Sequence[Value]],
+    inputs: Union[Value, Sequence[Value]],
+    grad_outputs: Optional[Union[_Operand, Sequence[_Operand]]] = None,
+    *,
+    create_graph: bool = False,
+) -> list[Value]: ...
 def layer(
     W: Sequence[Sequence[Value]],
     B: Sequence[Value],

@@ -183,6 +183,7 @@ include "_numbers.pxi"
 include "_value.pxi"
 include "_fused.pxi"
 include "_kernels.pxi"
+include "_grad.pxi"
 
 
 # module set-up: the lazily created attribute dict, and the sentinel node 0

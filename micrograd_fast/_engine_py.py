@@ -429,6 +429,7 @@ class Value:
             self._grad += out._grad
             other._grad += out._grad
 
+        _backward.vjp = _vjp_add
         out._backward = _backward
         return out
 
@@ -444,6 +445,7 @@ class Value:
             self._grad += other._data * out._grad
             other._grad += self._data * out._grad
 
+        _backward.vjp = _vjp_mul
         out._backward = _backward
         return out
 
@@ -452,34 +454,13 @@ class Value:
             return self._pow_value(other)
         if not _is_number(other):
             return NotImplemented
-        e = _as_float(other, "exponent")  # mirrored by MGF_POWC
-        em1 = _exponent_minus_one(other, e)
-        out = Value(_pow_forward(self._data, e), (self,), _pow_op_name(other))
-        out._local = lambda v: (e * _pow_ieee(self._data, em1),)
+        e = _as_float(other, "exponent")  # mirrored by MGF_POWC (_pow_const)
+        return _pow_const(self, e, _exponent_minus_one(other, e), _pow_op_name(other),
+                          _pow_forward(self._data, e))
 
-        def _backward():
-            self._grad += (e * _pow_ieee(self._data, em1)) * out._grad
+    def _pow_value(self, other):  # mirrored by MGF_POWV (_pow_value_node)
+        return _pow_value_node(self, other, _pow_forward(self._data, other._data))
 
-        out._backward = _backward
-        return out
-
-    def _pow_value(self, other):  # mirrored by MGF_POWV
-        out = Value(_pow_forward(self._data, other._data), (self, other), "**")
-        out._local = _lg_pow_value
-
-        def _backward():
-            x, e = self._data, other._data
-            self._grad += (e * _pow_ieee(x, e - 1.0)) * out._grad
-            if x > 0.0:
-                d = out._data * math.log(x)
-            elif x == 0.0 and e >= 0.0:
-                d = 0.0
-            else:
-                d = math.nan
-            other._grad += d * out._grad
-
-        out._backward = _backward
-        return out
 
     def __rpow__(self, other):  # number ** Value
         if not _is_number(other):
@@ -494,6 +475,7 @@ class Value:
         def _backward():
             self._grad += (out._data > 0) * out._grad
 
+        _backward.vjp = _vjp_relu
         out._backward = _backward
         return out
 
@@ -504,6 +486,7 @@ class Value:
         def _backward():
             self._grad += _tanh_slope(out._data) * out._grad
 
+        _backward.vjp = _vjp_tanh
         out._backward = _backward
         return out
 
@@ -514,6 +497,7 @@ class Value:
         def _backward():
             self._grad += out._data * out._grad
 
+        _backward.vjp = _vjp_exp
         out._backward = _backward
         return out
 
@@ -525,6 +509,7 @@ class Value:
             # 1 / x as C computes it: a base set to 0 after the op gives inf
             self._grad += _div_ieee(1.0, self._data) * out._grad
 
+        _backward.vjp = _vjp_log
         out._backward = _backward
         return out
 
@@ -536,6 +521,7 @@ class Value:
             s = out._data
             self._grad += (s * (1.0 - s)) * out._grad
 
+        _backward.vjp = _vjp_sigmoid
         out._backward = _backward
         return out
 
@@ -546,6 +532,7 @@ class Value:
         def _backward():
             self._grad += _gelu_slope(self._data) * out._grad
 
+        _backward.vjp = None  # (gelu's second derivative: not supported)
         out._backward = _backward
         return out
 
@@ -678,6 +665,7 @@ _passes = 0  # backward() passes running (see _init_again)
 _value_add = Value.__add__
 _value_mul = Value.__mul__
 _value_init = Value.__init__
+_value_log = Value.log
 
 
 def _slot_state(obj):
@@ -757,6 +745,7 @@ def vsum(values, start=0.0):
         for c in kids:
             c._grad += g
 
+    _backward.vjp = _vjp_sum
     out._backward = _backward
     return out
 
@@ -855,6 +844,7 @@ def _neuron(w, xs, b, act):
             xi._grad += wi._data * pre
         b._grad += pre
 
+    _backward.vjp = None if act == "gelu" else _vjp_neuron
     out._backward = _backward
     return out
 
@@ -1227,3 +1217,279 @@ def zero_grad(values):
     """Set the grad of every Value to 0.0."""
     for v in _check_values(values, "each item"):
         v._grad = 0.0
+
+
+# -- gradients as Values: grad() ---------------------------------------------------
+# Each built-in rule also says how to write itself as nodes (its
+# ``_backward.vjp``): vjp(out, g, acc) makes, from the gradient node g of
+# out, each child's term with the ordinary ops and hands it to acc(child,
+# term) at once, in the order the rule adds to the children, so the nodes
+# are made in the compiled core's order (mirrored by mgf_grad_graph).  Every
+# term's data is the number the rule computes.
+
+
+def _pow_const(x, e, em1, name, data):
+    """A node x ** e with the data given (mirrored by MGF_POWC); the
+    derivative's exponent em1 is e - 1 as the exponent's own arithmetic
+    gives it (_exponent_minus_one)."""
+    out = Value(data, (x,), name)
+    out._local = lambda v: (e * _pow_ieee(x._data, em1),)
+
+    def _backward():
+        x._grad += (e * _pow_ieee(x._data, em1)) * out._grad
+
+    _backward.vjp = lambda v, g, acc: _vjp_pow_const(v, e, em1, g, acc)
+    out._backward = _backward
+    return out
+
+
+def _pow_value_node(x, y, data):
+    """A node x ** y of two Values with the data given (mirrored by MGF_POWV)."""
+    out = Value(data, (x, y), "**")
+    out._local = _lg_pow_value
+
+    def _backward():
+        xd, e = x._data, y._data
+        x._grad += (e * _pow_ieee(xd, e - 1.0)) * out._grad
+        if xd > 0.0:
+            d = out._data * math.log(xd)
+        elif xd == 0.0 and e >= 0.0:
+            d = 0.0
+        else:
+            d = math.nan
+        y._grad += d * out._grad
+
+    _backward.vjp = _vjp_pow_value
+    out._backward = _backward
+    return out
+
+
+def _leaf(x):
+    """A leaf made as the compiled core makes a gradient graph's constants
+    (not through the class: a replaced __init__ does not run)."""
+    v = Value.__new__(Value)
+    _value_init(v, x)
+    return v
+
+
+def _one_minus(v):
+    """1 - v written as upstream writes it, v * -1 + 1: the same double."""
+    return _value_add(_value_mul(v, -1.0), 1.0)
+
+
+def _vjp_add(out, g, acc):
+    for c in out._kids:
+        acc(c, g)
+
+
+_vjp_sum = _vjp_add
+
+
+def _vjp_mul(out, g, acc):
+    x, y = out._kids
+    acc(x, _value_mul(y, g))
+    acc(y, _value_mul(x, g))
+
+
+def _vjp_pow_const(out, e, em1, g, acc):
+    (x,) = out._kids
+    p = _pow_const(x, em1, _exponent_minus_one(em1, em1), _pow_op_name(em1),
+                   _pow_ieee(x._data, em1))
+    acc(x, _value_mul(_value_mul(_leaf(e), p), g))
+
+
+def _vjp_pow_value(out, g, acc):
+    x, y = out._kids
+    xd = x._data
+    em1 = _value_add(y, -1.0)
+    p = _value_mul(y, _pow_value_node(x, em1, _pow_ieee(xd, em1._data)))
+    acc(x, _value_mul(p, g))
+    if xd > 0.0:
+        d = _value_mul(out, _value_log(x))
+    else:
+        d = _leaf(0.0 if xd == 0.0 and y._data >= 0.0 else math.nan)
+    acc(y, _value_mul(d, g))
+
+
+def _act_vjp(act, out, g):
+    """The activation's factor times g as nodes (mirrored by mgf_gg_act)."""
+    if act == "relu":
+        return _value_mul(_leaf(float(out._data > 0)), g)
+    if act == "tanh":
+        square = _pow_const(out, 2.0, 1.0, _pow_op_name(2.0), _pow_ieee(out._data, 2.0))
+        return _value_mul(_one_minus(square), g)
+    if act == "sigmoid":
+        return _value_mul(_value_mul(out, _one_minus(out)), g)
+    return g
+
+
+def _vjp_relu(out, g, acc):
+    acc(out._kids[0], _act_vjp("relu", out, g))
+
+
+def _vjp_tanh(out, g, acc):
+    acc(out._kids[0], _act_vjp("tanh", out, g))
+
+
+def _vjp_sigmoid(out, g, acc):
+    acc(out._kids[0], _act_vjp("sigmoid", out, g))
+
+
+def _vjp_exp(out, g, acc):
+    acc(out._kids[0], _value_mul(out, g))
+
+
+def _vjp_log(out, g, acc):
+    (x,) = out._kids
+    inverse = _pow_const(x, -1.0, -2.0, _pow_op_name(-1.0), _div_ieee(1.0, x._data))
+    acc(x, _value_mul(inverse, g))
+
+
+def _vjp_neuron(out, g, acc):
+    kids = out._kids
+    m = (len(kids) - 1) // 2
+    pre = _act_vjp(out._opname[len("neuron_"):], out, g)
+    for j in range(m):
+        acc(kids[j], _value_mul(kids[m + j], pre))
+        acc(kids[m + j], _value_mul(kids[j], pre))
+    acc(kids[2 * m], pre)
+
+
+def _value_list(xs, what):
+    items = [xs] if isinstance(xs, Value) else list(xs)
+    for v in items:
+        if not isinstance(v, Value):
+            raise TypeError(f"grad() {what} item must be a Value, not {type(v).__name__}")
+        _check_initialized(v)
+    return items
+
+
+def _seed_list(grad_outputs, n):
+    if grad_outputs is None:
+        return [1.0] * n
+    if isinstance(grad_outputs, Value) or _is_number(grad_outputs):
+        seeds = [grad_outputs]
+    else:
+        seeds = list(grad_outputs)
+    if len(seeds) != n:
+        raise ValueError(f"grad(): {len(seeds)} grad_outputs for {n} outputs")
+    for k, s in enumerate(seeds):
+        if isinstance(s, Value):
+            _check_initialized(s)
+        else:
+            seeds[k] = _as_float(s, "grad_outputs item")
+    return seeds
+
+
+def _reachable(outs):
+    seen = {}
+    stack = list(outs)
+    for v in outs:
+        seen[id(v)] = v
+    while stack:
+        v = stack.pop()
+        for c in v._kids:
+            if id(c) not in seen:
+                seen[id(c)] = c
+                stack.append(c)
+    return sorted(seen.values(), key=_by_seq, reverse=True)
+
+
+def grad(outputs, inputs, grad_outputs=None, *, create_graph=False):
+    """The gradients of outputs with respect to inputs, as a list of Values.
+
+    outputs: a Value or a sequence of Values; inputs: a Value or a sequence
+    of Values; grad_outputs: what each output's gradient starts from (1.0
+    by default; Values make the result depend on them).  An input the
+    outputs do not depend on gets Value(0.0).  No ``.grad`` field is
+    changed.
+
+    create_graph=False: leaf Values holding the numbers backward() would
+    accumulate, bit for bit.  create_graph=True: the gradients are built as
+    graph nodes from the ordinary ops (each rule's ``vjp``), so grad() of
+    them, or backward() from them, gives higher derivatives; a node whose
+    rule is a Python _backward, or fixed local gradients, or gelu, is
+    refused with RuntimeError."""
+    outs = _value_list(outputs, "outputs")
+    ins = _value_list(inputs, "inputs")
+    seeds = _seed_list(grad_outputs, len(outs))
+    if create_graph:
+        seeds = [s if isinstance(s, Value) else Value(s) for s in seeds]
+        return _grad_graph(outs, ins, seeds)
+    return [Value(x) for x in _grad_numbers(outs, ins, seeds)]
+
+
+def _grad_numbers(outs, ins, seeds):
+    """backward()'s pass from the outputs, into grads zeroed for it and put
+    back after (Python rules run as in backward())."""
+    global _passes
+    order = _reachable(outs)
+    saved = [v._grad for v in order]
+    for v in order:
+        v._grad = 0.0
+    seeded = set()
+    for o, s in zip(outs, seeds):
+        s = s._data if isinstance(s, Value) else s
+        if id(o) in seeded:
+            o._grad += s
+        else:
+            o._grad = s
+        seeded.add(id(o))
+    reached = {id(v) for v in order}
+    _passes += 1
+    try:
+        for v in order:
+            v._backward()
+        return [x._grad if id(x) in reached else 0.0 for x in ins]
+    finally:
+        _passes -= 1
+        for v, g in zip(order, saved):
+            v._grad = g
+
+
+def _refused_name(v):
+    """How grad(create_graph=True) names node v, refused."""
+    rule = v._backward
+    if type(v._local) is tuple and v._local and not hasattr(rule, "vjp"):
+        why = "its local gradients are fixed numbers (Value(data, children, local_grads))"
+    elif hasattr(rule, "vjp"):
+        why = "gelu's second derivative is not supported"
+    else:
+        why = "its rule is a Python _backward, which has no derivative of its own"
+    return (f"grad(create_graph=True): cannot differentiate the rule of the node with "
+            f"_op {v._op!r}: {why}")
+
+
+def _grad_graph(outs, ins, seeds):
+    """The gradient graph: checked first, then built in reverse creation
+    order (mirrored by mgf_grad_graph)."""
+    order = _reachable(outs)
+    for v in order:
+        rule = v._backward
+        if rule is not _no_backward and getattr(rule, "vjp", None) is None:
+            raise RuntimeError(_refused_name(v))
+    grads = {}
+
+    def acc(c, t):
+        # a gradient starts from 0.0: a first term of -0.0 becomes 0.0 + t
+        g = grads.get(id(c))
+        if g is not None:
+            grads[id(c)] = _value_add(g, t)
+        elif t._data == 0.0 and math.copysign(1.0, t._data) < 0.0:
+            grads[id(c)] = _value_add(_leaf(0.0), t)
+        else:
+            grads[id(c)] = t
+
+    for o, s in zip(outs, seeds):
+        g = grads.get(id(o))
+        grads[id(o)] = s if g is None else _value_add(g, s)
+    for v in order:
+        g = grads.get(id(v))
+        if g is not None and v._backward is not _no_backward:
+            v._backward.vjp(v, g, acc)
+    reached = {id(v) for v in order}
+    out = []
+    for x in ins:
+        g = grads.get(id(x)) if id(x) in reached else None
+        out.append(Value(0.0) if g is None else g)
+    return out

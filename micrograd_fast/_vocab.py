@@ -23,6 +23,7 @@ ENGINE_API = (
     "gather",
     "scatter",
     "zero_grad",
+    "grad",
 )
 
 #: The compiled core's arena names, after ``ENGINE_API`` in its ``__all__``.
