@@ -162,12 +162,34 @@ cdef str _refused_name(int64_t i):
     return f"grad(create_graph=True): cannot differentiate the rule of the node with _op {op!r}: {why}"
 
 
+cdef int64_t _grad_graph_room(list outs, uint8_t *mark, int32_t *gi, int64_t top,
+                              int64_t *refused) noexcept:
+    """Mark the nodes below the outputs, set their gradient to none, and
+    count the room mgf_grad_graph needs; *refused: the first node (from the
+    top) whose rule it cannot write, or 0."""
+    cdef int64_t i, room = 0
+    memset(mark, 0, top + 1)
+    for v in outs:
+        mark[(<Value>v).idx] = 1
+    _mark_below(mark, top)
+    refused[0] = 0
+    for i in range(top, -1, -1):
+        gi[i] = -1
+        if i > 0 and mark[i]:
+            if mgf_grad_graph_refuses(&A.nodes[i]):
+                refused[0] = i
+                return 0
+            room += mgf_grad_graph_room(&A.nodes[i])
+    return room + 2 * len(outs)
+
+
 cdef list _grad_graph(list outs, list ins, list seeds):
     """The gradient graph (mgf_grad_graph): marked, checked and counted
-    first, then room, then built in C; handles for the results last."""
+    first, then room (a reclamation moves the nodes: then again), then
+    built in C; handles for the results last."""
     global _busy
     cdef Py_ssize_t k, nin = len(ins), nout = len(outs)
-    cdef int64_t top = 0, i, room = 0, refused = 0
+    cdef int64_t top = 0, i, room, refused = 0, compactions
     cdef int32_t s
     for v in outs:
         if (<Value>v).idx > top:
@@ -175,55 +197,53 @@ cdef list _grad_graph(list outs, list ins, list seeds):
     cdef uint8_t *mark = <uint8_t *>calloc(top + 1, 1)
     cdef int32_t *gi = <int32_t *>malloc((top + 1) * sizeof(int32_t))
     cdef int32_t *res = <int32_t *>malloc((nin if nin > 0 else 1) * sizeof(int32_t))
-    _busy += 1  # the indices read below stay valid: room is had by growing
     try:
         if mark == NULL or gi == NULL or res == NULL:
             raise MemoryError("micrograd_fast: no memory for grad()")
-        for v in outs:
-            mark[(<Value>v).idx] = 1
-        _mark_below(mark, top)
-        for i in range(top, 0, -1):
-            if mark[i]:
-                gi[i] = -1
-                if mgf_grad_graph_refuses(&A.nodes[i]):
-                    refused = i
-                    break
-                room += mgf_grad_graph_room(&A.nodes[i])
-            else:
-                gi[i] = -1
-        gi[0] = -1
-        if refused:
-            raise RuntimeError(_refused_name(refused))
-        _reserve(room + 2 * nout, 0)
-        for k in range(nout):
-            i = (<Value>outs[k]).idx
-            s = <int32_t>(<Value>seeds[k]).idx
-            gi[i] = s if gi[i] < 0 else mgf_gg_add(&A, gi[i], s)
-        mgf_grad_graph(&A, mark, gi, top)
-        for k in range(nin):
-            i = (<Value>ins[k]).idx
-            res[k] = gi[i] if i <= top and mark[i] else -1
-        # the results: the handle a node has, else a new one that keeps the
-        # keeping Values its graph reaches (see Ownership)
-        spare = [_new_handle() for k in range(nin)]
-        kept = [v for v in seeds if _keeping(<Value>v)]
-        for i in range(top, 0, -1):
-            if mark[i] and A.handles[i] != NULL and _keeping(<Value>A.handles[i]):
-                kept.append(<Value>A.handles[i])
-        kept_t = tuple(kept)
-        out = []
-        for k in range(nin):
-            if res[k] < 0:
-                out.append(None)
-            elif A.handles[res[k]] != NULL:
-                out.append(<Value>A.handles[res[k]])
-            else:
-                _register(<Value>spare[k], res[k])
-                if kept_t:
-                    _set_keep(<Value>spare[k], kept_t)
-                out.append(spare[k])
+        while True:
+            top = 0
+            for v in outs:
+                if (<Value>v).idx > top:
+                    top = (<Value>v).idx
+            room = _grad_graph_room(outs, mark, gi, top, &refused)
+            if refused:
+                raise RuntimeError(_refused_name(refused))
+            compactions = _compactions
+            _reserve(room, 0)
+            if _compactions == compactions:
+                break  # no node moved: the marks hold
+        _busy += 1  # from here the indices stay valid (room is had by growing)
+        try:
+            for k in range(nout):
+                i = (<Value>outs[k]).idx
+                s = <int32_t>(<Value>seeds[k]).idx
+                gi[i] = s if gi[i] < 0 else mgf_gg_add(&A, gi[i], s)
+            mgf_grad_graph(&A, mark, gi, top)
+            for k in range(nin):
+                i = (<Value>ins[k]).idx
+                res[k] = gi[i] if i <= top and mark[i] else -1
+            # the results: the handle a node has, else a new one that keeps
+            # the keeping Values its graph reaches (see Ownership)
+            spare = [_new_handle() for k in range(nin)]
+            kept = [v for v in seeds if _keeping(<Value>v)]
+            for i in range(top, 0, -1):
+                if mark[i] and A.handles[i] != NULL and _keeping(<Value>A.handles[i]):
+                    kept.append(<Value>A.handles[i])
+            kept_t = tuple(kept)
+            out = []
+            for k in range(nin):
+                if res[k] < 0:
+                    out.append(None)
+                elif A.handles[res[k]] != NULL:
+                    out.append(<Value>A.handles[res[k]])
+                else:
+                    _register(<Value>spare[k], res[k])
+                    if kept_t:
+                        _set_keep(<Value>spare[k], kept_t)
+                    out.append(spare[k])
+        finally:
+            _busy -= 1
     finally:
-        _busy -= 1
         free(mark)
         free(gi)
         free(res)

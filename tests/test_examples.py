@@ -50,3 +50,15 @@ def test_example_multiclass(engine):
     losses = [float(line.split("train loss ")[1].split()[0])
               for line in r.stdout.splitlines() if "train loss" in line]
     assert len(losses) == 2 and losses[-1] < losses[0]
+
+
+def test_example_newton(engine):
+    r = run_example(engine, "newton.py", "--steps", "6")
+    assert r.returncode == 0, r.stderr
+    assert "minimum: x=1.050188219684" in r.stdout
+
+
+def test_example_hessian_vector(engine):
+    r = run_example(engine, "hessian_vector.py", "--points", "10")
+    assert r.returncode == 0, r.stderr
+    assert "relative difference from finite differences" in r.stdout

@@ -1,6 +1,7 @@
 """Make the pictures of docs/lab.md: the step-through page of the lecture's
-expression at its first and its last step (Chromium, headless), and the
-training animation of the moons demo (a GIF).
+expression at its first and its last step (Chromium, headless), the
+training animation of the moons demo (a GIF), and the gradient graph of
+docs/higher_order.md.
 
     python tools/lab_pictures.py
 
@@ -58,7 +59,26 @@ def animation():
     run_demo(steps=100, plot=None, animation_path=os.path.join(DOCS, "moons_training.gif"))
 
 
+def gradient_graph():
+    """The lecture's neuron, o = tanh(x1*w1 + x2*w2 + b), and the graph of
+    do/dw1 that grad(..., create_graph=True) builds for it."""
+    import micrograd_fast
+    from micrograd_fast import Value
+
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    b = Value(6.8813735870195432, label="b")
+    o = (x1 * w1 + x2 * w2 + b).tanh()
+    o.label = "o"
+    (dw1,) = micrograd_fast.grad(o, [w1], create_graph=True)
+    dw1.label = "do/dw1"
+    dot = micrograd_fast.draw_dot(dw1, format="png")
+    dot.render(os.path.join(DOCS, "gradient_graph"), cleanup=True)
+
+
 if __name__ == "__main__":
     page_pictures()
     animation()
-    print("wrote docs/backprop_first.png, docs/backprop_last.png, docs/moons_training.gif")
+    gradient_graph()
+    print("wrote docs/backprop_first.png, docs/backprop_last.png, docs/moons_training.gif, "
+          "docs/gradient_graph.png")

@@ -25,6 +25,7 @@ The modules, in the order of the run and of the tables:
 ``state``      ``memory_labels``, ``memory_attributes``, ``memory_custom_op``
 ``scaling``    ``scaling``
 ``gpt``        ``microgpt_step``
+``higher``     ``hessian_vector``
 """
 
 from benchmarks.workloads.registry import (WORKLOADS, Row, Skip, Workload, applies,
@@ -33,7 +34,7 @@ from benchmarks.workloads.sizes import DATA_SEED, SIZES, WEIGHT_SEED
 
 # imported for their declarations, in the order of the run and of the tables
 from benchmarks.workloads import ops, graphs, sums, chain  # noqa: E402,F401  isort: skip
-from benchmarks.workloads import demo, memory, state, scaling, gpt  # noqa: E402,F401  isort: skip
+from benchmarks.workloads import demo, memory, state, scaling, gpt, higher  # noqa: E402,F401  isort: skip
 
 from benchmarks.workloads.graphs import build_graph, count_nodes  # noqa: E402
 from benchmarks.workloads.training import notebook_data  # noqa: E402
