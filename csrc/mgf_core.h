@@ -1290,6 +1290,7 @@ static inline void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_
  * New nodes come after every marked node, so the sweep never visits them.
  * The caller has checked that no marked node is one this cannot write
  * (mgf_grad_graph_refuses) and reserved mgf_grad_graph_room() nodes. */
+#define MGF_AUX_GRAD_ 0x8000 /* = MGF_AUX_GRAD: a node of a gradient graph */
 #define MGF_GG_MAX_PER_NODE 8 /* nodes a rule writes besides per-child terms */
 #define MGF_GG_MAX_PER_KID 7  /* nodes per child: its term and accumulation */
 
@@ -1309,6 +1310,7 @@ static inline int32_t mgf_gg_push(mgf_arena *A, uint8_t op, double data, uint32_
                                   int32_t a, int32_t b, double param) {
     int64_t i = mgf_push_node(A, op, data, n, a, b);
     A->nodes[i].param = param;
+    A->nodes[i].aux = MGF_AUX_GRAD_; /* (see mgf_recompute) */
     if (n >= 1) A->nodes[a].flags |= MGF_F_USED;
     if (n >= 2) A->nodes[b].flags |= MGF_F_USED;
     return (int32_t)i;
@@ -1450,5 +1452,96 @@ static inline void mgf_grad_graph(mgf_arena *A, uint8_t *mark, int32_t *gi, int6
     }
 }
 #undef MGF_GD
+
+/* ---- replay: recompute a graph from its leaves --------------------------------
+ * mgf_recompute re-evaluates the nodes plan[0..n) (ascending indices, so
+ * children first) from their children's current data, with each op's
+ * forward math as the op computes it when it is made, and sets their
+ * grads to 0; leaves are skipped (never in a plan).  On a forward error it
+ * stops at that node: *err_at is its index, the result the error code;
+ * the nodes before it hold their new data and zero grads, it and the
+ * nodes after it are as they were.  The caller has checked every planned
+ * node with mgf_replay_refuses. */
+#define MGF_AUX_GRAD 0x8000      /* made by grad(create_graph=True)           */
+#define MGF_AUX_SUM_VSTART 0x1   /* SUM: child 0 is the start (a Value)       */
+#define MGF_AUX_SUM_FOLDED 0x2   /* SUM: numbers among the items were folded  */
+
+/* Why node o cannot be recomputed: 0 (it can), 1 its forward is Python's
+ * (a custom op, or microgpt's local gradients), 2 it belongs to a gradient
+ * graph, 3 a sum that folded plain numbers into its data. */
+static inline int mgf_replay_refuses(const mgf_node *o) {
+    if (o->aux & MGF_AUX_GRAD && o->op != MGF_NEURON) return 2;
+    if (o->op == MGF_CUSTOM || o->op == MGF_LOCAL) return 1;
+    if (o->op == MGF_SUM && (o->aux & MGF_AUX_SUM_FOLDED)) return 3;
+    return 0;
+}
+
+static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, int64_t n, int64_t *err_at) {
+    mgf_node *const nd = A->nodes;
+    const int32_t *const edges = A->edges;
+    int64_t t;
+    for (t = 0; t < n; t++) {
+        mgf_node *o = &nd[plan[t]];
+        double r = 0.0;
+        int err = MGF_OK;
+        switch (o->op) {
+        case MGF_ADD:
+            r = nd[o->k.c[0]].data + nd[o->k.c[1]].data;
+            break;
+        case MGF_MUL:
+            r = nd[o->k.c[0]].data * nd[o->k.c[1]].data;
+            break;
+        case MGF_POWC:
+            err = mgf_pow_forward(nd[o->k.c[0]].data, o->param, &r);
+            break;
+        case MGF_POWV:
+            err = mgf_pow_forward(nd[o->k.c[0]].data, nd[o->k.c[1]].data, &r);
+            break;
+        case MGF_RELU:
+            r = mgf_relu(nd[o->k.c[0]].data);
+            break;
+        case MGF_TANH:
+            r = mgf_tanh(nd[o->k.c[0]].data);
+            break;
+        case MGF_EXP:
+            err = mgf_exp_forward(nd[o->k.c[0]].data, &r);
+            break;
+        case MGF_LOG:
+            err = mgf_log_forward(nd[o->k.c[0]].data, &r);
+            break;
+        case MGF_SIGMOID:
+            r = mgf_sigmoid(nd[o->k.c[0]].data);
+            break;
+        case MGF_GELU:
+            r = mgf_gelu(nd[o->k.c[0]].data);
+            break;
+        case MGF_SUM: {
+            const int32_t *ch = MGF_KIDS(edges, o);
+            uint32_t j = 0;
+            double acc = o->param;
+            if (o->aux & MGF_AUX_SUM_VSTART) acc = nd[ch[j++]].data;
+            for (; j < o->n; j++) acc = acc + nd[ch[j]].data;
+            r = acc;
+            break;
+        }
+        case MGF_NEURON: {
+            const uint32_t m = (o->n - 1) / 2;
+            const double z = mgf_neuron_forward(nd, edges + o->k.off, m);
+            o->param = z;
+            r = mgf_activate(o->aux, z);
+            break;
+        }
+        default: /* LEAF: never planned */
+            continue;
+        }
+        if (err) {
+            *err_at = plan[t];
+            return err;
+        }
+        o->data = r;
+        o->grad = 0.0;
+    }
+    return MGF_OK;
+}
 
 #endif /* MGF_CORE_H */

@@ -148,8 +148,8 @@ import operator
 import sys
 from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
-from libc.stdlib cimport calloc, free, malloc, qsort
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.string cimport memcpy, memset
 
 from mgf_core cimport *
@@ -184,6 +184,7 @@ include "_value.pxi"
 include "_fused.pxi"
 include "_kernels.pxi"
 include "_grad.pxi"
+include "_replay.pxi"
 
 
 # module set-up: the lazily created attribute dict, and the sentinel node 0

@@ -325,6 +325,7 @@ class Value:
         # yet: the caller gives _backward (mirrored by MGF_CUSTOM)
         self._backward = _no_backward
         self._local = ()
+        self._fwd = None  # how recompute() re-evaluates it: set by the op that made it
         if lgs is not None and kids:  # mirrored by MGF_LOCAL
             self._local = lgs
             self._backward = _local_rule(self, kids, lgs)
@@ -424,6 +425,7 @@ class Value:
             other = Value(other)
         out = Value(self._data + other._data, (self, other), "+")
         out._local = _lg_add
+        out._fwd = lambda: self._data + other._data
 
         def _backward():
             self._grad += out._grad
@@ -440,6 +442,7 @@ class Value:
             other = Value(other)
         out = Value(self._data * other._data, (self, other), "*")
         out._local = _lg_mul
+        out._fwd = lambda: self._data * other._data
 
         def _backward():
             self._grad += other._data * out._grad
@@ -471,6 +474,7 @@ class Value:
         x = self._data
         out = Value(0.0 if x < 0.0 else x, (self,), "ReLU")
         out._local = _lg_relu
+        out._fwd = lambda: 0.0 if self._data < 0.0 else self._data
 
         def _backward():
             self._grad += (out._data > 0) * out._grad
@@ -482,6 +486,7 @@ class Value:
     def tanh(self):  # mirrored by MGF_TANH
         out = Value(_tanh(self._data), (self,), "tanh")
         out._local = _lg_tanh
+        out._fwd = lambda: _tanh(self._data)
 
         def _backward():
             self._grad += _tanh_slope(out._data) * out._grad
@@ -493,6 +498,7 @@ class Value:
     def exp(self):  # mirrored by MGF_EXP
         out = Value(_exp_forward(self._data), (self,), "exp")
         out._local = _lg_exp
+        out._fwd = lambda: _exp_forward(self._data)
 
         def _backward():
             self._grad += out._data * out._grad
@@ -504,6 +510,7 @@ class Value:
     def log(self):  # mirrored by MGF_LOG
         out = Value(_log_forward(self._data), (self,), "log")
         out._local = _lg_log
+        out._fwd = lambda: _log_forward(self._data)
 
         def _backward():
             # 1 / x as C computes it: a base set to 0 after the op gives inf
@@ -516,6 +523,7 @@ class Value:
     def sigmoid(self):  # mirrored by MGF_SIGMOID
         out = Value(_sigmoid(self._data), (self,), "sigmoid")
         out._local = _lg_sigmoid
+        out._fwd = lambda: _sigmoid(self._data)
 
         def _backward():
             s = out._data
@@ -528,6 +536,7 @@ class Value:
     def gelu(self):  # mirrored by MGF_GELU
         out = Value(_gelu(self._data), (self,), "gelu")
         out._local = _lg_gelu
+        out._fwd = lambda: _gelu(self._data)
 
         def _backward():
             self._grad += _gelu_slope(self._data) * out._grad
@@ -569,7 +578,28 @@ class Value:
             return NotImplemented
         return self**-1 * other
 
-    # -- backpropagation -----------------------------------------------------
+    # -- replay and backpropagation ---------------------------------------------
+    def recompute(self):
+        """Re-evaluate every node below this one from its leaves' current data.
+
+        In creation order, with each op's forward math (each node's ``_fwd``),
+        no node made; every non-leaf node's grad is set to 0, leaves are not
+        touched.  The graph then holds the data and grads a rebuild from the
+        same leaves would give, bit for bit.  A node whose forward is
+        Python's is a RuntimeError (nothing changed); a forward error raises
+        what building that op would, the nodes before it recomputed and the
+        rest as they were.
+        """
+        order = _reachable([self])
+        order.reverse()  # creation order
+        for v in order:
+            if v._kids and v._fwd in (None, _GRAD_MADE, _FOLDED):
+                raise RuntimeError(_replay_refusal(v))
+        for v in order:
+            if v._kids:
+                v._data = v._fwd()
+                v._grad = 0.0
+
     def backward(self):
         """Set this node's grad to 1 and push gradients to everything below it.
 
@@ -599,6 +629,24 @@ class Value:
 
 def _by_seq(v):
     return v._seq
+
+
+# what recompute() finds in a node's _fwd where it cannot re-evaluate it
+# (None: a forward of Python's own, the custom op's or microgpt's)
+_GRAD_MADE = "a node of a gradient graph"  # (the flag MGF_AUX_GRAD)
+_FOLDED = "a sum that folded numbers"  # (the flag MGF_AUX_SUM_FOLDED)
+
+
+def _replay_refusal(v):
+    if v._fwd is None:
+        reason = ("its forward is Python's (a custom op, or Value(data, children, "
+                  "local_grads)): build the graph again instead")
+    elif v._fwd is _GRAD_MADE:
+        reason = "it belongs to a gradient graph: call grad() again instead"
+    else:
+        reason = ("a micrograd_fast.sum folded plain numbers into its data: make them "
+                  "Values to replay it")
+    return f"recompute(): cannot recompute the node with _op {v._op!r}: {reason}"
 
 
 def _init_again(v, kids):
@@ -653,7 +701,8 @@ def _local_rule(out, kids, lgs):
 
 
 _INTERNAL_ATTRS = frozenset(
-    ("_data", "_grad", "_kids", "_opname", "label", "_backward", "_seq", "_local", "_used")
+    ("_data", "_grad", "_kids", "_opname", "label", "_backward", "_seq", "_local", "_used",
+     "_fwd")
 )
 
 _passes = 0  # backward() passes running (see _init_again)
@@ -721,17 +770,20 @@ def vsum(values, start=0.0):
     adds ``out.grad`` to each child once per occurrence.
     """
     children = []
+    folded = False
     if isinstance(start, Value):
         acc = start._data
         children.append(start)
     else:
         acc = _as_float(start, "start")
+    start_number = acc
     for item in values:
         if isinstance(item, Value):
             acc = acc + item._data
             children.append(item)
         elif _is_number(item):
             acc = acc + _as_float(item)
+            folded = True
         else:
             raise TypeError(
                 f"vsum: items must be Values or real numbers, not {type(item).__name__}"
@@ -739,6 +791,19 @@ def vsum(values, start=0.0):
     out = Value(acc, children, "sum")
     out._local = _lg_sum
     kids = out._kids
+
+    def _fwd():  # mirrored by mgf_recompute's MGF_SUM
+        if isinstance(start, Value):
+            total = kids[0]._data
+            rest = kids[1:]
+        else:
+            total = start_number
+            rest = kids
+        for c in rest:
+            total = total + c._data
+        return total
+
+    out._fwd = _FOLDED if folded else _fwd
 
     def _backward():
         g = out._grad
@@ -833,10 +898,20 @@ def _neuron(w, xs, b, act):
         z = z + w[i]._data * xs[i]._data
     out = Value(_activate(act, z), (*w, *xs, b), "neuron_" + act)
     nin = len(xs)
-    out._local = _neuron_local_grads(act, z)
+    pre_activation = [z]  # recompute() sets it anew (mirrored by the node's param)
+    out._local = _neuron_local_grads(act, pre_activation)
+
+    def _fwd():
+        z = b._data
+        for i in range(nin):
+            z = z + w[i]._data * xs[i]._data
+        pre_activation[0] = z
+        return _activate(act, z)
+
+    out._fwd = _fwd
 
     def _backward():
-        pre = _activate_grad(act, z, out._data, out._grad)
+        pre = _activate_grad(act, pre_activation[0], out._data, out._grad)
         for i in range(nin):
             wi = w[i]
             xi = xs[i]
@@ -877,11 +952,11 @@ def _chain_neuron(w, xs, b, act):
     return _ACT_METHODS[act](acc)
 
 
-def _neuron_local_grads(act, z):
+def _neuron_local_grads(act, pre_activation):
     def local(v):
         kids = v._kids
         m = (len(kids) - 1) // 2
-        s = _activate_grad(act, z, v._data, 1.0)
+        s = _activate_grad(act, pre_activation[0], v._data, 1.0)
         return (
             *(kids[m + j]._data * s for j in range(m)),
             *(kids[j]._data * s for j in range(m)),
@@ -1234,6 +1309,7 @@ def _pow_const(x, e, em1, name, data):
     gives it (_exponent_minus_one)."""
     out = Value(data, (x,), name)
     out._local = lambda v: (e * _pow_ieee(x._data, em1),)
+    out._fwd = lambda: _pow_forward(x._data, e)
 
     def _backward():
         x._grad += (e * _pow_ieee(x._data, em1)) * out._grad
@@ -1247,6 +1323,7 @@ def _pow_value_node(x, y, data):
     """A node x ** y of two Values with the data given (mirrored by MGF_POWV)."""
     out = Value(data, (x, y), "**")
     out._local = _lg_pow_value
+    out._fwd = lambda: _pow_forward(x._data, y._data)
 
     def _backward():
         xd, e = x._data, y._data
@@ -1460,6 +1537,17 @@ def _refused_name(v):
             f"_op {v._op!r}: {why}")
 
 
+def _mark_grad_made(tops, first):
+    """Nodes made since creation number first, below tops: a gradient
+    graph's, which recompute() refuses (the flag MGF_AUX_GRAD)."""
+    stack = [v for v in tops if v._seq >= first]
+    while stack:
+        v = stack.pop()
+        if v._kids and v._fwd is not _GRAD_MADE:
+            v._fwd = _GRAD_MADE
+            stack.extend(c for c in v._kids if c._seq >= first)
+
+
 def _grad_graph(outs, ins, seeds):
     """The gradient graph: checked first, then built in reverse creation
     order (mirrored by mgf_grad_graph)."""
@@ -1483,10 +1571,12 @@ def _grad_graph(outs, ins, seeds):
     for o, s in zip(outs, seeds):
         g = grads.get(id(o))
         grads[id(o)] = s if g is None else _value_add(g, s)
+    first = next(_creation_counter)  # the nodes made from here on are the graph's
     for v in order:
         g = grads.get(id(v))
         if g is not None and v._backward is not _no_backward:
             v._backward.vjp(v, g, acc)
+    _mark_grad_made(grads.values(), first)
     reached = {id(v) for v in order}
     out = []
     for x in ins:

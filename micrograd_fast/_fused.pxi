@@ -25,13 +25,16 @@ def vsum(values, start=0.0):
     # which must not be able to change the items between the passes below
     items = values if type(values) is tuple else tuple(values)
     cdef Py_ssize_t n = len(items), t, k = 0
-    cdef double acc
+    cdef double acc, start_number = 0.0
     cdef object item
+    cdef uint16_t aux = 0  # how recompute re-adds it (mgf_recompute)
     if isinstance(start, Value):
         acc = _data(_as_value(start, "start"))
         k = 1
+        aux |= MGF_AUX_SUM_VSTART
     else:
         acc = _as_float(start, "start")
+        start_number = acc
     for t in range(n):
         item = items[t]
         if isinstance(item, Value):
@@ -39,12 +42,15 @@ def vsum(values, start=0.0):
             k += 1
         else:
             acc = acc + _as_float(item, "sum item")
+            aux |= MGF_AUX_SUM_FOLDED
     cdef Value out = _new_handle()
     _reserve(1, k if k > 2 else 0)
     cdef int64_t i = mgf_push(&A, MGF_SUM, acc)
     cdef mgf_node *o = &A.nodes[i]
     cdef int32_t *ch
     o.n = <uint32_t>k
+    o.param = start_number
+    o.aux = aux
     if k > 2:
         o.k.off = A.ne
         A.ne += k

@@ -942,7 +942,18 @@ cdef class Value:
     def gelu(self):  # Value.gelu
         return _unary(MGF_GELU, self, mgf_gelu(_data(self)), 0.0, 0)
 
-    # backpropagation -----------------------------------------------------------
+    # replay and backpropagation --------------------------------------------------
+    def recompute(self):
+        """Re-evaluate every node below this one from its leaves' current data
+        (mirrors Value.recompute): in creation order, in C, with each op's
+        forward math, no node made; every non-leaf node's grad is set to 0.
+        Leaves are not touched.  The graph then holds the data and grads a
+        rebuild from the same leaves would give, bit for bit.  A node whose
+        forward is Python's is a RuntimeError (nothing changed); a forward
+        error raises what building that op would, the nodes before it
+        recomputed and the rest as they were."""
+        _recompute(self)
+
     def backward(self):
         """Set this node's grad to 1 and push gradients to everything below
         it (Value.backward): reverse creation order over the reachable

@@ -79,6 +79,10 @@ cdef extern from "mgf_core.h" nogil:
     int64_t mgf_grad_graph_room(const mgf_node *o)
     int32_t mgf_gg_add(mgf_arena *A, int32_t a, int32_t b)
     void mgf_grad_graph(mgf_arena *A, uint8_t *mark, int32_t *gi, int64_t top)
+    int MGF_AUX_SUM_VSTART
+    int MGF_AUX_SUM_FOLDED
+    int mgf_replay_refuses(const mgf_node *o)
+    int mgf_recompute(mgf_arena *A, const int32_t *plan, int64_t n, int64_t *err_at)
     int mgf_hand_over_pins(const mgf_arena *A, mgf_handover *H)
     void mgf_handover_free(mgf_handover *H)
     int mgf_resize_nodes(mgf_arena *A, int64_t cap)

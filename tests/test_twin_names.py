@@ -42,6 +42,8 @@ COMPILED_ONLY = {
     "_shrunk_size": "the shrink rule _fit_edges and _fit_local_grads share",
     "_compact": "mark-compact reclamation",
     "_grad_graph_room": "marks, checks and counts the room of a gradient graph (arena room)",
+    "_make_plan": "recompute()'s kept plan of a graph (the pure engine walks it each time)",
+    "_recompute": "Value.recompute's body: the kept plan, then mgf_recompute",
     "_mark_below": "marks the nodes below the outputs in a byte map (_reachable's set)",
     "_seed_data": "a grad_outputs item's number (the pure engine reads it inline)",
     "_reclaim": "a reclamation, collecting and compacting again after pins were handed over",

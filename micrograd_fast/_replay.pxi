@@ -1,0 +1,83 @@
+# Part of micrograd_fast/_engine.pyx (included there; not a module of its own):
+# replay, Value.recompute(): a graph re-evaluated from its leaves in C.
+
+# The plan of the last graph recomputed: the indices of the nodes below its
+# root that are not leaves, ascending (creation order), read while
+# mgf_handles_epoch had the value _plan_epoch: every event that can move a
+# node or change a node's children moves that count (a reclamation,
+# __init__ again), so the plan holds while it has not moved.
+cdef int32_t *_plan = NULL
+cdef int64_t _plan_n = 0, _plan_cap = 0, _plan_root = -1
+cdef uint64_t _plan_epoch = 0
+
+
+cdef str _replay_refusal(int64_t i, int why):
+    cdef void *h = A.handles[i]
+    cdef mgf_node *o = &A.nodes[i]
+    op = (<Value>h)._op if h != NULL else _OP_NAMES[o.op]
+    if why == 1:
+        reason = ("its forward is Python's (a custom op, or Value(data, children, "
+                  "local_grads)): build the graph again instead")
+    elif why == 2:
+        reason = "it belongs to a gradient graph: call grad() again instead"
+    else:
+        reason = ("a micrograd_fast.sum folded plain numbers into its data: make them "
+                  "Values to replay it")
+    return f"recompute(): cannot recompute the node with _op {op!r}: {reason}"
+
+
+cdef int _make_plan(int64_t root) except -1:
+    """The plan of root's graph (see _plan), checked: a node that cannot be
+    recomputed is a RuntimeError, and the plan is not kept."""
+    global _plan, _plan_n, _plan_cap, _plan_root, _plan_epoch
+    cdef uint8_t *mark = <uint8_t *>calloc(root + 1, 1)
+    cdef int64_t i, n, k = 0
+    cdef int why
+    cdef int32_t *p
+    if mark == NULL:
+        raise MemoryError("micrograd_fast: no memory for recompute()")
+    try:
+        mark[root] = 1
+        n = _mark_below(mark, root)
+        for i in range(1, root + 1):
+            if mark[i] and A.nodes[i].op != MGF_LEAF:
+                why = mgf_replay_refuses(&A.nodes[i])
+                if why:
+                    _plan_root = -1
+                    raise RuntimeError(_replay_refusal(i, why))
+        if n > _plan_cap:
+            p = <int32_t *>realloc(_plan, n * sizeof(int32_t))
+            if p == NULL:
+                raise MemoryError("micrograd_fast: no memory for recompute()")
+            _plan, _plan_cap = p, n
+        for i in range(1, root + 1):
+            if mark[i] and A.nodes[i].op != MGF_LEAF:
+                _plan[k] = <int32_t>i
+                k += 1
+        _plan_n = k
+        _plan_root = root
+        _plan_epoch = mgf_handles_epoch
+    finally:
+        free(mark)
+    return 0
+
+
+cdef int _recompute(Value root) except -1:
+    """Value.recompute: the plan (kept while it holds), then mgf_recompute;
+    a forward error raises what building that op would raise."""
+    cdef int64_t at = 0
+    cdef int err
+    cdef mgf_node *o
+    cdef double x, e
+    if root.idx == 0:
+        _uninitialized()
+    if _plan_root != root.idx or _plan_epoch != mgf_handles_epoch:
+        _make_plan(root.idx)
+    err = mgf_recompute(&A, _plan, _plan_n, &at)
+    if err:
+        o = &A.nodes[at]
+        x = A.nodes[o.k.c[0]].data
+        e = o.param if o.op == MGF_POWC else (A.nodes[o.k.c[1]].data if o.op == MGF_POWV
+                                              else 0.0)
+        _math_error(err, x, e, _OP_NAMES[o.op] if o.op in (MGF_EXP, MGF_LOG) else "**")
+    return 0
