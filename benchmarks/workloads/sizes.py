@@ -14,6 +14,7 @@ SIZES = {
         demo_warmup_s=0.0, demo_measure_s=0.0,
         memory_nodes=600, microgpt="smoke",
         state_steps=20, state_warmup=5,
+        replay_steps=50, replay_op_nodes=300,
     ),
     # under two minutes for the whole suite on two cores
     "quick": dict(
@@ -26,6 +27,7 @@ SIZES = {
         demo_warmup_s=0.3, demo_measure_s=0.5,
         memory_nodes=150_000, microgpt="quick",
         state_steps=2_000, state_warmup=200,
+        replay_steps=2_000, replay_op_nodes=20_000,
     ),
     # the numbers for the README
     "full": dict(
@@ -39,6 +41,7 @@ SIZES = {
         demo_warmup_s=1.0, demo_measure_s=2.0,
         memory_nodes=1_000_000, microgpt="full",
         state_steps=2_000, state_warmup=200,
+        replay_steps=10_000, replay_op_nodes=100_000,
     ),
 }
 
