@@ -1476,6 +1476,49 @@ static inline int mgf_replay_refuses(const mgf_node *o) {
     return 0;
 }
 
+/* Four planned neurons in a row with the same number of inputs, none of
+ * them a child of another (the neurons of one layer): their sums run side
+ * by side, each still ((b + w0*x0) + w1*x1) + ... in its own order, so the
+ * four additions in flight hide each other's latency.  0 if the four are
+ * not such a group (nothing done). */
+static inline int mgf_recompute_neurons4(mgf_node *nd, const int32_t *edges,
+                                         const int32_t *p) {
+    const mgf_node *o0 = &nd[p[0]];
+    const uint32_t n = o0->n, m = (n - 1) / 2;
+    const int32_t *c[4];
+    double z0, z1, z2, z3;
+    uint32_t j;
+    int k;
+    for (k = 0; k < 4; k++) {
+        const mgf_node *o = &nd[p[k]];
+        if (o->op != MGF_NEURON || o->n != n) return 0;
+        c[k] = edges + o->k.off;
+    }
+    for (k = 1; k < 4; k++)
+        for (j = 0; j < n; j++)
+            if (c[k][j] >= p[0]) return 0;  /* a child made after the first */
+    z0 = nd[c[0][2 * m]].data;
+    z1 = nd[c[1][2 * m]].data;
+    z2 = nd[c[2][2 * m]].data;
+    z3 = nd[c[3][2 * m]].data;
+    for (j = 0; j < m; j++) {
+        z0 = z0 + nd[c[0][j]].data * nd[c[0][m + j]].data;
+        z1 = z1 + nd[c[1][j]].data * nd[c[1][m + j]].data;
+        z2 = z2 + nd[c[2][j]].data * nd[c[2][m + j]].data;
+        z3 = z3 + nd[c[3][j]].data * nd[c[3][m + j]].data;
+    }
+    {
+        const double z[4] = {z0, z1, z2, z3};
+        for (k = 0; k < 4; k++) {
+            mgf_node *o = &nd[p[k]];
+            o->param = z[k];
+            o->data = mgf_activate(o->aux, z[k]);
+            o->grad = 0.0;
+        }
+    }
+    return 1;
+}
+
 static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, int64_t n, int64_t *err_at) {
     mgf_node *const nd = A->nodes;
     const int32_t *const edges = A->edges;
@@ -1526,7 +1569,12 @@ static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, int64_t n, in
         }
         case MGF_NEURON: {
             const uint32_t m = (o->n - 1) / 2;
-            const double z = mgf_neuron_forward(nd, edges + o->k.off, m);
+            double z;
+            if (t + 4 <= n && mgf_recompute_neurons4(nd, edges, plan + t)) {
+                t += 3;  /* four neurons at once: each its own sum, in its order */
+                continue;
+            }
+            z = mgf_neuron_forward(nd, edges + o->k.off, m);
             o->param = z;
             r = mgf_activate(o->aux, z);
             break;

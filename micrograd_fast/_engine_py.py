@@ -87,7 +87,10 @@ def _pow_forward(x, e):
         raise ValueError(
             f"negative number {x!r} cannot be raised to the fractional power {e!r}"
         )
-    return x**e  # ZeroDivisionError / OverflowError as Python raises them
+    try:
+        return x**e  # ZeroDivisionError as Python raises it
+    except OverflowError:
+        raise OverflowError("** overflowed: result too large") from None  # (C's message)
 
 
 def _pow_ieee(x, e):
@@ -114,7 +117,10 @@ def _div_ieee(a, b):
 
 
 def _exp_forward(x):
-    return math.exp(x)  # OverflowError like math.exp
+    try:
+        return math.exp(x)  # OverflowError like math.exp ...
+    except OverflowError:
+        raise OverflowError("exp overflowed: result too large") from None  # ... in C's words
 
 
 def _sigmoid(x):
