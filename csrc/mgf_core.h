@@ -1294,12 +1294,22 @@ static inline void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_
 #define MGF_GG_MAX_PER_NODE 8 /* nodes a rule writes besides per-child terms */
 #define MGF_GG_MAX_PER_KID 7  /* nodes per child: its term and accumulation */
 
-/* 1 if grad(create_graph=True) cannot write node o's rule as nodes. */
+/* 1 if grad(create_graph=True) cannot write node o's rule as nodes: a
+ * Python _backward, or an op or activation not in the table above (a new
+ * op is refused until its rule is written here). */
 static inline int mgf_grad_graph_refuses(const mgf_node *o) {
-    if (o->flags & MGF_F_PYBW) return 1;            /* a Python _backward */
-    if (o->op == MGF_LOCAL || o->op == MGF_GELU) return 1;
-    if (o->op == MGF_NEURON && o->aux == MGF_ACT_GELU) return 1;
-    return 0;
+    if (o->flags & MGF_F_PYBW) return 1;
+    switch (o->op) {
+    case MGF_LEAF: case MGF_CUSTOM: case MGF_ADD: case MGF_SUM: case MGF_MUL:
+    case MGF_POWC: case MGF_POWV: case MGF_RELU: case MGF_TANH: case MGF_EXP:
+    case MGF_LOG: case MGF_SIGMOID:
+        return 0;
+    case MGF_NEURON:
+        return !(o->aux == MGF_ACT_LINEAR || o->aux == MGF_ACT_RELU || o->aux == MGF_ACT_TANH
+                 || o->aux == MGF_ACT_SIGMOID);
+    default:
+        return 1;
+    }
 }
 
 static inline int64_t mgf_grad_graph_room(const mgf_node *o) {
@@ -1468,12 +1478,25 @@ static inline void mgf_grad_graph(mgf_arena *A, uint8_t *mark, int32_t *gi, int6
 
 /* Why node o cannot be recomputed: 0 (it can), 1 its forward is Python's
  * (a custom op, or microgpt's local gradients), 2 it belongs to a gradient
- * graph, 3 a sum that folded plain numbers into its data. */
+ * graph, 3 a sum that folded plain numbers into its data, 4 an op that
+ * mgf_recompute does not know (a new op is refused until it has its case
+ * there and its line here). */
 static inline int mgf_replay_refuses(const mgf_node *o) {
-    if (o->aux & MGF_AUX_GRAD && o->op != MGF_NEURON) return 2;
-    if (o->op == MGF_CUSTOM || o->op == MGF_LOCAL) return 1;
-    if (o->op == MGF_SUM && (o->aux & MGF_AUX_SUM_FOLDED)) return 3;
-    return 0;
+    switch (o->op) {
+    case MGF_CUSTOM: case MGF_LOCAL:
+        return 1;
+    case MGF_NEURON:
+        return 0;
+    case MGF_SUM:
+        if (o->aux & MGF_AUX_SUM_FOLDED) return 3;
+        /* fall through */
+    case MGF_ADD: case MGF_MUL: case MGF_POWC: case MGF_POWV: case MGF_RELU:
+    case MGF_TANH: case MGF_EXP: case MGF_LOG: case MGF_SIGMOID:
+    case MGF_GELU:  /* (a new op: its line here, its case in mgf_recompute) */
+        return (o->aux & MGF_AUX_GRAD) ? 2 : 0;
+    default:
+        return 4;
+    }
 }
 
 /* Four planned neurons in a row with the same number of inputs, none of

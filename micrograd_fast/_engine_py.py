@@ -547,7 +547,7 @@ class Value:
         def _backward():
             self._grad += _gelu_slope(self._data) * out._grad
 
-        _backward.vjp = None  # (gelu's second derivative: not supported)
+        _backward.vjp = None  # a built-in rule not written as nodes
         out._backward = _backward
         return out
 
@@ -1536,7 +1536,7 @@ def _refused_name(v):
     if type(v._local) is tuple and v._local and not hasattr(rule, "vjp"):
         why = "its local gradients are fixed numbers (Value(data, children, local_grads))"
     elif hasattr(rule, "vjp"):
-        why = "gelu's second derivative is not supported"
+        why = "its rule is not written as nodes (no higher derivatives of it)"
     else:
         why = "its rule is a Python _backward, which has no derivative of its own"
     return (f"grad(create_graph=True): cannot differentiate the rule of the node with "

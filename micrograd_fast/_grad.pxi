@@ -158,7 +158,7 @@ cdef str _refused_name(int64_t i):
     elif o.op == MGF_LOCAL:
         why = "its local gradients are fixed numbers (Value(data, children, local_grads))"
     else:
-        why = "gelu's second derivative is not supported"
+        why = "its rule is not written as nodes (no higher derivatives of it)"
     return f"grad(create_graph=True): cannot differentiate the rule of the node with _op {op!r}: {why}"
 
 

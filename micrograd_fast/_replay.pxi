@@ -20,9 +20,11 @@ cdef str _replay_refusal(int64_t i, int why):
                   "local_grads)): build the graph again instead")
     elif why == 2:
         reason = "it belongs to a gradient graph: call grad() again instead"
-    else:
+    elif why == 3:
         reason = ("a micrograd_fast.sum folded plain numbers into its data: make them "
                   "Values to replay it")
+    else:
+        reason = "its op has no case in recompute"
     return f"recompute(): cannot recompute the node with _op {op!r}: {reason}"
 
 

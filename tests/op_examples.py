@@ -18,6 +18,9 @@ one per input).  The edge values (0, -0.0, the smallest subnormal, huge, the
 infinities and nan) are tried in every input position without being listed:
 there both engines must agree bit for bit, or raise the same exception.
 
+``replays`` says whether ``recompute()`` re-evaluates such a node (its
+forward is the core's); a node whose forward is Python's is refused.
+
 An activation entry (``ActExample``) gives its function and its derivative
 as plain Python, and ordinary points to check them at.
 """
@@ -38,6 +41,7 @@ class OpExample(NamedTuple):
     deriv: Optional[Callable]      # deriv(*floats) -> partials, one per input
     method: Optional[str] = None   # the Value method that makes it (unary ops)
     has_local: bool = True         # a rule the core knows (_local_grads non-empty)
+    replays: bool = True           # recompute() re-evaluates it (its forward is the core's)
 
 
 def _custom_triple(E, x):
@@ -103,9 +107,10 @@ OPS = (
                   (1.0 - math.tanh(b + w0 * x0 + w1 * x1) ** 2) * d
                   for d in (x0, x1, w0, w1, 1.0))),
     OpExample("CUSTOM", _custom_triple, ORDINARY, lambda x: 3.0 * x, lambda x: (3.0,),
-              has_local=False),
+              has_local=False, replays=False),
     OpExample("LOCAL", lambda E, x, y: E.Value(x.data * y.data, (x, y), (y.data, x.data)),
-              ((0.7, -1.3), (2.5, 0.25)), lambda x, y: x * y, lambda x, y: (y, x)),
+              ((0.7, -1.3), (2.5, 0.25)), lambda x, y: x * y, lambda x, y: (y, x),
+              replays=False),
     OpExample("GELU", lambda E, x: x.gelu(), ORDINARY, _gelu,
               lambda x: (_gelu_slope(x),), method="gelu"),
 )

@@ -161,6 +161,32 @@ def test_op_at_ordinary_points(ex):
 
 
 @pytest.mark.parametrize("ex", OPS, ids=_example_id)
+def test_op_replays(ex):
+    """recompute() of a node made at one point, its inputs moved to the
+    next: the data and gradients of a node made there (the case in
+    mgf_recompute and the op in mgf_replay_refuses's list; the pure
+    engine's out._fwd); refused by _op where its forward is Python's."""
+    for E in engines():
+        for here, there in zip(ex.points, ex.points[1:] + ex.points[:1]):
+            xs = [E.Value(x) for x in here]
+            node = ex.build(E, *xs)
+            if not ex.replays:
+                with pytest.raises(RuntimeError, match="cannot recompute the node"):
+                    node.recompute()
+                continue
+            for v, x in zip(xs, there):
+                v.data = x
+            node.recompute()
+            node.backward()
+            fresh = [E.Value(x) for x in there]
+            made = ex.build(E, *fresh)
+            made.backward()
+            where = f"MGF_{ex.code} moved from {here} to {there} ({E.__name__})"
+            assert bits([node.data] + [v.grad for v in xs]) == bits(
+                [made.data] + [v.grad for v in fresh]), where
+
+
+@pytest.mark.parametrize("ex", OPS, ids=_example_id)
 def test_op_at_the_edges_is_the_same_on_both_engines(ex):
     if len(engines()) < 2:
         pytest.skip("compares the compiled core with the pure engine")

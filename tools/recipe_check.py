@@ -46,14 +46,20 @@ GELU_RULE = """    case MGF_GELU: {
 TWIN_METHOD = '''    def gelu(self):  # mirrored by MGF_GELU
         out = Value(_gelu(self._data), (self,), "gelu")
         out._local = _lg_gelu
+        out._fwd = lambda: _gelu(self._data)
 
         def _backward():
             self._grad += _gelu_slope(self._data) * out._grad
 
+        _backward.vjp = None  # a built-in rule not written as nodes
         out._backward = _backward
         return out
 
 '''
+RECOMPUTE_CASE = """        case MGF_GELU:
+            r = mgf_gelu(nd[o->k.c[0]].data);
+            break;
+"""
 
 #: (name, what is left out, [(file, text taken out)], the checks that must fail)
 STEPS = [
@@ -83,6 +89,13 @@ STEPS = [
      [(EXAMPLES, '    OpExample("GELU", lambda E, x: x.gelu(), ORDINARY, _gelu,\n'
                  '              lambda x: (_gelu_slope(x),), method="gelu"),\n')],
      [OPT + "test_every_op_code_has_an_example_entry"]),
+    ("op-10", "the case in mgf_recompute and the op's line in mgf_replay_refuses",
+     [(H, RECOMPUTE_CASE),
+      (H, "    case MGF_GELU:  /* (a new op: its line here, its case in mgf_recompute) */\n")],
+     [OPT + "test_op_replays"]),
+    ("op-11", "the twin's forward for recompute (out._fwd)",
+     [(TWIN, "        out._fwd = lambda: _gelu(self._data)\n")],
+     [OPT + "test_op_replays"]),
     ("act-1", "the table line in MGF_ACTS (and its cases, which need it)",
      [(H, '  \\\n    X(GELU, "gelu", MGF_GELU)\n'),
       (H, "    case MGF_ACT_GELU: return mgf_gelu(z);\n"),
