@@ -1465,7 +1465,9 @@ static inline void mgf_grad_graph(mgf_arena *A, uint8_t *mark, int32_t *gi, int6
 
 /* ---- replay: recompute a graph from its leaves --------------------------------
  * mgf_recompute re-evaluates the nodes plan[0..n) (ascending indices, so
- * children first) from their children's current data, with each op's
+ * children first) from their children's current data (four[t]: plan[t]
+ * and the three after it are neurons that mgf_neurons4 allows to run side
+ * by side), with each op's
  * forward math as the op computes it when it is made, and sets their
  * grads to 0; leaves are skipped (never in a plan).  On a forward error it
  * stops at that node: *err_at is its index, the result the error code;
@@ -1499,50 +1501,54 @@ static inline int mgf_replay_refuses(const mgf_node *o) {
     }
 }
 
-/* Four planned neurons in a row with the same number of inputs, none of
- * them a child of another (the neurons of one layer): their sums run side
- * by side, each still ((b + w0*x0) + w1*x1) + ... in its own order, so the
- * four additions in flight hide each other's latency.  0 if the four are
- * not such a group (nothing done). */
-static inline int mgf_recompute_neurons4(mgf_node *nd, const int32_t *edges,
-                                         const int32_t *p) {
-    const mgf_node *o0 = &nd[p[0]];
-    const uint32_t n = o0->n, m = (n - 1) / 2;
-    const int32_t *c[4];
-    double z0, z1, z2, z3;
-    uint32_t j;
+/* Whether the four planned nodes p[0..3] are neurons with the same number
+ * of inputs, none of them a child of another (the neurons of one layer):
+ * then mgf_recompute runs their sums side by side, each still
+ * ((b + w0*x0) + w1*x1) + ... in its own order, so that four additions in
+ * flight hide each other's latency.  Checked once, when a plan is made. */
+static inline int mgf_neurons4(const mgf_node *nd, const int32_t *edges, const int32_t *p) {
+    const uint32_t n = nd[p[0]].n;
     int k;
-    for (k = 0; k < 4; k++) {
-        const mgf_node *o = &nd[p[k]];
-        if (o->op != MGF_NEURON || o->n != n) return 0;
-        c[k] = edges + o->k.off;
-    }
-    for (k = 1; k < 4; k++)
+    uint32_t j;
+    for (k = 0; k < 4; k++)
+        if (nd[p[k]].op != MGF_NEURON || nd[p[k]].n != n) return 0;
+    for (k = 1; k < 4; k++) {
+        const int32_t *c = edges + nd[p[k]].k.off;
         for (j = 0; j < n; j++)
-            if (c[k][j] >= p[0]) return 0;  /* a child made after the first */
-    z0 = nd[c[0][2 * m]].data;
-    z1 = nd[c[1][2 * m]].data;
-    z2 = nd[c[2][2 * m]].data;
-    z3 = nd[c[3][2 * m]].data;
-    for (j = 0; j < m; j++) {
-        z0 = z0 + nd[c[0][j]].data * nd[c[0][m + j]].data;
-        z1 = z1 + nd[c[1][j]].data * nd[c[1][m + j]].data;
-        z2 = z2 + nd[c[2][j]].data * nd[c[2][m + j]].data;
-        z3 = z3 + nd[c[3][j]].data * nd[c[3][m + j]].data;
-    }
-    {
-        const double z[4] = {z0, z1, z2, z3};
-        for (k = 0; k < 4; k++) {
-            mgf_node *o = &nd[p[k]];
-            o->param = z[k];
-            o->data = mgf_activate(o->aux, z[k]);
-            o->grad = 0.0;
-        }
+            if (c[j] >= p[0]) return 0;  /* a child made after the first */
     }
     return 1;
 }
 
-static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, int64_t n, int64_t *err_at) {
+static inline void mgf_recompute_neurons4(mgf_node *nd, const int32_t *edges, const int32_t *p) {
+    const uint32_t m = (nd[p[0]].n - 1) / 2;
+    const int32_t *c0 = edges + nd[p[0]].k.off, *c1 = edges + nd[p[1]].k.off;
+    const int32_t *c2 = edges + nd[p[2]].k.off, *c3 = edges + nd[p[3]].k.off;
+    double z[4];
+    uint32_t j;
+    int k;
+    double z0 = nd[c0[2 * m]].data, z1 = nd[c1[2 * m]].data;
+    double z2 = nd[c2[2 * m]].data, z3 = nd[c3[2 * m]].data;
+    for (j = 0; j < m; j++) {
+        z0 = z0 + nd[c0[j]].data * nd[c0[m + j]].data;
+        z1 = z1 + nd[c1[j]].data * nd[c1[m + j]].data;
+        z2 = z2 + nd[c2[j]].data * nd[c2[m + j]].data;
+        z3 = z3 + nd[c3[j]].data * nd[c3[m + j]].data;
+    }
+    z[0] = z0;
+    z[1] = z1;
+    z[2] = z2;
+    z[3] = z3;
+    for (k = 0; k < 4; k++) {
+        mgf_node *o = &nd[p[k]];
+        o->param = z[k];
+        o->data = mgf_activate(o->aux, z[k]);
+        o->grad = 0.0;
+    }
+}
+
+static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, const uint8_t *four,
+                                int64_t n, int64_t *err_at) {
     mgf_node *const nd = A->nodes;
     const int32_t *const edges = A->edges;
     int64_t t;
@@ -1593,8 +1599,9 @@ static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, int64_t n, in
         case MGF_NEURON: {
             const uint32_t m = (o->n - 1) / 2;
             double z;
-            if (t + 4 <= n && mgf_recompute_neurons4(nd, edges, plan + t)) {
-                t += 3;  /* four neurons at once: each its own sum, in its order */
+            if (four[t]) {  /* four neurons at once (mgf_neurons4) */
+                mgf_recompute_neurons4(nd, edges, plan + t);
+                t += 3;
                 continue;
             }
             z = mgf_neuron_forward(nd, edges + o->k.off, m);

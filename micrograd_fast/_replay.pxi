@@ -7,6 +7,7 @@
 # node or change a node's children moves that count (a reclamation,
 # __init__ again), so the plan holds while it has not moved.
 cdef int32_t *_plan = NULL
+cdef uint8_t *_plan_four = NULL  # 1 where four neurons start that run side by side
 cdef int64_t _plan_n = 0, _plan_cap = 0, _plan_root = -1
 cdef uint64_t _plan_epoch = 0
 
@@ -31,11 +32,12 @@ cdef str _replay_refusal(int64_t i, int why):
 cdef int _make_plan(int64_t root) except -1:
     """The plan of root's graph (see _plan), checked: a node that cannot be
     recomputed is a RuntimeError, and the plan is not kept."""
-    global _plan, _plan_n, _plan_cap, _plan_root, _plan_epoch
+    global _plan, _plan_four, _plan_n, _plan_cap, _plan_root, _plan_epoch
     cdef uint8_t *mark = <uint8_t *>calloc(root + 1, 1)
     cdef int64_t i, n, k = 0
     cdef int why
     cdef int32_t *p
+    cdef uint8_t *four
     if mark == NULL:
         raise MemoryError("micrograd_fast: no memory for recompute()")
     try:
@@ -47,15 +49,28 @@ cdef int _make_plan(int64_t root) except -1:
                 if why:
                     _plan_root = -1
                     raise RuntimeError(_replay_refusal(i, why))
+        _plan_root = -1
         if n > _plan_cap:
             p = <int32_t *>realloc(_plan, n * sizeof(int32_t))
             if p == NULL:
                 raise MemoryError("micrograd_fast: no memory for recompute()")
-            _plan, _plan_cap = p, n
+            _plan = p
+            four = <uint8_t *>realloc(_plan_four, n)
+            if four == NULL:
+                raise MemoryError("micrograd_fast: no memory for recompute()")
+            _plan_four, _plan_cap = four, n
         for i in range(1, root + 1):
             if mark[i] and A.nodes[i].op != MGF_LEAF:
                 _plan[k] = <int32_t>i
                 k += 1
+        i = 0
+        while i < k:
+            _plan_four[i] = i + 4 <= k and mgf_neurons4(A.nodes, A.edges, _plan + i)
+            if _plan_four[i]:
+                _plan_four[i + 1] = _plan_four[i + 2] = _plan_four[i + 3] = 0
+                i += 4
+            else:
+                i += 1
         _plan_n = k
         _plan_root = root
         _plan_epoch = mgf_handles_epoch
@@ -75,7 +90,7 @@ cdef int _recompute(Value root) except -1:
         _uninitialized()
     if _plan_root != root.idx or _plan_epoch != mgf_handles_epoch:
         _make_plan(root.idx)
-    err = mgf_recompute(&A, _plan, _plan_n, &at)
+    err = mgf_recompute(&A, _plan, _plan_four, _plan_n, &at)
     if err:
         o = &A.nodes[at]
         x = A.nodes[o.k.c[0]].data

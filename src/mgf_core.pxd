@@ -82,7 +82,9 @@ cdef extern from "mgf_core.h" nogil:
     int MGF_AUX_SUM_VSTART
     int MGF_AUX_SUM_FOLDED
     int mgf_replay_refuses(const mgf_node *o)
-    int mgf_recompute(mgf_arena *A, const int32_t *plan, int64_t n, int64_t *err_at)
+    int mgf_neurons4(const mgf_node *nd, const int32_t *edges, const int32_t *p)
+    int mgf_recompute(mgf_arena *A, const int32_t *plan, const uint8_t *four, int64_t n,
+                      int64_t *err_at)
     int mgf_hand_over_pins(const mgf_arena *A, mgf_handover *H)
     void mgf_handover_free(mgf_handover *H)
     int mgf_resize_nodes(mgf_arena *A, int64_t cap)
