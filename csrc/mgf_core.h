@@ -1520,7 +1520,11 @@ static inline int mgf_neurons4(const mgf_node *nd, const int32_t *edges, const i
     return 1;
 }
 
-static inline void mgf_recompute_neurons4(mgf_node *nd, const int32_t *edges, const int32_t *p) {
+/* (out of line: the loop of mgf_recompute stays small for the other ops) */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void mgf_recompute_neurons4(mgf_node *nd, const int32_t *edges, const int32_t *p) {
     const uint32_t m = (nd[p[0]].n - 1) / 2;
     const int32_t *c0 = edges + nd[p[0]].k.off, *c1 = edges + nd[p[1]].k.off;
     const int32_t *c2 = edges + nd[p[2]].k.off, *c3 = edges + nd[p[3]].k.off;
