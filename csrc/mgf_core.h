@@ -1443,16 +1443,12 @@ static inline void mgf_grad_graph(mgf_arena *A, uint8_t *mark, int32_t *gi, int6
         case MGF_NEURON: {
             /* children: w_0..w_{m-1}, x_0..x_{m-1}, b */
             int32_t pre;
-            ch = A->edges + o->k.off;  /* (n > 2: out of line) */
             m = (o->n - 1) / 2;
             pre = mgf_gg_act(A, o->aux, (int32_t)i, g);
             for (j = 0; j < m; j++) {
-                ch = A->edges + o->k.off;
                 mgf_gg_acc(A, gi, ch[j], mgf_gg_mul(A, ch[m + j], pre));
-                ch = A->edges + o->k.off;
                 mgf_gg_acc(A, gi, ch[m + j], mgf_gg_mul(A, ch[j], pre));
             }
-            ch = A->edges + o->k.off;
             mgf_gg_acc(A, gi, ch[2 * m], pre);
             break;
         }

@@ -6,6 +6,7 @@ import random
 
 from benchmarks.timing import Samples
 from benchmarks.workloads.registry import record, workload
+from benchmarks.workloads.torch_demo import sequential_model
 from benchmarks.workloads.training import (demo_sizes, initial_weights, native_factory,
                                            notebook_data, tuned_data)
 
@@ -70,20 +71,7 @@ def _torch_hvp(size):
     X_np, y_np = notebook_data(size)
     sizes = demo_sizes(size)
     flat = initial_weights(sizes)
-    layers = []
-    for j, (nin, nout) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(torch.nn.Linear(nin, nout))
-        if j < len(sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers).double()
-    with torch.no_grad():
-        i = 0
-        for lin in (m for m in model if isinstance(m, torch.nn.Linear)):
-            nout, nin = lin.weight.shape
-            block = np.array(flat[i:i + nout * (nin + 1)]).reshape(nout, nin + 1)
-            lin.weight.copy_(torch.from_numpy(block[:, :nin]))
-            lin.bias.copy_(torch.from_numpy(block[:, nin]))
-            i += nout * (nin + 1)
+    model = sequential_model(sizes, flat)
     params = list(model.parameters())
     X = torch.from_numpy(X_np)
     y = torch.from_numpy(y_np).double()

@@ -9,10 +9,10 @@ import random
 import shutil
 import subprocess
 import tempfile
-import time
 
 from benchmarks.timing import Samples
-from benchmarks.workloads.registry import Row, Skip, record, workload
+from benchmarks.workloads.graphs import count_nodes
+from benchmarks.workloads.registry import Row, record, workload
 from benchmarks.workloads.torch_demo import usual_step
 from benchmarks.workloads.training import (demo_record, demo_sizes, initial_weights,
                                            native_factory, run_steps, tuned_data)
@@ -153,12 +153,6 @@ def run_program(ops, recipe, leaves):
     return total
 
 
-def _nodes_of(engine, root):
-    from benchmarks.workloads.graphs import count_nodes
-
-    return count_nodes(root)
-
-
 def _leaves(n=16, seed=3):
     rng = random.Random(seed)
     return [rng.uniform(-1.0, 1.0) for _ in range(n)]
@@ -180,10 +174,6 @@ def _time(samples, fn, repeats):
 
 def _ns_per_node(samples, nodes):
     return samples.median * 1e9 / nodes
-
-
-def _text_ns(rec):
-    return f"{rec['headline']:.2f} ns/node"
 
 
 @workload("ns/node", rows=[
@@ -225,7 +215,7 @@ def replay_program(engine, size):
         # per node of the scalar graph the engines build for the same program
         from micrograd_fast import _engine_py
 
-        nodes = _nodes_of(None, run_program(_ValueOps(_engine_py), recipe,
+        nodes = count_nodes(run_program(_ValueOps(_engine_py), recipe,
                                             [_engine_py.Value(x) for x in xs]))
         return [record(samples, nodes, _ns_per_node(samples, nodes), threads=1)]
     ops = _ValueOps(engine.module)
@@ -238,7 +228,7 @@ def replay_program(engine, size):
     build = Samples()
     _time(build, build_pass, repeats)
     root = run_program(ops, recipe, leaves)
-    nodes = _nodes_of(engine, root)
+    nodes = count_nodes(root)
 
     def replay_pass():
         root.recompute()
@@ -363,7 +353,7 @@ def replay_ops(engine, size):
     total = Samples()
     for kind in OP_KINDS:
         root = _op_chain(engine.module, kind, n)
-        nodes = _nodes_of(engine, root)
+        nodes = count_nodes(root)
         rec_s, back_s = Samples(), Samples()
         _time(rec_s, root.recompute, _repeats(size))
         _time(back_s, root.backward, _repeats(size))

@@ -5,7 +5,7 @@
 from benchmarks.workloads.training import (demo_record, demo_sizes, initial_weights,
                                            notebook_data, run_steps, tuned_data)
 
-__all__ = ["tensor_step", "usual_step"]
+__all__ = ["tensor_step", "usual_step", "sequential_model"]
 
 
 def tensor_step(size):
@@ -57,12 +57,35 @@ def tensor_step(size):
                         threads=torch.get_num_threads())]
 
 
+def sequential_model(sizes, flat):
+    """The demo's MLP as ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU`` in
+    float64, loaded with ``flat`` (the weights in MLP.parameters() order:
+    per neuron, its weights then its bias), as every other engine is."""
+    import numpy as np
+    import torch
+
+    layers = []
+    for j, (nin, nout) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(torch.nn.Linear(nin, nout))
+        if j < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*layers).double()
+    with torch.no_grad():
+        i = 0
+        for lin in (m for m in model if isinstance(m, torch.nn.Linear)):
+            nout, nin = lin.weight.shape
+            block = np.array(flat[i:i + nout * (nin + 1)]).reshape(nout, nin + 1)
+            lin.weight.copy_(torch.from_numpy(block[:, :nin]))
+            lin.bias.copy_(torch.from_numpy(block[:, nin]))
+            i += nout * (nin + 1)
+    return model
+
+
 def usual_step(size):
     """The demo's model and loss in PyTorch written the usual way:
     ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU`` in float64, tensors from
     the NumPy data, ``optimizer.zero_grad()``, ``backward()``, the rate set
     in the optimizer's param group and ``optimizer.step()`` (SGD)."""
-    import numpy as np
     import torch
 
     from micrograd_fast.lab.demo import L2_ALPHA, learning_rate
@@ -71,20 +94,7 @@ def usual_step(size):
     X_np, y_np = notebook_data(size)
     sizes = demo_sizes(size)
     flat = initial_weights(sizes)
-    layers = []
-    for j, (nin, nout) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(torch.nn.Linear(nin, nout))
-        if j < len(sizes) - 2:
-            layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers).double()
-    with torch.no_grad():  # the same initial weights as every other engine
-        i = 0
-        for lin in (m for m in model if isinstance(m, torch.nn.Linear)):
-            nout, nin = lin.weight.shape
-            block = np.array(flat[i:i + nout * (nin + 1)]).reshape(nout, nin + 1)
-            lin.weight.copy_(torch.from_numpy(block[:, :nin]))
-            lin.bias.copy_(torch.from_numpy(block[:, nin]))
-            i += nout * (nin + 1)
+    model = sequential_model(sizes, flat)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     X = torch.from_numpy(X_np)
     y = torch.from_numpy(y_np).double()
