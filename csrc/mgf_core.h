@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mgf_block.h"
+
 #ifndef MGF_REALLOC
 #define MGF_REALLOC realloc
 #endif
@@ -84,7 +86,8 @@
     X(CUSTOM, "")       /* Value(data, children, op): rule given in Python */ \
     X(LOCAL, "")        /* Value(data, children, local_grads): param =    */ \
                         /* offset of the local derivatives in arena.lg    */ \
-    X(GELU, "gelu")     /* Value.gelu                                     */
+    X(GELU, "gelu")     /* Value.gelu                                     */ \
+    X(LAYER, "layer_")  /* a block: one layer over a batch (see below)    */
 
 #define MGF_OP_CODE_(name, op_name) MGF_##name,
 enum { MGF_OPS(MGF_OP_CODE_) MGF_NOPS /* the number of op codes */ };
@@ -266,6 +269,54 @@ static inline int mgf_reserve_lg(mgf_arena *A, int64_t more) {
 /* Offset of a MGF_LOCAL node's local derivatives in arena.lg. */
 #define MGF_LG_OFF(o) ((int64_t)(o)->param)
 
+/* ---- layer blocks (MGF_LAYER) ----------------------------------------------
+ * A block is one layer applied to a batch of N input rows: nn's batch call
+ * makes one per layer.  It is N * nout + 1 nodes, made together:
+ *
+ *   the head (aux has MGF_AUX_HEAD), never shown to Python: its children
+ *     are the parameters, row by row (w_j0 .. w_j(nin-1), then b_j unless
+ *     MGF_AUX_NOBIAS), then the inputs, row by row (x_n0 .. x_n(nin-1));
+ *     its param is the offset of its list in arena.lg: N, nin, nout, then
+ *     the N * nout output gradients d[n][j] (zero between passes);
+ *   then the outputs, sample by sample, neuron by neuron: output (n, j) has
+ *     one child, the head (k.c[0]), keeps its place n * nout + j in k.c[1],
+ *     its pre-activation z in param and act(z) in data.
+ *
+ * aux & MGF_AUX_ACT is the activation, on the head and on every output.
+ * Backward: the outputs come after the head, so the sweep visits every
+ * reached output first; each stores d = act'(z) * its grad in the head's
+ * list (mgf_rule).  The head comes last, after every node made after the
+ * block: then it applies the whole block's rule at once, with the kernels
+ * of mgf_block.h (mgf_layer_backward), in the orders written there, which
+ * are the orders in which micrograd's neurons built row by row take each
+ * sum.  Shown to Python, output (n, j) is a fused neuron: _prev is
+ * (w_j0 .., x_n0 .., b_j) (mgf_layer_kids).  Reclamation keeps the head
+ * while any output lives (it is their child) and moves its lists as it
+ * moves every node's. */
+#define MGF_AUX_ACT 0x00FF    /* the activation's code                      */
+#define MGF_AUX_HEAD 0x0100   /* LAYER: the block's head                    */
+#define MGF_AUX_NOBIAS 0x0200 /* LAYER head: no bias (micrograd_fast.linear) */
+#define MGF_LAYER_HDR 3       /* N, nin, nout before the gradients in lg    */
+
+MGF_INLINE int mgf_is_head(const mgf_node *o) {
+    return o->op == MGF_LAYER && (o->aux & MGF_AUX_HEAD);
+}
+
+/* Whether node o has a list in arena.lg. */
+MGF_INLINE int mgf_has_lg(const mgf_node *o) {
+    return o->op == MGF_LOCAL || mgf_is_head(o);
+}
+
+/* The length of node o's list in arena.lg (0: it has none). */
+static inline int64_t mgf_lg_len(const double *lg, const mgf_node *o) {
+    if (o->op == MGF_LOCAL) return (int64_t)o->n;
+    if (mgf_is_head(o)) {
+        const double *h = lg + MGF_LG_OFF(o);
+        return MGF_LAYER_HDR + (int64_t)h[0] * (int64_t)h[2];
+    }
+    return 0;
+}
+
 static inline void mgf_release(mgf_arena *A) {
     MGF_FREE(A->nodes);
     MGF_FREE(A->handles);
@@ -414,7 +465,7 @@ static inline void mgf_rewire(mgf_arena *A, int64_t i, uint8_t op, double data, 
     mgf_node *o = &A->nodes[i];
     int64_t j, eo = -1, lo = -1, de, dl;
     int64_t old_e = o->n > 2 ? (int64_t)o->n : 0, new_e = n > 2 ? (int64_t)n : 0;
-    int64_t old_l = o->op == MGF_LOCAL ? (int64_t)o->n : 0;
+    int64_t old_l = mgf_lg_len(A->lg, o);
     int64_t new_l = op == MGF_LOCAL ? (int64_t)n : 0;
     uint32_t t;
     /* where the node's lists go: where its old ones are, or before the
@@ -424,7 +475,7 @@ static inline void mgf_rewire(mgf_arena *A, int64_t i, uint8_t op, double data, 
     for (j = i + 1; j < A->n && ((new_e && eo < 0) || (new_l && lo < 0)); j++) {
         const mgf_node *q = &A->nodes[j];
         if (eo < 0 && q->n > 2) eo = q->k.off;
-        if (lo < 0 && q->op == MGF_LOCAL) lo = MGF_LG_OFF(q);
+        if (lo < 0 && mgf_has_lg(q)) lo = MGF_LG_OFF(q);
     }
     if (eo < 0) eo = A->ne;
     if (lo < 0) lo = A->nl;
@@ -436,7 +487,7 @@ static inline void mgf_rewire(mgf_arena *A, int64_t i, uint8_t op, double data, 
         for (j = i + 1; j < A->n; j++) {
             mgf_node *q = &A->nodes[j];
             if (de && q->n > 2) q->k.off += de;
-            if (dl && q->op == MGF_LOCAL) q->param += (double)dl;
+            if (dl && mgf_has_lg(q)) q->param += (double)dl;
         }
     }
     o->op = op;
@@ -658,16 +709,23 @@ static inline int mgf_check(const mgf_arena *A, int64_t *where) {
         uint32_t t;
         *where = i;
         if (o->op >= MGF_NOPS) return MGF_CHECK_OP;
-        if (o->op == MGF_LOCAL) {
-            int64_t lo;
-            if (o->n == 0 || !(o->param >= 0.0) || o->param != floor(o->param))
+        if (mgf_has_lg(o)) {
+            int64_t lo, len;
+            if ((o->op == MGF_LOCAL && o->n == 0) || !(o->param >= 0.0) ||
+                o->param != floor(o->param))
                 return MGF_CHECK_LGRADS;
             lo = MGF_LG_OFF(o);
-            if (lo < next_loff || lo > A->nl || (int64_t)o->n > A->nl - lo)
+            if (lo < next_loff || lo > A->nl || A->nl - lo < (o->op == MGF_LOCAL ? 1 : MGF_LAYER_HDR))
                 return MGF_CHECK_LGRADS;
-            next_loff = lo + o->n;
+            len = mgf_lg_len(A->lg, o);
+            if (len < 1 || len > A->nl - lo) return MGF_CHECK_LGRADS;
+            next_loff = lo + len;
         }
         if (o->op == MGF_NEURON && (o->aux >= MGF_NACTS || o->n % 2 != 1))
+            return MGF_CHECK_OP;
+        if (o->op == MGF_LAYER && ((o->aux & MGF_AUX_ACT) >= MGF_NACTS ||
+                                   (!(o->aux & MGF_AUX_HEAD) &&
+                                    (o->n != 1 || !mgf_is_head(&A->nodes[o->k.c[0]])))))
             return MGF_CHECK_OP;
         if (o->n > 2) {
             if (o->k.off < next_off || o->k.off > A->ne ||
@@ -865,6 +923,188 @@ static inline double mgf_powc_em1(const mgf_node *o) {
     return e - 1.0;
 }
 
+/* ---- layer blocks: the nodes (see "layer blocks" above) ------------------ */
+
+/* The head's list in lg: N, nin, nout and the output gradients. */
+typedef struct {
+    int64_t N, nin, nout, P; /* P: parameters per neuron (nin + 1, or nin) */
+    double *d;               /* d[n * nout + j] */
+    const int32_t *par;      /* parameters, row by row (P per neuron) */
+    const int32_t *in;       /* inputs, row by row (nin per sample) */
+} mgf_layer_view;
+
+MGF_INLINE mgf_layer_view mgf_layer_of(const mgf_node *nd, const int32_t *edges,
+                                       const double *lg, const mgf_node *o) {
+    mgf_layer_view v;
+    const mgf_node *h = mgf_is_head(o) ? o : &nd[o->k.c[0]];
+    const double *l = lg + MGF_LG_OFF(h);
+    const int32_t *ch = MGF_KIDS(edges, h);
+    v.N = (int64_t)l[0];
+    v.nin = (int64_t)l[1];
+    v.nout = (int64_t)l[2];
+    v.P = v.nin + !(h->aux & MGF_AUX_NOBIAS);
+    v.d = (double *)(l + MGF_LAYER_HDR);
+    v.par = ch;
+    v.in = ch + v.nout * v.P;
+    return v;
+}
+
+/* The children an output shows (its _prev, in order): w_j0 .. w_j(nin-1),
+ * x_n0 .. x_n(nin-1), then b_j when the block has biases, as a fused
+ * neuron's; into out (NULL: only counted).  Returns the count; a head
+ * shows none. */
+static inline int64_t mgf_layer_kids(const mgf_arena *A, const mgf_node *o, int32_t *out) {
+    if (mgf_is_head(o)) return 0;
+    mgf_layer_view v = mgf_layer_of(A->nodes, A->edges, A->lg, o);
+    const int64_t pos = o->k.c[1], n = pos / v.nout, j = pos % v.nout;
+    const int64_t count = 2 * v.nin + (v.P - v.nin);
+    if (out) {
+        memcpy(out, v.par + j * v.P, (size_t)v.nin * sizeof(int32_t));
+        memcpy(out + v.nin, v.in + n * v.nin, (size_t)v.nin * sizeof(int32_t));
+        if (v.P > v.nin) out[2 * v.nin] = v.par[j * v.P + v.nin];
+    }
+    return count;
+}
+
+/* Output o's rule on its own (its _backward() called by hand): what a
+ * fused neuron's rule does, w_i += x_i * pre, x_i += w_i * pre, b += pre. */
+static inline void mgf_layer_output_rule(mgf_node *nd, const int32_t *edges, const double *lg,
+                                         const mgf_node *o) {
+    mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
+    const int64_t pos = o->k.c[1], n = pos / v.nout, j = pos % v.nout;
+    const int32_t *w = v.par + j * v.P, *x = v.in + n * v.nin;
+    const double pre = mgf_activate_grad(o->aux & MGF_AUX_ACT, o->param, o->data, o->grad);
+    for (int64_t i = 0; i < v.nin; i++) {
+        mgf_node *wi = &nd[w[i]], *xi = &nd[x[i]];
+        wi->grad += xi->data * pre;
+        xi->grad += wi->data * pre;
+    }
+    if (v.P > v.nin) nd[w[v.nin]].grad += pre;
+}
+
+/* The head's rule: the block's backward pass, every sum in the order of
+ * mgf_block.h, starting from each node's grad as it is.  The parameters'
+ * and inputs' numbers are read now, as micrograd's rules read them.  The
+ * output gradients are zeroed after, for the next pass.  Without memory
+ * for the dense copies, the same sums run in place on the nodes. */
+static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double *lg,
+                               const mgf_node *o) {
+    mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
+    const int64_t N = v.N, nin = v.nin, nout = v.nout, P = v.P;
+    const int64_t nw = nout * nin, nx = N * nin;
+    int64_t n, j, i;
+    double *buf = (double *)mgf_realloc_n(NULL, 2 * nw + nout + 2 * nx + 1, sizeof(double));
+    if (buf) {
+        double *W = buf, *Wg = W + nw, *Bg = Wg + nw, *X = Bg + nout, *Xg = X + nx;
+        for (j = 0; j < nout; j++) {
+            const int32_t *row = v.par + j * P;
+            for (i = 0; i < nin; i++) {
+                W[j * nin + i] = nd[row[i]].data;
+                Wg[j * nin + i] = nd[row[i]].grad;
+            }
+            Bg[j] = P > nin ? nd[row[nin]].grad : 0.0;
+        }
+        for (i = 0; i < nx; i++) {
+            X[i] = nd[v.in[i]].data;
+            Xg[i] = nd[v.in[i]].grad;
+        }
+        /* Wg[j][i] += x[n][i] * d[n][j], n descending; A(j, n) = d[n][j] */
+        mgf_block_gemm(Wg, nin, v.d, 1, nout, X, nin, nout, nin, N, 1);
+        if (P > nin) mgf_block_bias_grad(Bg, v.d, N, nout);
+        /* Xg[n][i] += W[j][i] * d[n][j], j descending; A(n, j) = d[n][j] */
+        mgf_block_gemm(Xg, nin, v.d, nout, 1, W, nin, N, nin, nout, 1);
+        for (j = 0; j < nout; j++) {
+            const int32_t *row = v.par + j * P;
+            for (i = 0; i < nin; i++) nd[row[i]].grad = Wg[j * nin + i];
+            if (P > nin) nd[row[nin]].grad = Bg[j];
+        }
+        for (i = 0; i < nx; i++) nd[v.in[i]].grad = Xg[i];
+        MGF_FREE(buf);
+    } else {
+        for (j = 0; j < nout; j++) {
+            const int32_t *row = v.par + j * P;
+            for (n = N - 1; n >= 0; n--) {
+                const double dn = v.d[n * nout + j];
+                for (i = 0; i < nin; i++)
+                    nd[row[i]].grad += nd[v.in[n * nin + i]].data * dn;
+                if (P > nin) nd[row[nin]].grad += dn;
+            }
+        }
+        for (n = 0; n < N; n++)
+            for (j = nout - 1; j >= 0; j--) {
+                const double dn = v.d[n * nout + j];
+                const int32_t *row = v.par + j * P;
+                for (i = 0; i < nin; i++) nd[v.in[n * nin + i]].grad += nd[row[i]].data * dn;
+            }
+    }
+    memset(v.d, 0, (size_t)(N * nout) * sizeof(double));
+}
+
+/* Append a block: the head, then the N * nout outputs, out[n * nout + j]
+ * receiving output (n, j)'s index.  par: nout rows of P parameter indices
+ * (w_j0 .. w_j(nin-1), b_j if bias); in: N rows of nin input indices.
+ * Scratch: WT (nin * nout), X (N * nin), Z (N * nout) doubles.  The caller
+ * has reserved N * nout + 1 nodes, nout * P + N * nin edges and
+ * MGF_LAYER_HDR + N * nout local derivatives, and checked that no node is
+ * among the parameters and inputs twice. */
+static inline void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32_t *in,
+                                   int64_t N, int64_t nin, int64_t nout, int act, int bias,
+                                   double *WT, double *X, double *Z, int32_t *out) {
+    mgf_node *const nd = A->nodes;
+    const int64_t P = nin + (bias ? 1 : 0), ne = nout * P + N * nin;
+    int64_t n, j, i, h;
+    mgf_node *o;
+    double *l;
+    for (j = 0; j < nout; j++) {
+        const int32_t *row = par + j * P;
+        for (i = 0; i < nin; i++) WT[i * nout + j] = nd[row[i]].data;
+        for (n = 0; n < N; n++) Z[n * nout + j] = bias ? nd[row[nin]].data : 0.0;
+        for (i = 0; i < P; i++) nd[row[i]].flags |= MGF_F_USED;
+    }
+    for (i = 0; i < N * nin; i++) {
+        X[i] = nd[in[i]].data;
+        nd[in[i]].flags |= MGF_F_USED;
+    }
+    /* Z[n][j] = b[j] + x[n][0] * W[j][0] + ..., inputs ascending */
+    mgf_block_gemm(Z, nout, X, nin, 1, WT, nout, N, nout, nin, 0);
+    h = A->n++;
+    o = &nd[h];
+    o->data = 0.0;
+    o->grad = 0.0;
+    o->param = (double)A->nl;
+    o->n = (uint32_t)ne;
+    o->op = MGF_LAYER;
+    o->flags = N * nout > 0 ? MGF_F_USED : 0;
+    o->aux = (uint16_t)(act | MGF_AUX_HEAD | (bias ? 0 : MGF_AUX_NOBIAS));
+    MGF_ASSERT(A->handles[h] == NULL);
+    if (ne > 2) {
+        o->k.off = A->ne;
+        A->ne += ne;
+    } else {
+        o->k.c[0] = o->k.c[1] = 0;
+    }
+    {
+        int32_t *ch = MGF_KIDS(A->edges, o);
+        if (nout * P) memcpy(ch, par, (size_t)(nout * P) * sizeof(int32_t));
+        if (N * nin) memcpy(ch + nout * P, in, (size_t)(N * nin) * sizeof(int32_t));
+    }
+    l = A->lg + A->nl;
+    l[0] = (double)N;
+    l[1] = (double)nin;
+    l[2] = (double)nout;
+    memset(l + MGF_LAYER_HDR, 0, (size_t)(N * nout) * sizeof(double));
+    A->nl += MGF_LAYER_HDR + N * nout;
+    for (i = 0; i < N * nout; i++) {
+        const int64_t k = A->n++;
+        const double z = Z[i];
+        MGF_ASSERT(A->handles[k] == NULL);
+        mgf_fill(&nd[k], MGF_LAYER, mgf_activate(act, z), 1, (int32_t)h, (int32_t)i);
+        nd[k].param = z;
+        nd[k].aux = (uint16_t)act;
+        out[i] = (int32_t)k;
+    }
+}
+
 /* ---- local chain rules ---------------------------------------------------
  * Apply node o's rule once: add its contribution to each child's grad.
  * The expressions are the pure engine's, term for term, so both engines
@@ -873,6 +1113,16 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
                          const mgf_node *o) {
     const double g = o->grad;
     switch (o->op) {
+    case MGF_LAYER:
+        if (o->aux & MGF_AUX_HEAD) {
+            mgf_layer_backward(nd, edges, lg, o);
+        } else {
+            /* an output: its d, for the head (the lg array is the arena's
+             * own, written here and read by the head's rule) */
+            double *d = (double *)lg + MGF_LG_OFF(&nd[o->k.c[0]]) + MGF_LAYER_HDR;
+            d[o->k.c[1]] = mgf_activate_grad(o->aux & MGF_AUX_ACT, o->param, o->data, g);
+        }
+        break;
     case MGF_ADD:
         nd[o->k.c[0]].grad += g;
         nd[o->k.c[1]].grad += g;
@@ -953,7 +1203,12 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
 
 /* The same, for node i of an arena. */
 static inline void mgf_local_backward(mgf_arena *A, int64_t i) {
-    mgf_rule(A->nodes, A->edges, A->lg, &A->nodes[i]);
+    const mgf_node *o = &A->nodes[i];
+    if (o->op == MGF_LAYER) {  /* by hand: a block output's own rule */
+        if (!(o->aux & MGF_AUX_HEAD)) mgf_layer_output_rule(A->nodes, A->edges, A->lg, o);
+        return;
+    }
+    mgf_rule(A->nodes, A->edges, A->lg, o);
 }
 
 /* Node o's local derivatives d out / d child_t at the current data, one per
@@ -1002,6 +1257,23 @@ static inline uint32_t mgf_local_grads(const mgf_arena *A, const mgf_node *o, do
     case MGF_LOCAL:
         memcpy(out, A->lg + MGF_LG_OFF(o), (size_t)o->n * sizeof(double));
         return o->n;
+    case MGF_LAYER: {  /* as a fused neuron's, over the children it shows */
+        mgf_layer_view v;
+        int64_t pos, n, jj, i;
+        double s;
+        if (o->aux & MGF_AUX_HEAD) return 0;
+        v = mgf_layer_of(nd, A->edges, A->lg, o);
+        pos = o->k.c[1];
+        n = pos / v.nout;
+        jj = pos % v.nout;
+        s = mgf_activate_grad(o->aux & MGF_AUX_ACT, o->param, o->data, 1.0);
+        for (i = 0; i < v.nin; i++) {
+            out[i] = nd[v.in[n * v.nin + i]].data * s;
+            out[v.nin + i] = nd[v.par[jj * v.P + i]].data * s;
+        }
+        if (v.P > v.nin) out[2 * v.nin] = s;
+        return (uint32_t)(2 * v.nin + (v.P - v.nin));
+    }
     default:
         return 0;
     }

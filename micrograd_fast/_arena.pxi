@@ -261,7 +261,7 @@ cdef int _compact() except -1:
     re-entrancy invariant): the late pins it drops are collected in a C
     array and released only once the arena is consistent again."""
     global _compactions, mgf_handles_epoch, _pins_moved
-    cdef int64_t n = A.n, i, j, e, t, le = 0, lo, nrel = 0, nused_pins = 0
+    cdef int64_t n = A.n, i, j, e, t, le = 0, lo, ml, nrel = 0, nused_pins = 0
     cdef uint32_t m
     cdef uint64_t chunk
     cdef void **hs
@@ -339,14 +339,15 @@ cdef int _compact() except -1:
                 A.edges[e + t] = newidx[A.edges[o.k.off + t]]
             o.k.off = e
             e += m
-        if o.op == MGF_LOCAL:
-            # local derivatives: in node order too, so they only move down
+        if mgf_has_lg(o):
+            # local derivatives (a block head's list): in node order too, so
+            # they only move down
             lo = MGF_LG_OFF(o)
+            ml = mgf_lg_len(A.lg, o)
             if lo != le:
-                for t in range(m):
-                    A.lg[le + t] = A.lg[lo + t]
+                memmove(A.lg + le, A.lg + lo, ml * sizeof(double))
             o.param = <double>le
-            le += m
+            le += ml
         if not (keep[i] & 2):
             if o.flags & MGF_F_USED:  # no live parent: state added later needs no pin
                 o.flags = (o.flags & ~MGF_F_USED) | MGF_F_WASUSED

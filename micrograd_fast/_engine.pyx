@@ -150,11 +150,12 @@ from cpython.object cimport Py_TYPE, PyObject, PyTypeObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc, qsort, realloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memmove, memset
 
 from mgf_core cimport *
 from mgf_codes cimport *
 from mgf_handle cimport *
+from mgf_block cimport *
 
 cdef extern from "Python.h":
     double PyFloat_AsDouble(object) except? -1.0
@@ -182,6 +183,7 @@ include "_arena.pxi"
 include "_numbers.pxi"
 include "_value.pxi"
 include "_fused.pxi"
+include "_block.pxi"
 include "_kernels.pxi"
 include "_grad.pxi"
 include "_replay.pxi"

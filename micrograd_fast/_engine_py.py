@@ -599,7 +599,7 @@ class Value:
         order = _reachable([self])
         order.reverse()  # creation order
         for v in order:
-            if v._kids and v._fwd in (None, _GRAD_MADE, _FOLDED):
+            if v._kids and v._fwd in (None, _GRAD_MADE, _FOLDED, _NO_CASE):
                 raise RuntimeError(_replay_refusal(v))
         for v in order:
             if v._kids:
@@ -641,6 +641,7 @@ def _by_seq(v):
 # (None: a forward of Python's own, the custom op's or microgpt's)
 _GRAD_MADE = "a node of a gradient graph"  # (the flag MGF_AUX_GRAD)
 _FOLDED = "a sum that folded numbers"  # (the flag MGF_AUX_SUM_FOLDED)
+_NO_CASE = "an op recompute has no case for"  # (mgf_replay_refuses's 4: a block)
 
 
 def _replay_refusal(v):
@@ -649,6 +650,8 @@ def _replay_refusal(v):
                   "local_grads)): build the graph again instead")
     elif v._fwd is _GRAD_MADE:
         reason = "it belongs to a gradient graph: call grad() again instead"
+    elif v._fwd is _NO_CASE:
+        reason = "its op has no case in recompute"
     else:
         reason = ("a micrograd_fast.sum folded plain numbers into its data: make them "
                   "Values to replay it")
@@ -897,12 +900,15 @@ def _input_values(x):
     return xs
 
 
-def _neuron(w, xs, b, act):
-    """One fused neuron, act(b + sum w_i x_i) (mirrored by MGF_NEURON)."""
-    z = b._data
+def _neuron(w, xs, b, act, op="neuron_"):
+    """One fused neuron, act(b + sum w_i x_i) (mirrored by MGF_NEURON); with
+    op "layer_", an output of a block (mirrored by MGF_LAYER, see
+    _block), where b may be None: no bias, the sum starts from 0.0."""
+    z = 0.0 if b is None else b._data
     for i in range(len(xs)):
         z = z + w[i]._data * xs[i]._data
-    out = Value(_activate(act, z), (*w, *xs, b), "neuron_" + act)
+    kids = (*w, *xs) if b is None else (*w, *xs, b)
+    out = Value(_activate(act, z), kids, op + act)
     nin = len(xs)
     pre_activation = [z]  # recompute() sets it anew (mirrored by the node's param)
     out._local = _neuron_local_grads(act, pre_activation)
@@ -914,7 +920,7 @@ def _neuron(w, xs, b, act):
         pre_activation[0] = z
         return _activate(act, z)
 
-    out._fwd = _fwd
+    out._fwd = _fwd if op == "neuron_" else _NO_CASE
 
     def _backward():
         pre = _activate_grad(act, pre_activation[0], out._data, out._grad)
@@ -923,11 +929,118 @@ def _neuron(w, xs, b, act):
             xi = xs[i]
             wi._grad += xi._data * pre
             xi._grad += wi._data * pre
-        b._grad += pre
+        if b is not None:
+            b._grad += pre
 
-    _backward.vjp = None if act == "gelu" else _vjp_neuron
+    _backward.vjp = None if act == "gelu" or op != "neuron_" else _vjp_neuron
     out._backward = _backward
     return out
+
+
+def _block(W, B, rows, act):
+    """One layer over a batch, as one block (mirrored by MGF_LAYER and the
+    kernels of csrc/mgf_block.h): for each row of inputs, sample by sample,
+    the layer's neurons, neuron by neuron, each a node of _op 'layer_<act>'
+    whose children are those of a fused neuron.  B may be None (no biases).
+
+    The order of every sum is the compiled core's.  Forward, each output
+    sums b + w_0*x_0 + w_1*x_1 + ... left to right.  Backward visits the
+    outputs in reverse creation order, and each adds its terms to its
+    children: so a weight's grad takes its terms sample by sample from the
+    last row, a bias's too, and an input's grad neuron by neuron from the
+    last neuron, each from the grad it had.  The compiled core takes the
+    same sums in the same orders, for the whole block at once, when
+    backward reaches the block's head (see the top of csrc/mgf_block.h)."""
+    return [
+        [_neuron(W[j], x, None if B is None else B[j], act, "layer_") for j in range(len(W))]
+        for x in rows
+    ]
+
+
+def _batch_rows(X, nin, who):
+    """X as a list of rows, each a list of nin floats or Values; every row
+    checked and every item converted before anything is built."""
+    if hasattr(X, "ndim") and hasattr(X, "tolist"):
+        if X.ndim != 2:
+            raise TypeError(f"{who} expects a batch of rows, not a {X.ndim}-D array")
+        X = X.tolist()
+    try:
+        rows = list(X)
+    except TypeError:
+        raise TypeError(f"{who} expects a batch of rows, not {type(X).__name__}") from None
+    out = []
+    for row in rows:
+        try:
+            r = list(row)
+        except TypeError:
+            raise TypeError(f"{who}: each row must be a sequence of inputs, not "
+                            f"{type(row).__name__}") from None
+        if len(r) != nin:
+            raise ValueError(f"{who} expects rows of {nin} inputs, got {len(r)}")
+        for i, v in enumerate(r):
+            if isinstance(v, Value):
+                _check_initialized(v)
+            else:
+                r[i] = _as_float(v, "input")
+        out.append(r)
+    return out
+
+
+def _distinct(values):
+    return len({id(v) for v in values}) == len(values)
+
+
+def mlp_rows(spec, X, *, fused=True):
+    """Layers applied to a batch: ``X`` holds N rows of ``nin`` inputs (a 2-D
+    array, or rows of numbers or Values).  Each layer is one block
+    (``_block``); returns N lists of the last layer's outputs.  The numbers
+    and gradients are those of ``mlp(spec, row)`` called on each row in
+    turn, fused or not.
+
+    Where a node is among one layer's parameters and inputs twice, or a
+    parameter serves two layers, or (``fused=False``) a class operator was
+    replaced, the rows are built one by one with ``mlp`` instead (the same
+    numbers by definition; see the top of the compiled core's _block.pxi)."""
+    plan = spec if isinstance(spec, MLPPlan) else mlp_plan(spec)
+    rows = _batch_rows(X, plan.nin, "mlp_rows")
+    if not rows:
+        return []
+    params = [p for W, B, _ in plan for row in W for p in row] + [
+        b for _, B, _ in plan for b in B]
+    inputs = [v for row in rows for v in row if isinstance(v, Value)]
+    if not _distinct(params + inputs) or (not fused and not _class_ops_own()):
+        return [mlp(plan, row, fused=fused) for row in rows]
+    xs = [_input_values(row) for row in rows]
+    for W, B, act in plan:
+        xs = _block(W, B, xs, act)
+    return xs
+
+
+def linear(x, w):
+    """microgpt's ``linear`` as one block: for each row of ``w``, ``sum(w_i *
+    x_i)`` from 0, left to right, the numbers and gradients of ``[sum(wi *
+    xi for wi, xi in zip(row, x)) for row in w]``.  ``x``: nin Values or
+    numbers; ``w``: rows of nin Values.  Returns a list of ``len(w)`` Values
+    with ``_op`` 'layer_linear' (children: the row's weights, then x)."""
+    xs = list(x)
+    rows = [_as_row(row) for row in w]
+    for j, row in enumerate(rows):
+        if len(row) != len(xs):
+            raise ValueError(f"linear: row {j} has {len(row)} weights, expected "
+                             f"{len(xs)} (one per input)")
+        for v in row:
+            if not isinstance(v, Value):
+                raise TypeError(f"a weight must be a Value, not {type(v).__name__}")
+            _check_initialized(v)
+    for i, v in enumerate(xs):
+        if isinstance(v, Value):
+            _check_initialized(v)
+        else:
+            xs[i] = _as_float(v, "input")
+    values = [v for row in rows for v in row] + [v for v in xs if isinstance(v, Value)]
+    if not rows or not _distinct(values):
+        return [sum([wi * xi for wi, xi in zip(row, xs)], 0) for row in rows]
+    return _block(rows, None, [_input_values(xs)], "linear")[0]
 
 
 def _chain_inputs(x):

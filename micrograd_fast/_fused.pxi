@@ -128,6 +128,8 @@ cdef class MLPPlan:
     cdef bint any_keep      # then: some parameter was keeping
     cdef double *xd         # scratch: one layer's input data (maxw + 1)
     cdef bint ready         # set last by mlp_plan: the arrays are filled in
+    cdef object pids        # for blocks: the ids of params, once all are distinct
+                            # (a frozenset), or False when one repeats; None: not yet
 
     def __cinit__(self, token=None):
         if token is not _PLAN_TOKEN:

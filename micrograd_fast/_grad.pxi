@@ -150,9 +150,7 @@ cdef str _refused_name(int64_t i):
     """How grad(create_graph=True) names node i, refused."""
     cdef mgf_node *o = &A.nodes[i]
     cdef void *h = A.handles[i]
-    op = (<Value>h)._op if h != NULL else _OP_NAMES[o.op]
-    if o.op == MGF_NEURON and h == NULL:
-        op = op + _ACT_NAMES[o.aux]
+    op = (<Value>h)._op if h != NULL else _node_op_name(o)
     if o.flags & MGF_F_PYBW:
         why = "its rule is a Python _backward, which has no derivative of its own"
     elif o.op == MGF_LOCAL:

@@ -15,7 +15,7 @@ cdef uint64_t _plan_epoch = 0
 cdef str _replay_refusal(int64_t i, int why):
     cdef void *h = A.handles[i]
     cdef mgf_node *o = &A.nodes[i]
-    op = (<Value>h)._op if h != NULL else _OP_NAMES[o.op]
+    op = (<Value>h)._op if h != NULL else _node_op_name(o)
     if why == 1:
         reason = ("its forward is Python's (a custom op, or Value(data, children, "
                   "local_grads)): build the graph again instead")

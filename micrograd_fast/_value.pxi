@@ -313,17 +313,40 @@ def _creation_order(values):
         free(keys)
 
 
+cdef str _node_op_name(const mgf_node *o):
+    """The _op a node of this op shows, unless a label was set on its handle."""
+    if o.op == MGF_NEURON:
+        return _OP_NAMES[MGF_NEURON] + _ACT_NAMES[o.aux]
+    if o.op == MGF_LAYER:
+        return _OP_NAMES[MGF_LAYER] + _ACT_NAMES[o.aux & MGF_AUX_ACT]
+    return _OP_NAMES[o.op]
+
+
 cdef list _child_handles(Value v):
     """v's children in order, as Values: the handle a child already has,
-    else a new one (so a node has one handle at a time)."""
+    else a new one (so a node has one handle at a time).  A block's output
+    shows the children of a fused neuron (mgf_layer_kids)."""
     if v.idx == 0:
         _uninitialized()
     cdef uint32_t n = A.nodes[v.idx].n, t
+    cdef bint shown = A.nodes[v.idx].op == MGF_LAYER
+    if shown:
+        n = <uint32_t>mgf_layer_kids(&A, &A.nodes[v.idx], NULL)
     if n == 0:
         return []
     spare = [_new_handle() for t in range(n)]  # allocate first (may run GC)
+    cdef int32_t *kids = NULL
+    if shown:
+        kids = <int32_t *>malloc(n * sizeof(int32_t))
+        if kids == NULL:
+            raise MemoryError("micrograd_fast: no memory for _prev")
     cdef mgf_node *o = &A.nodes[v.idx]
-    cdef int32_t *ch = mgf_children(&A, o)
+    cdef int32_t *ch
+    if shown:
+        mgf_layer_kids(&A, o, kids)
+        ch = kids
+    else:
+        ch = mgf_children(&A, o)
     cdef void *h
     cdef Value hv
     for t in range(n):
@@ -335,6 +358,7 @@ cdef list _child_handles(Value v):
             _register(hv, ch[t])
         else:
             spare[t] = <Value>h
+    free(kids)
     return spare
 
 
@@ -673,9 +697,7 @@ cdef class Value:
             if o.flags & MGF_F_INTEXP:
                 return f"**{int(o.param)}"
             return f"**{o.param!r}"
-        if o.op == MGF_NEURON:
-            return _OP_NAMES[MGF_NEURON] + _ACT_NAMES[o.aux]
-        return _OP_NAMES[o.op]
+        return _node_op_name(o)
 
     @_op.setter
     def _op(self, value):
@@ -725,6 +747,8 @@ cdef class Value:
         if self.idx == 0:
             _uninitialized()
         cdef uint32_t n = A.nodes[self.idx].n, k, t
+        if A.nodes[self.idx].op == MGF_LAYER:
+            n = <uint32_t>mgf_layer_kids(&A, &A.nodes[self.idx], NULL)
         if n == 0 or A.nodes[self.idx].op == MGF_CUSTOM:
             return ()
         cdef double small[4]

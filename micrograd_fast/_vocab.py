@@ -24,6 +24,8 @@ ENGINE_API = (
     "scatter",
     "zero_grad",
     "grad",
+    "mlp_rows",
+    "linear",
 )
 
 #: The compiled core's arena names, after ``ENGINE_API`` in its ``__all__``.

@@ -159,8 +159,25 @@ def _single_input(x, nin, who):
 
 
 def _is_batch(x):
+    """A batch of input rows: a 2-D NumPy array, or a list (or tuple) whose
+    items are sequences (lists, tuples or 1-D arrays) rather than inputs."""
     np = sys.modules.get("numpy")
-    return np is not None and isinstance(x, np.ndarray) and x.ndim == 2
+    if np is not None and isinstance(x, np.ndarray):
+        return x.ndim == 2
+    if type(x) in (list, tuple) and x:
+        first = x[0]
+        return isinstance(first, (list, tuple)) or (
+            np is not None and isinstance(first, np.ndarray))
+    return False
+
+
+def _as_rows(x):
+    """A batch as the engines' mlp_rows take it: a float64 array stays as it
+    is, another array is converted once, a list of rows is passed on."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(x, np.ndarray) and x.dtype != np.float64:
+        return x.astype(np.float64)
+    return x
 
 
 def _mlp_call_of(engine):
@@ -453,7 +470,11 @@ class Layer(Module):
 
     def __call__(self, x):
         if _is_batch(x):
-            return [self(row) for row in x]
+            spec = self._spec()
+            if spec is None:  # its neurons' activations differ: row by row
+                return [self(row) for row in x]
+            outs = self._engine.mlp_rows((spec,), _as_rows(x), fused=self.fused)
+            return [_unwrap(out) for out in outs]
         x = _single_input(x, self.nin, "Layer")
         return _unwrap(self._forward_list(x, self.fused))
 
@@ -524,13 +545,13 @@ class MLP(Module):
     _fast = None
 
     def __call__(self, x):
+        if _is_batch(x):
+            return self._batch(x)
         fast = self._fast
         if fast is not None and fast[0] == _structure_version:
             out = fast[1](fast[2], x, fast[3])
             if out is not None:
                 return out
-        if _is_batch(x):
-            return list(map(self, x))  # (no comprehension: self stays a plain local)
         nin, specs, _ = self._cached(self._build_specs)
         x = _single_input(x, nin, "MLP")
         fused = self.fused
@@ -545,6 +566,15 @@ class MLP(Module):
         for layer in self.layers:
             x = layer._forward_list(x, fused)
         return _unwrap(x)
+
+    def _batch(self, x):
+        """The batch call: one block per layer (the engine's mlp_rows), or
+        row by row when a layer mixes activations."""
+        nin, specs, _ = self._cached(self._build_specs)
+        if specs is None:
+            return [self(row) for row in x]
+        outs = self._engine.mlp_rows(specs, _as_rows(x), fused=self.fused)
+        return [_unwrap(out) for out in outs]
 
     def _build_specs(self):
         """(nin, the engine's plan of the layers or None when a layer mixes

@@ -123,5 +123,15 @@ cdef extern from "mgf_core.h" nogil:
     double mgf_neuron_forward(const mgf_node *nd, const int32_t *ch, uint32_t m)
     void mgf_neuron_sweep(mgf_node *nd, const int32_t *edges, const mgf_node *o,
                           uint8_t *seen)
+    int MGF_AUX_ACT
+    int MGF_AUX_HEAD
+    int MGF_AUX_NOBIAS
+    bint mgf_is_head(const mgf_node *o)
+    bint mgf_has_lg(const mgf_node *o)
+    int64_t mgf_lg_len(const double *lg, const mgf_node *o)
+    int64_t mgf_layer_kids(const mgf_arena *A, const mgf_node *o, int32_t *out)
+    void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32_t *inp, int64_t N,
+                         int64_t nin, int64_t nout, int act, int bias, double *WT,
+                         double *X, double *Z, int32_t *out)
     void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_t *x,
                          uint32_t nin, uint32_t nout, int act, double *xd, int32_t *out)

@@ -113,6 +113,16 @@ OPS = (
               replays=False),
     OpExample("GELU", lambda E, x: x.gelu(), ORDINARY, _gelu,
               lambda x: (_gelu_slope(x),), method="gelu"),
+    # a block (nn's batch call) of one row and one neuron: its output node
+    OpExample("LAYER",
+              lambda E, w0, w1, x0, x1, b: E.mlp_rows(
+                  ((((w0, w1),), (b,), "tanh"),), [[x0, x1]])[0][0],
+              ((0.7, -1.3, 0.4, 0.9, 0.1), (-0.2, 0.5, 1.5, -0.75, 0.3)),
+              lambda w0, w1, x0, x1, b: math.tanh(b + w0 * x0 + w1 * x1),
+              lambda w0, w1, x0, x1, b: tuple(
+                  (1.0 - math.tanh(b + w0 * x0 + w1 * x1) ** 2) * d
+                  for d in (x0, x1, w0, w1, 1.0)),
+              replays=False),
 )
 
 
