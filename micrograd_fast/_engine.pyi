@@ -27,6 +27,8 @@ __all__ = [
     "scatter",
     "zero_grad",
     "grad",
+    "mlp_rows",
+    "linear",
     "compact",
     "arena_stats",
 ]
@@ -122,12 +124,17 @@ def mlp_plan(spec: _Spec, nin: Optional[int] = None) -> MLPPlan: ...
 def mlp(
     spec: Union[MLPPlan, _Spec], x: Sequence[_Operand], *, fused: bool = True
 ) -> list[Value]: ...
+def mlp_rows(
+    spec: Union[MLPPlan, _Spec], X: Any, *, fused: bool = True
+) -> list[list[Value]]: ...
+def linear(x: Sequence[_Operand], w: Sequence[Sequence[Value]]) -> list[Value]: ...
 def sgd_update(
     params: Sequence[Value],
     lr: float,
     momentum: float,
     buf: _Floats,
     first: bool,
+    weight_decay: float = 0.0,
 ) -> None: ...
 def adam_update(
     params: Sequence[Value],

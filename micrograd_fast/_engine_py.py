@@ -1313,20 +1313,24 @@ def _check_state(arr, n, name):
             raise ValueError(f"{name}: expected {n} entries (one per parameter), got {view.shape[0]}")
 
 
-def sgd_update(params, lr, momentum, buf, first):
+def sgd_update(params, lr, momentum, buf, first, weight_decay=0.0):
     """One SGD step, in place.  ``buf`` (float64, one per parameter) is the
-    momentum buffer; it may be None when ``momentum == 0``."""
+    momentum buffer; it may be None when ``momentum == 0``.  With
+    ``weight_decay``, each gradient is ``grad + weight_decay * data`` (an
+    L2 term, as ``torch.optim.SGD`` adds it)."""
     params = _check_values(params, "a parameter")
     lr = _as_float(lr, "lr")
     momentum = _as_float(momentum, "momentum")
+    weight_decay = _as_float(weight_decay, "weight_decay")
     if buf is not None or momentum != 0:  # without momentum buf may be None
         _check_state(buf, len(params), "buf")
-    if momentum == 0:
-        for p in params:
-            p._data = p._data - lr * p._grad
-        return
     for i, p in enumerate(params):
         g = p._grad
+        if weight_decay != 0:
+            g = g + weight_decay * p._data
+        if momentum == 0:
+            p._data = p._data - lr * g
+            continue
         if first:
             b = g
         else:

@@ -39,9 +39,10 @@ cdef tuple _check_values(object values, str what):
     return items
 
 
-def sgd_update(params, double lr, double momentum, buf, bint first):
+def sgd_update(params, double lr, double momentum, buf, bint first, double weight_decay=0.0):
     """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
-    momentum buf = momentum * buf + g (buf = g on the first step)."""
+    momentum buf = momentum * buf + g (buf = g on the first step); g is
+    the grad, plus weight_decay * p.data when weight_decay is not 0."""
     cdef tuple items = _check_values(params, "a parameter")
     cdef Py_ssize_t i, n = len(items)
     cdef double[::1] mom
@@ -52,6 +53,8 @@ def sgd_update(params, double lr, double momentum, buf, bint first):
     for i in range(n):
         o = &A.nodes[(<Value>items[i]).idx]
         g = o.grad
+        if weight_decay != 0.0:
+            g = g + weight_decay * o.data
         if momentum == 0.0:
             o.data = o.data - lr * g
         else:

@@ -10,6 +10,9 @@ given as ``engine=``.
   exactly micrograd's ``p.data -= lr * p.grad``.  With momentum, PyTorch's
   rule without dampening: ``buf = grad`` on the first step, then
   ``buf = momentum * buf + grad``; ``p.data -= lr * buf``.
+  ``weight_decay`` (``SGD(params, lr, weight_decay=1e-4)``) adds
+  ``weight_decay * p.data`` to each gradient first, as ``torch.optim.SGD``:
+  the L2 term of a loss without a node per parameter, in the same C loop.
 * ``Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)``:
   Adam with bias correction; ``weight_decay`` is an L2 term added to the
   gradient (as ``torch.optim.Adam``).
@@ -94,10 +97,13 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr, momentum=0.0, engine=None):
+    def __init__(self, params, lr, momentum=0.0, engine=None, weight_decay=0.0):
         super().__init__(params, engine)
         self.lr = _float(lr, "lr")
         self.momentum = _float(momentum, "momentum")
+        self.weight_decay = _float(weight_decay, "weight_decay")
+        if self.weight_decay < 0.0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.lr < 0.0:
             raise ValueError(f"lr must be >= 0, got {self.lr}")
         if self.momentum < 0.0:
@@ -106,7 +112,8 @@ class SGD(Optimizer):
         self._first = True
 
     def step(self):
-        self.engine.sgd_update(self.params, self.lr, self.momentum, self.buf, self._first)
+        self.engine.sgd_update(self.params, self.lr, self.momentum, self.buf, self._first,
+                               self.__dict__.get("weight_decay", 0.0))
         self._first = False
 
 
