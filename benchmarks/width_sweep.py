@@ -15,6 +15,17 @@ linear output) with ``fused=True``, the fastest documented setting of
 * ``micrograd_fast fused, compiled``: the compiled engine.
 * ``micrograd_fast fused, pure engine``: the pure-Python engine, only up to
   ``--pure-max`` (its time grows with width squared; the row says so).
+* ``micrograd_fast batch call, compiled`` (and ``pure engine``, up to
+  ``--pure-max``): the same step written for the batch call, as a learner
+  who outgrows the per-point loop writes it: ``scores = model(X)`` on the
+  (100, 2) float64 array (one block per layer, the default graph), the same
+  hinge loss, ``optim.SGD(params, lr, weight_decay=2e-4)`` for the L2 term
+  (the gradient of ``1e-4 * sum(p * p)``, with no node per parameter),
+  ``opt.zero_grad()``, ``backward()``, the learning-rate schedule and
+  ``opt.step()``.  No Python loop over parameters or points.
+* ``torch nn.Sequential + SGD(weight_decay), 1 thread``: that step in
+  PyTorch: ``nn.Sequential``, the same hinge loss, ``torch.optim.SGD`` with
+  ``weight_decay=2e-4``.  The batch call's ratio is taken against this row.
 * ``torch nn.Sequential float64, 1 thread``: the same model written the usual
   PyTorch way (``nn.Sequential`` of ``Linear``/``ReLU``, all 100 points as one
   float64 batch, ``torch.optim.SGD``), skipped when torch is not installed.
@@ -42,6 +53,8 @@ from benchmarks.workloads.training import STEPS_PER_SAMPLE, initial_weights
 __all__ = ["main", "run_sweep", "WIDTHS"]
 
 WIDTHS = (16, 32, 64, 128, 256)
+BATCH = "micrograd_fast batch call, compiled"
+TORCH_WD = "torch nn.Sequential + SGD(weight_decay), 1 thread"
 POINTS = 100
 WEIGHT_SEED = 1337
 DATA_SEED = 1
@@ -109,7 +122,34 @@ def _scalar_step(engine, sizes, flat, xs, ys):
     return step
 
 
-def _torch_step(sizes, flat, xs, ys):
+def _batch_step(engine, sizes, flat, xs, ys):
+    import numpy as np
+
+    from micrograd_fast import optim
+    from micrograd_fast.nn import MLP
+
+    model = MLP(sizes[0], sizes[1:], engine=engine)
+    params = model.parameters()
+    for p, w in zip(params, flat):
+        p.data = w
+    X = np.array(xs, dtype=np.float64)
+    vsum = engine.vsum
+    opt = optim.SGD(params, lr=1.0, weight_decay=2e-4)
+
+    def step(k):
+        scores = model(X)
+        losses = [(1 + -yi * si).relu() for yi, si in zip(ys, scores)]
+        total = vsum(losses) * (1.0 / len(losses))
+        opt.zero_grad()
+        total.backward()
+        opt.lr = 1.0 - 0.9 * k / 100
+        opt.step()
+        return total.data
+
+    return step
+
+
+def _torch_step(sizes, flat, xs, ys, weight_decay=0.0):
     import torch
 
     torch.set_num_threads(1)
@@ -131,13 +171,16 @@ def _torch_step(sizes, flat, xs, ys):
                 i += nout * (nin + 1)
     X = torch.tensor(xs, dtype=torch.float64)
     Y = torch.tensor(ys, dtype=torch.float64)
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0, weight_decay=weight_decay)
 
     def step(k):
         scores = model(X)[:, 0]
         data_loss = torch.relu(1 - Y * scores).mean()
-        reg_loss = 1e-4 * sum((p * p).sum() for p in model.parameters())
-        total = data_loss + reg_loss
+        if weight_decay:
+            total = data_loss
+        else:
+            reg_loss = 1e-4 * sum((p * p).sum() for p in model.parameters())
+            total = data_loss + reg_loss
         opt.zero_grad()
         total.backward()
         for group in opt.param_groups:
@@ -190,6 +233,16 @@ def run_sweep(widths=WIDTHS, quick=False, pure_max=32, torch_rows=True, steps=No
         if torch_rows:
             plan.append(("torch nn.Sequential float64, 1 thread",
                          lambda: _torch_step(sizes, flat, xs, ys), n_steps, min_s, None))
+        plan.append((BATCH, lambda: _batch_step(compiled, sizes, flat, xs, ys), n_steps,
+                     min_s, None))
+        if w <= pure_max:
+            plan.append(("micrograd_fast batch call, pure engine",
+                         lambda: _batch_step(pure, sizes, flat, xs, ys),
+                         max(1, n_steps // 5), 0.0,
+                         f"pure engine measured up to width {pure_max} only"))
+        if torch_rows:
+            plan.append((TORCH_WD, lambda: _torch_step(sizes, flat, xs, ys, 2e-4), n_steps,
+                         min_s, None))
         for label, make, n, secs, note in plan:
             timed, first = _time_steps(make(), 0 if "pure" in label else warmup, n, secs)
             row = _row(w, label, timed, first, macs, note)
@@ -253,10 +306,16 @@ def main(argv=None):
         if c and t:
             print(f"width {w:4d}  compiled / torch = {c['ms_per_step'] / t['ms_per_step']:.2f}x"
                   f" (cpu time {c['cpu_ms_per_step'] / t['cpu_ms_per_step']:.2f}x)")
+        b, tw = d.get(BATCH), d.get(TORCH_WD)
+        if b and tw:
+            print(f"width {w:4d}  batch call / torch = "
+                  f"{b['ms_per_step'] / tw['ms_per_step']:.2f}x"
+                  f" (cpu time {b['cpu_ms_per_step'] / tw['cpu_ms_per_step']:.2f}x)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(benchmark="width_sweep", points=POINTS,
-                           model="MLP(2, [W, W, 1]), relu hidden, fused=True",
+                           model="MLP(2, [W, W, 1]), relu hidden (fused=True for the "
+                                 "per-point rows, the default graph for the batch call)",
                            macs="3 * points * sum(nin * nout)", rows=rows), f, indent=1)
     if args.plot:
         plot(rows, args.plot)

@@ -296,6 +296,8 @@ static inline int mgf_reserve_lg(mgf_arena *A, int64_t more) {
 #define MGF_AUX_ACT 0x00FF    /* the activation's code                      */
 #define MGF_AUX_HEAD 0x0100   /* LAYER: the block's head                    */
 #define MGF_AUX_NOBIAS 0x0200 /* LAYER head: no bias (micrograd_fast.linear) */
+#define MGF_AUX_CHAIN 0x0400  /* LAYER head: its inputs were made as all the
+                               * outputs of the block below (mgf_layer_chain) */
 #define MGF_LAYER_HDR 3       /* N, nin, nout before the gradients in lg    */
 
 MGF_INLINE int mgf_is_head(const mgf_node *o) {
@@ -987,8 +989,81 @@ static inline void mgf_layer_output_rule(mgf_node *nd, const int32_t *edges, con
  * and inputs' numbers are read now, as micrograd's rules read them.  The
  * output gradients are zeroed after, for the next pass.  Without memory
  * for the dense copies, the same sums run in place on the nodes. */
+/* The rule of the outputs of the block whose head is h1 (the inputs in[k]
+ * of a chained head, output k of that block), once their grads are
+ * complete: d[k] = act'(z_k) * grad_k into h1's list, what each output's
+ * own rule stores (see mgf_rule). */
+static inline void mgf_layer_chain_down(const mgf_node *nd, const double *lg, int64_t h1,
+                                        const int32_t *in, int64_t n) {
+    const mgf_node *h = &nd[h1];
+    double *d = (double *)lg + MGF_LG_OFF(h) + MGF_LAYER_HDR;
+    const int act = h->aux & MGF_AUX_ACT;
+    for (int64_t k = 0; k < n; k++) {
+        const mgf_node *x = &nd[in[k]];
+        d[k] = mgf_activate_grad(act, x->param, x->data, x->grad);
+    }
+}
+
+/* Whether head o's inputs are, in order, all the outputs of the block
+ * just below it, each still that block's output as made (no Python rule
+ * given since, no __init__ again): the hidden layers of one batch call.
+ * Returns that block's head, or -1. */
+static inline int64_t mgf_layer_chain(const mgf_node *nd, const int32_t *edges,
+                                      const double *lg, const mgf_node *o) {
+    mgf_layer_view v;
+    const mgf_node *h1;
+    int64_t k, first, n1;
+    if (!(o->aux & MGF_AUX_CHAIN)) return -1;
+    v = mgf_layer_of(nd, edges, lg, o);
+    if (v.N * v.nin == 0) return -1;
+    first = v.in[0];
+    h1 = &nd[first - 1];
+    if (!mgf_is_head(h1)) return -1;
+    {
+        const double *l1 = lg + MGF_LG_OFF(h1);
+        n1 = (int64_t)l1[0] * (int64_t)l1[2];
+    }
+    if (n1 != v.N * v.nin) return -1;
+    for (k = 0; k < n1; k++) {
+        const mgf_node *x = &nd[first + k];
+        if (v.in[k] != first + k || x->op != MGF_LAYER || (x->aux & MGF_AUX_HEAD) ||
+            x->k.c[0] != first - 1 || x->k.c[1] != k || (x->flags & MGF_F_PYBW))
+            return -1;
+    }
+    return first - 1;
+}
+
 static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double *lg,
-                               const mgf_node *o) {
+                               const mgf_node *o, int64_t chained);
+
+/* A head's step in the backward sweep.  A chained head (mgf_layer_chain)
+ * marks its parameters and the head below it, not that block's outputs:
+ * it applies their rules itself, storing each one's d = act'(z) * grad in
+ * the lower head's list once its grad is complete, as each output's own
+ * rule would (an output that something else marked is visited as well,
+ * and stores the same d again).  Any other head marks all its children. */
+static inline int64_t mgf_layer_sweep(mgf_node *nd, const int32_t *edges, const double *lg,
+                                      const mgf_node *o, uint8_t *seen) {
+    const int64_t h1 = mgf_layer_chain(nd, edges, lg, o);
+    const int32_t *ch = MGF_KIDS(edges, o);
+    const uint32_t upto = h1 < 0 ? o->n : (uint32_t)(mgf_layer_of(nd, edges, lg, o).in - ch);
+    int64_t skipped = h1 < 0 ? 0 : (int64_t)(o->n - upto);
+    /* A leaf with no Python rule has nothing to do when visited: it is
+     * not marked (the skipped children are counted for the caller). */
+    for (uint32_t t = 0; t < upto; t++) {
+        const mgf_node *c = &nd[ch[t]];
+        if (c->op == MGF_LEAF && !(c->flags & MGF_F_PYBW))
+            skipped++;
+        else
+            seen[ch[t]] = 1;
+    }
+    if (h1 >= 0) seen[h1] = 1;
+    mgf_layer_backward(nd, edges, lg, o, h1);
+    return skipped;
+}
+
+static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double *lg,
+                               const mgf_node *o, int64_t chained) {
     mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
     const int64_t N = v.N, nin = v.nin, nout = v.nout, P = v.P;
     const int64_t nw = nout * nin, nx = N * nin;
@@ -1037,6 +1112,7 @@ static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double 
                 for (i = 0; i < nin; i++) nd[v.in[n * nin + i]].grad += nd[row[i]].data * dn;
             }
     }
+    if (chained >= 0) mgf_layer_chain_down(nd, lg, chained, v.in, nx);
     memset(v.d, 0, (size_t)(N * nout) * sizeof(double));
 }
 
@@ -1055,12 +1131,14 @@ static inline void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32
     int64_t n, j, i, h;
     mgf_node *o;
     double *l;
+    /* (rows of WT and Z written in order: the strided side is read) */
+    for (i = 0; i < nin; i++)
+        for (j = 0; j < nout; j++) WT[i * nout + j] = nd[par[j * P + i]].data;
     for (j = 0; j < nout; j++) {
-        const int32_t *row = par + j * P;
-        for (i = 0; i < nin; i++) WT[i * nout + j] = nd[row[i]].data;
-        for (n = 0; n < N; n++) Z[n * nout + j] = bias ? nd[row[nin]].data : 0.0;
-        for (i = 0; i < P; i++) nd[row[i]].flags |= MGF_F_USED;
+        Z[j] = bias ? nd[par[j * P + nin]].data : 0.0;
+        for (i = 0; i < P; i++) nd[par[j * P + i]].flags |= MGF_F_USED;
     }
+    for (n = 1; n < N; n++) memcpy(Z + n * nout, Z, (size_t)nout * sizeof(double));
     for (i = 0; i < N * nin; i++) {
         X[i] = nd[in[i]].data;
         nd[in[i]].flags |= MGF_F_USED;
@@ -1076,6 +1154,11 @@ static inline void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32
     o->op = MGF_LAYER;
     o->flags = N * nout > 0 ? MGF_F_USED : 0;
     o->aux = (uint16_t)(act | MGF_AUX_HEAD | (bias ? 0 : MGF_AUX_NOBIAS));
+    if (N * nin > 0 && in[0] >= 1 && mgf_is_head(&nd[in[0] - 1])) {
+        int64_t k = 0;
+        while (k < N * nin && in[k] == in[0] + k) k++;
+        if (k == N * nin) o->aux |= MGF_AUX_CHAIN;  /* checked again at backward */
+    }
     MGF_ASSERT(A->handles[h] == NULL);
     if (ne > 2) {
         o->k.off = A->ne;
@@ -1115,7 +1198,7 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
     switch (o->op) {
     case MGF_LAYER:
         if (o->aux & MGF_AUX_HEAD) {
-            mgf_layer_backward(nd, edges, lg, o);
+            mgf_layer_backward(nd, edges, lg, o, -1);
         } else {
             /* an output: its d, for the head (the lg array is the arena's
              * own, written here and read by the head's rule) */
@@ -1423,6 +1506,8 @@ static inline int64_t mgf_sweep(mgf_arena *A, uint8_t *seen, int64_t i, int64_t 
             y->grad += x->data * g;
         } else if (o->op == MGF_NEURON) {
             mgf_neuron_sweep(nd, edges, o, seen);
+        } else if (o->op == MGF_LAYER && (o->aux & MGF_AUX_HEAD)) {
+            count += mgf_layer_sweep(nd, edges, lg, o, seen);
         } else {
             mgf_mark_kids(edges, o, seen);
             mgf_rule(nd, edges, lg, o);

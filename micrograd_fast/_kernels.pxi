@@ -39,19 +39,70 @@ cdef tuple _check_values(object values, str what):
     return items
 
 
+# The node indices of the last list of Values an update or zero_grad went
+# over (an optimizer's own list, step after step).  They still hold for a
+# list of n items when the arena's handle slot at each index holds that
+# item (mgf_indices_current): then the item is a live Value whose node is
+# there, and nothing is read through the items themselves.
+cdef int32_t *_last_idx = NULL
+cdef Py_ssize_t _last_n = -1
+
+
+cdef int32_t *_indices_of(object items, str what) except NULL:
+    """The node indices of items (a list or tuple), from the last call's
+    when they hold, else checked as _checked_in_place checks them."""
+    global _last_idx, _last_n
+    cdef Py_ssize_t i, n = len(items)
+    cdef PyObject **p = PySequence_Fast_ITEMS(items)
+    if n == _last_n and mgf_indices_current(&A, _last_idx, <void **>p, n):
+        return _last_idx
+    _checked_in_place(items, what)
+    cdef int32_t *idx = <int32_t *>realloc(_last_idx, (n + 1) * sizeof(int32_t))
+    if idx == NULL:
+        raise MemoryError("micrograd_fast: no memory for a parameter list")
+    _last_idx = idx
+    for i in range(n):
+        _last_idx[i] = <int32_t>(<Value>p[i]).idx
+    _last_n = n
+    return _last_idx
+
+
+cdef object _checked_in_place(object values, str what):
+    """values itself when it is a list or a tuple, every item checked as
+    _check_values checks it, else _check_values(values).  For loops that
+    run no Python code between this check and their last read of the
+    items: nothing can then change the list (an optimizer's step over its
+    own list of parameters copies nothing)."""
+    cdef Py_ssize_t i
+    cdef PyObject **p
+    if type(values) is list or type(values) is tuple:
+        p = PySequence_Fast_ITEMS(values)
+        for i in range(len(values)):
+            _as_value(<object>p[i], what)
+        return values
+    return _check_values(values, what)
+
+
 def sgd_update(params, double lr, double momentum, buf, bint first, double weight_decay=0.0):
     """SGD step over params (mirrors sgd_update): p.data -= lr * g, or with
     momentum buf = momentum * buf + g (buf = g on the first step); g is
     the grad, plus weight_decay * p.data when weight_decay is not 0."""
-    cdef tuple items = _check_values(params, "a parameter")
+    items = params if type(params) is list or type(params) is tuple else _check_values(
+        params, "a parameter")
+    cdef int32_t *idx = _indices_of(items, "a parameter")  # (checks them)
     cdef Py_ssize_t i, n = len(items)
     cdef double[::1] mom
     if buf is not None or momentum != 0.0:  # without momentum it may be None
         mom = _check_state(buf, n, "buf")
+        # reading a buffer may run Python code (a __buffer__ of Python's):
+        # the items again, after it (the cache's check); nothing runs below
+        if len(items) != n:
+            raise ValueError("the parameter list changed while buf was read")
+        idx = _indices_of(items, "a parameter")
     cdef mgf_node *o
     cdef double g
     for i in range(n):
-        o = &A.nodes[(<Value>items[i]).idx]
+        o = &A.nodes[idx[i]]
         g = o.grad
         if weight_decay != 0.0:
             g = g + weight_decay * o.data
@@ -131,10 +182,12 @@ def scatter(values, array, which="data"):
 
 def zero_grad(values):
     """Set every grad to 0.0."""
-    cdef tuple items = _check_values(values, "each item")
+    items = values if type(values) is list or type(values) is tuple else _check_values(
+        values, "each item")
+    cdef int32_t *idx = _indices_of(items, "each item")
     cdef Py_ssize_t i
     for i in range(len(items)):
-        A.nodes[(<Value>items[i]).idx].grad = 0.0
+        A.nodes[idx[i]].grad = 0.0
 
 
 cdef bint _check_which(object which) except -1:
