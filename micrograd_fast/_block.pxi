@@ -121,6 +121,9 @@ def mlp_rows(spec, X, *, fused=True):
     cdef PyObject **p = plan.p
     cdef bint any_keep = False
     cdef object item
+    cdef const double[:, :] numbers
+    if items is None:
+        numbers = mv
     try:
         if WT == NULL or Xs == NULL or Z == NULL or cur == NULL or nxt == NULL:
             raise MemoryError("micrograd_fast: no memory for a batch call")
@@ -130,8 +133,9 @@ def mlp_rows(spec, X, *, fused=True):
             raise MemoryError("micrograd_fast: cannot grow the local derivative array")
         # from here on no Python code runs until the outputs are registered
         if items is None:
-            for t in range(N * nin):
-                cur[t] = <int32_t>mgf_push(&A, MGF_LEAF, mv[t // nin, t % nin])
+            for t in range(N):
+                for k in range(nin):
+                    cur[t * nin + k] = <int32_t>mgf_push(&A, MGF_LEAF, numbers[t, k])
         else:
             for t in range(N * nin):
                 item = items[t]

@@ -27,6 +27,7 @@ The modules, in the order of the run and of the tables:
 ``gpt``        ``microgpt_step``
 ``higher``     ``hessian_vector``
 ``replay``     ``demo_replay``, ``demo_replay_fused``, ``replay_program``, ``replay_ops``
+``blocks``     ``demo_step_batch``, ``digits_step`` (the batch call)
 """
 
 from benchmarks.workloads.registry import (WORKLOADS, Row, Skip, Workload, applies,
@@ -35,7 +36,7 @@ from benchmarks.workloads.sizes import DATA_SEED, SIZES, WEIGHT_SEED
 
 # imported for their declarations, in the order of the run and of the tables
 from benchmarks.workloads import ops, graphs, sums, chain  # noqa: E402,F401  isort: skip
-from benchmarks.workloads import demo, memory, state, scaling, gpt, higher, replay  # noqa: E402,F401  isort: skip
+from benchmarks.workloads import demo, memory, state, scaling, gpt, higher, replay, blocks  # noqa: E402,F401  isort: skip
 
 from benchmarks.workloads.graphs import build_graph, count_nodes  # noqa: E402
 from benchmarks.workloads.training import notebook_data  # noqa: E402
