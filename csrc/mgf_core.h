@@ -1116,6 +1116,40 @@ static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double 
     memset(v.d, 0, (size_t)(N * nout) * sizeof(double));
 }
 
+/* recompute() at a head: every output's z from the parameters' and
+ * inputs' numbers now, in the order of mgf_block.h, into the head's list
+ * (where its gradients go in a backward pass, zero between passes); each
+ * planned output takes its own from there (mgf_recompute), and the list is
+ * zeroed again after the plan.  Without memory for the dense copies, the
+ * same sums run on the nodes, one output at a time. */
+static void mgf_recompute_layer(const mgf_node *nd, const int32_t *edges, double *lg,
+                                const mgf_node *o) {
+    mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
+    const int64_t N = v.N, nin = v.nin, nout = v.nout, P = v.P;
+    int64_t n, j, i;
+    double *buf = (double *)mgf_realloc_n(NULL, nin * nout + N * nin + 1, sizeof(double));
+    for (j = 0; j < nout; j++) {
+        const double b = P > nin ? nd[v.par[j * P + nin]].data : 0.0;
+        for (n = 0; n < N; n++) v.d[n * nout + j] = b;
+    }
+    if (buf) {
+        double *WT = buf, *X = buf + nin * nout;
+        for (i = 0; i < nin; i++)
+            for (j = 0; j < nout; j++) WT[i * nout + j] = nd[v.par[j * P + i]].data;
+        for (i = 0; i < N * nin; i++) X[i] = nd[v.in[i]].data;
+        mgf_block_gemm(v.d, nout, X, nin, 1, WT, nout, N, nout, nin, 0);
+        MGF_FREE(buf);
+    } else {
+        for (n = 0; n < N; n++)
+            for (j = 0; j < nout; j++) {
+                double z = v.d[n * nout + j];
+                for (i = 0; i < nin; i++)
+                    z = z + nd[v.par[j * P + i]].data * nd[v.in[n * nin + i]].data;
+                v.d[n * nout + j] = z;
+            }
+    }
+}
+
 /* Append a block: the head, then the N * nout outputs, out[n * nout + j]
  * receiving output (n, j)'s index.  par: nout rows of P parameter indices
  * (w_j0 .. w_j(nin-1), b_j if bias); in: N rows of nin input indices.
@@ -1840,7 +1874,7 @@ static inline int mgf_replay_refuses(const mgf_node *o) {
     switch (o->op) {
     case MGF_CUSTOM: case MGF_LOCAL:
         return 1;
-    case MGF_NEURON:
+    case MGF_NEURON: case MGF_LAYER:
         return 0;
     case MGF_SUM:
         if (o->aux & MGF_AUX_SUM_FOLDED) return 3;
@@ -1966,6 +2000,19 @@ static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, const uint8_t
             r = mgf_activate(o->aux, z);
             break;
         }
+        case MGF_LAYER: {
+            if (o->aux & MGF_AUX_HEAD) {
+                mgf_recompute_layer(nd, edges, A->lg, o);
+                o->grad = 0.0;
+                continue;
+            }
+            /* an output: its z, left by its head in the head's list */
+            double *d = A->lg + MGF_LG_OFF(&nd[o->k.c[0]]) + MGF_LAYER_HDR;
+            o->param = d[o->k.c[1]];
+            d[o->k.c[1]] = 0.0;
+            r = mgf_activate(o->aux & MGF_AUX_ACT, o->param);
+            break;
+        }
         default: /* LEAF: never planned */
             continue;
         }
@@ -1975,6 +2022,15 @@ static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, const uint8_t
         }
         o->data = r;
         o->grad = 0.0;
+    }
+    /* the heads' lists hold the z of outputs not planned: zero again */
+    for (t = 0; t < n; t++) {
+        const mgf_node *o = &nd[plan[t]];
+        if (mgf_is_head(o)) {
+            const double *l = A->lg + MGF_LG_OFF(o);
+            memset((double *)l + MGF_LAYER_HDR, 0,
+                   (size_t)((int64_t)l[0] * (int64_t)l[2]) * sizeof(double));
+        }
     }
     return MGF_OK;
 }

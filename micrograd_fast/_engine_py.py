@@ -599,7 +599,7 @@ class Value:
         order = _reachable([self])
         order.reverse()  # creation order
         for v in order:
-            if v._kids and v._fwd in (None, _GRAD_MADE, _FOLDED, _NO_CASE):
+            if v._kids and v._fwd in (None, _GRAD_MADE, _FOLDED):
                 raise RuntimeError(_replay_refusal(v))
         for v in order:
             if v._kids:
@@ -641,7 +641,6 @@ def _by_seq(v):
 # (None: a forward of Python's own, the custom op's or microgpt's)
 _GRAD_MADE = "a node of a gradient graph"  # (the flag MGF_AUX_GRAD)
 _FOLDED = "a sum that folded numbers"  # (the flag MGF_AUX_SUM_FOLDED)
-_NO_CASE = "an op recompute has no case for"  # (mgf_replay_refuses's 4: a block)
 
 
 def _replay_refusal(v):
@@ -650,8 +649,6 @@ def _replay_refusal(v):
                   "local_grads)): build the graph again instead")
     elif v._fwd is _GRAD_MADE:
         reason = "it belongs to a gradient graph: call grad() again instead"
-    elif v._fwd is _NO_CASE:
-        reason = "its op has no case in recompute"
     else:
         reason = ("a micrograd_fast.sum folded plain numbers into its data: make them "
                   "Values to replay it")
@@ -914,13 +911,13 @@ def _neuron(w, xs, b, act, op="neuron_"):
     out._local = _neuron_local_grads(act, pre_activation)
 
     def _fwd():
-        z = b._data
+        z = 0.0 if b is None else b._data
         for i in range(nin):
             z = z + w[i]._data * xs[i]._data
         pre_activation[0] = z
         return _activate(act, z)
 
-    out._fwd = _fwd if op == "neuron_" else _NO_CASE
+    out._fwd = _fwd
 
     def _backward():
         pre = _activate_grad(act, pre_activation[0], out._data, out._grad)

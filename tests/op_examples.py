@@ -121,8 +121,7 @@ OPS = (
               lambda w0, w1, x0, x1, b: math.tanh(b + w0 * x0 + w1 * x1),
               lambda w0, w1, x0, x1, b: tuple(
                   (1.0 - math.tanh(b + w0 * x0 + w1 * x1) ** 2) * d
-                  for d in (x0, x1, w0, w1, 1.0)),
-              replays=False),
+                  for d in (x0, x1, w0, w1, 1.0))),
 )
 
 
