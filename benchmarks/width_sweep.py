@@ -23,6 +23,9 @@ linear output) with ``fused=True``, the fastest documented setting of
   (the gradient of ``1e-4 * sum(p * p)``, with no node per parameter),
   ``opt.zero_grad()``, ``backward()``, the learning-rate schedule and
   ``opt.step()``.  No Python loop over parameters or points.
+* ``micrograd_fast batch call by replay, compiled``: the same step with
+  the graph built once and replayed: ``loss.recompute()`` instead of
+  ``model(X)`` and the loss (docs/replay.md), then the same update.
 * ``torch nn.Sequential + SGD(weight_decay), 1 thread``: that step in
   PyTorch: ``nn.Sequential``, the same hinge loss, ``torch.optim.SGD`` with
   ``weight_decay=2e-4``.  The batch call's ratio is taken against this row.
@@ -54,6 +57,7 @@ __all__ = ["main", "run_sweep", "WIDTHS"]
 
 WIDTHS = (16, 32, 64, 128, 256)
 BATCH = "micrograd_fast batch call, compiled"
+REPLAY = "micrograd_fast batch call by replay, compiled"
 TORCH_WD = "torch nn.Sequential + SGD(weight_decay), 1 thread"
 POINTS = 100
 WEIGHT_SEED = 1337
@@ -122,7 +126,7 @@ def _scalar_step(engine, sizes, flat, xs, ys):
     return step
 
 
-def _batch_step(engine, sizes, flat, xs, ys):
+def _batch_step(engine, sizes, flat, xs, ys, replay=False):
     import numpy as np
 
     from micrograd_fast import optim
@@ -136,10 +140,18 @@ def _batch_step(engine, sizes, flat, xs, ys):
     vsum = engine.vsum
     opt = optim.SGD(params, lr=1.0, weight_decay=2e-4)
 
+    graph = []
+
     def step(k):
-        scores = model(X)
-        losses = [(1 + -yi * si).relu() for yi, si in zip(ys, scores)]
-        total = vsum(losses) * (1.0 / len(losses))
+        if graph:
+            total = graph[0]
+            total.recompute()
+        else:
+            scores = model(X)
+            losses = [(1 + -yi * si).relu() for yi, si in zip(ys, scores)]
+            total = vsum(losses) * (1.0 / len(losses))
+            if replay:
+                graph.append(total)
         opt.zero_grad()
         total.backward()
         opt.lr = 1.0 - 0.9 * k / 100
@@ -235,6 +247,8 @@ def run_sweep(widths=WIDTHS, quick=False, pure_max=32, torch_rows=True, steps=No
                          lambda: _torch_step(sizes, flat, xs, ys), n_steps, min_s, None))
         plan.append((BATCH, lambda: _batch_step(compiled, sizes, flat, xs, ys), n_steps,
                      min_s, None))
+        plan.append((REPLAY, lambda: _batch_step(compiled, sizes, flat, xs, ys, True),
+                     n_steps, min_s, None))
         if w <= pure_max:
             plan.append(("micrograd_fast batch call, pure engine",
                          lambda: _batch_step(pure, sizes, flat, xs, ys),
@@ -306,11 +320,13 @@ def main(argv=None):
         if c and t:
             print(f"width {w:4d}  compiled / torch = {c['ms_per_step'] / t['ms_per_step']:.2f}x"
                   f" (cpu time {c['cpu_ms_per_step'] / t['cpu_ms_per_step']:.2f}x)")
-        b, tw = d.get(BATCH), d.get(TORCH_WD)
-        if b and tw:
-            print(f"width {w:4d}  batch call / torch = "
-                  f"{b['ms_per_step'] / tw['ms_per_step']:.2f}x"
-                  f" (cpu time {b['cpu_ms_per_step'] / tw['cpu_ms_per_step']:.2f}x)")
+        tw = d.get(TORCH_WD)
+        for label, name in ((BATCH, "batch call"), (REPLAY, "by replay")):
+            b = d.get(label)
+            if b and tw:
+                print(f"width {w:4d}  {name} / torch = "
+                      f"{b['ms_per_step'] / tw['ms_per_step']:.2f}x"
+                      f" (cpu time {b['cpu_ms_per_step'] / tw['cpu_ms_per_step']:.2f}x)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(benchmark="width_sweep", points=POINTS,

@@ -27,7 +27,8 @@
  *
  * The product: C[r][c] = C[r][c] + A(r, k) * B[k][c] for k = 0..K-1 (up)
  * or K-1..0 (down), A(r, k) = A[r * ars + k * aks].  A tile of 4 rows by
- * two vectors of columns stays in registers while k runs.  mgf_block_gemm
+ * two vectors of columns (four with AVX-512's 32 registers) stays in
+ * registers while k runs.  mgf_block_gemm
  * takes the widest variant the CPU has: AVX-512 (8 lanes), AVX2 (4), the
  * build's baseline (2: SSE2, NEON), or plain scalar code where the
  * compiler has no vector extensions.
@@ -66,15 +67,18 @@ static void mgf_block_gemm_scalar(double *C, int64_t ldc, const double *A, int64
  * with its name, its lane count and its target. */
 #define MGF_BK_NAME mgf_block_gemm_v2
 #define MGF_BK_LANES 2
+#define MGF_BK_COLS 2
 #define MGF_BK_TARGET
 #include "mgf_block_kernel.h"
 #ifdef MGF_BK_X86
 #define MGF_BK_NAME mgf_block_gemm_v4
 #define MGF_BK_LANES 4
+#define MGF_BK_COLS 2
 #define MGF_BK_TARGET __attribute__((target("avx2")))
 #include "mgf_block_kernel.h"
 #define MGF_BK_NAME mgf_block_gemm_v8
 #define MGF_BK_LANES 8
+#define MGF_BK_COLS 4
 #define MGF_BK_TARGET __attribute__((target("avx512f")))
 #include "mgf_block_kernel.h"
 #endif

@@ -1034,41 +1034,56 @@ static inline int64_t mgf_layer_chain(const mgf_node *nd, const int32_t *edges,
 }
 
 static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double *lg,
-                               const mgf_node *o, int64_t chained);
+                               const mgf_node *o, int64_t chained, uint8_t *seen,
+                               int64_t *skipped);
 
 /* A head's step in the backward sweep.  A chained head (mgf_layer_chain)
- * marks its parameters and the head below it, not that block's outputs:
+ * marks the head below it, not that block's outputs:
  * it applies their rules itself, storing each one's d = act'(z) * grad in
  * the lower head's list once its grad is complete, as each output's own
  * rule would (an output that something else marked is visited as well,
- * and stores the same d again).  Any other head marks all its children. */
+ * and stores the same d again).  Any other head marks its inputs.  The
+ * parameters (and inputs) are marked by mgf_layer_backward as it reads
+ * them, except leaves with no Python rule: visiting one does nothing.
+ * Returns the children not marked (the caller counts them as visited). */
 static inline int64_t mgf_layer_sweep(mgf_node *nd, const int32_t *edges, const double *lg,
                                       const mgf_node *o, uint8_t *seen) {
     const int64_t h1 = mgf_layer_chain(nd, edges, lg, o);
-    const int32_t *ch = MGF_KIDS(edges, o);
-    const uint32_t upto = h1 < 0 ? o->n : (uint32_t)(mgf_layer_of(nd, edges, lg, o).in - ch);
-    int64_t skipped = h1 < 0 ? 0 : (int64_t)(o->n - upto);
-    /* A leaf with no Python rule has nothing to do when visited: it is
-     * not marked (the skipped children are counted for the caller). */
-    for (uint32_t t = 0; t < upto; t++) {
-        const mgf_node *c = &nd[ch[t]];
-        if (c->op == MGF_LEAF && !(c->flags & MGF_F_PYBW))
-            skipped++;
-        else
-            seen[ch[t]] = 1;
+    int64_t skipped = 0;
+    if (h1 >= 0) {
+        mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
+        seen[h1] = 1;
+        skipped = v.N * v.nin;
     }
-    if (h1 >= 0) seen[h1] = 1;
-    mgf_layer_backward(nd, edges, lg, o, h1);
+    mgf_layer_backward(nd, edges, lg, o, h1, seen, &skipped);
     return skipped;
 }
 
+/* Marks child c in seen (when seen is given) unless it is a leaf with no
+ * Python rule, counted in *skipped instead. */
+MGF_INLINE void mgf_layer_mark(const mgf_node *nd, int32_t c, uint8_t *seen,
+                               int64_t *skipped) {
+    if (!seen) return;
+    if (nd[c].op == MGF_LEAF && !(nd[c].flags & MGF_F_PYBW))
+        (*skipped)++;
+    else
+        seen[c] = 1;
+}
+
 static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double *lg,
-                               const mgf_node *o, int64_t chained) {
+                               const mgf_node *o, int64_t chained, uint8_t *seen,
+                               int64_t *skipped) {
     mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
     const int64_t N = v.N, nin = v.nin, nout = v.nout, P = v.P;
     const int64_t nw = nout * nin, nx = N * nin;
     int64_t n, j, i;
     double *buf = (double *)mgf_realloc_n(NULL, 2 * nw + nout + 2 * nx + 1, sizeof(double));
+    if (seen) {  /* the marks first (the fallback below reads no copies) */
+        if (!buf)
+            for (i = 0; i < nout * P; i++) mgf_layer_mark(nd, v.par[i], seen, skipped);
+        if (chained < 0)
+            for (i = 0; i < nx; i++) mgf_layer_mark(nd, v.in[i], seen, skipped);
+    }
     if (buf) {
         double *W = buf, *Wg = W + nw, *Bg = Wg + nw, *X = Bg + nout, *Xg = X + nx;
         for (j = 0; j < nout; j++) {
@@ -1076,8 +1091,14 @@ static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double 
             for (i = 0; i < nin; i++) {
                 W[j * nin + i] = nd[row[i]].data;
                 Wg[j * nin + i] = nd[row[i]].grad;
+                mgf_layer_mark(nd, row[i], seen, skipped);
             }
-            Bg[j] = P > nin ? nd[row[nin]].grad : 0.0;
+            if (P > nin) {
+                Bg[j] = nd[row[nin]].grad;
+                mgf_layer_mark(nd, row[nin], seen, skipped);
+            } else {
+                Bg[j] = 0.0;
+            }
         }
         for (i = 0; i < nx; i++) {
             X[i] = nd[v.in[i]].data;
@@ -1093,7 +1114,21 @@ static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double 
             for (i = 0; i < nin; i++) nd[row[i]].grad = Wg[j * nin + i];
             if (P > nin) nd[row[nin]].grad = Bg[j];
         }
-        for (i = 0; i < nx; i++) nd[v.in[i]].grad = Xg[i];
+        if (chained >= 0) {
+            /* the grads stored and the lower block's outputs' rules
+             * applied in one pass over those nodes */
+            const mgf_node *h1 = &nd[chained];
+            double *d1 = (double *)lg + MGF_LG_OFF(h1) + MGF_LAYER_HDR;
+            const int act1 = h1->aux & MGF_AUX_ACT;
+            for (i = 0; i < nx; i++) {
+                mgf_node *x = &nd[v.in[i]];
+                x->grad = Xg[i];
+                d1[i] = mgf_activate_grad(act1, x->param, x->data, Xg[i]);
+            }
+            chained = -1;  /* done */
+        } else {
+            for (i = 0; i < nx; i++) nd[v.in[i]].grad = Xg[i];
+        }
         MGF_FREE(buf);
     } else {
         for (j = 0; j < nout; j++) {
@@ -1116,6 +1151,46 @@ static void mgf_layer_backward(mgf_node *nd, const int32_t *edges, const double 
     memset(v.d, 0, (size_t)(N * nout) * sizeof(double));
 }
 
+/* A block's forward sums: ZT[j][n] = b_j + W[j][0]*x[n][0] + W[j][1]*x[n][1]
+ * + ..., inputs ascending, held transposed (rows: neurons; lanes across
+ * samples), from W (nout x nin, gathered row by row: the parameters' nodes
+ * are read in order) and XT (nin x N: the inputs transposed, gathered here
+ * unless x_given).  The rows of XT and ZT are ldn >= N long, ldn a multiple
+ * of the widest vector (MGF_LDN): columns N..ldn-1 are padding, computed
+ * and never read (zeros in XT when gathered here). */
+#define MGF_LDN(N) (((N) + 7) / 8 * 8)
+static inline void mgf_layer_forward_in(mgf_node *nd, const int32_t *par,
+                                        const int32_t *in, int64_t N, int64_t nin,
+                                        int64_t nout, int bias, double *W, double *XT,
+                                        double *ZT, int x_given, uint8_t used) {
+    const int64_t P = nin + (bias ? 1 : 0), ldn = MGF_LDN(N);
+    int64_t n, j, i;
+    /* (used: the flag the children get, MGF_F_USED when building; their
+     * lines are read here anyway) */
+    for (j = 0; j < nout; j++) {
+        const int32_t *row = par + j * P;
+        const double b = bias ? nd[row[nin]].data : 0.0;
+        for (i = 0; i < nin; i++) {
+            W[j * nin + i] = nd[row[i]].data;
+            nd[row[i]].flags |= used;
+        }
+        if (bias) nd[row[nin]].flags |= used;
+        for (n = 0; n < ldn; n++) ZT[j * ldn + n] = b;
+    }
+    if (!x_given)
+        for (i = 0; i < nin; i++) {
+            for (n = 0; n < N; n++) {
+                XT[i * ldn + n] = nd[in[n * nin + i]].data;
+                nd[in[n * nin + i]].flags |= used;
+            }
+            for (; n < ldn; n++) XT[i * ldn + n] = 0.0;
+        }
+    else
+        for (i = 0; i < N * nin; i++) nd[in[i]].flags |= used;
+    /* C = ZT (nout x ldn), A(j, i) = W[j][i], B = XT (nin x ldn), i ascending */
+    mgf_block_gemm(ZT, ldn, W, nin, 1, XT, ldn, nout, ldn, nin, 0);
+}
+
 /* recompute() at a head: every output's z from the parameters' and
  * inputs' numbers now, in the order of mgf_block.h, into the head's list
  * (where its gradients go in a backward pass, zero between passes); each
@@ -1127,22 +1202,20 @@ static void mgf_recompute_layer(const mgf_node *nd, const int32_t *edges, double
     mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
     const int64_t N = v.N, nin = v.nin, nout = v.nout, P = v.P;
     int64_t n, j, i;
-    double *buf = (double *)mgf_realloc_n(NULL, nin * nout + N * nin + 1, sizeof(double));
-    for (j = 0; j < nout; j++) {
-        const double b = P > nin ? nd[v.par[j * P + nin]].data : 0.0;
-        for (n = 0; n < N; n++) v.d[n * nout + j] = b;
-    }
+    const int64_t ldn = MGF_LDN(N);
+    double *buf = (double *)mgf_realloc_n(NULL, nin * nout + ldn * nin + ldn * nout + 1,
+                                          sizeof(double));
     if (buf) {
-        double *WT = buf, *X = buf + nin * nout;
-        for (i = 0; i < nin; i++)
-            for (j = 0; j < nout; j++) WT[i * nout + j] = nd[v.par[j * P + i]].data;
-        for (i = 0; i < N * nin; i++) X[i] = nd[v.in[i]].data;
-        mgf_block_gemm(v.d, nout, X, nin, 1, WT, nout, N, nout, nin, 0);
+        double *ZT = buf + nin * nout + ldn * nin;
+        mgf_layer_forward_in((mgf_node *)nd, v.par, v.in, N, nin, nout, P > nin, buf,
+                             buf + nin * nout, ZT, 0, 0);
+        for (n = 0; n < N; n++)
+            for (j = 0; j < nout; j++) v.d[n * nout + j] = ZT[j * ldn + n];
         MGF_FREE(buf);
     } else {
         for (n = 0; n < N; n++)
             for (j = 0; j < nout; j++) {
-                double z = v.d[n * nout + j];
+                double z = P > nin ? nd[v.par[j * P + nin]].data : 0.0;
                 for (i = 0; i < nin; i++)
                     z = z + nd[v.par[j * P + i]].data * nd[v.in[n * nin + i]].data;
                 v.d[n * nout + j] = z;
@@ -1153,32 +1226,24 @@ static void mgf_recompute_layer(const mgf_node *nd, const int32_t *edges, double
 /* Append a block: the head, then the N * nout outputs, out[n * nout + j]
  * receiving output (n, j)'s index.  par: nout rows of P parameter indices
  * (w_j0 .. w_j(nin-1), b_j if bias); in: N rows of nin input indices.
- * Scratch: WT (nin * nout), X (N * nin), Z (N * nout) doubles.  The caller
+ * Scratch: W (nout * nin), XT (nin * ldn), ZT (nout * ldn) doubles, ldn =
+ * MGF_LDN(N); when x_given, XT holds the inputs' numbers already,
+ * transposed (the last block's YT, its padding included); when YT is not
+ * NULL (nout * ldn), the outputs' numbers are stored there too, transposed
+ * (neuron by neuron).  The caller
  * has reserved N * nout + 1 nodes, nout * P + N * nin edges and
  * MGF_LAYER_HDR + N * nout local derivatives, and checked that no node is
  * among the parameters and inputs twice. */
 static inline void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32_t *in,
                                    int64_t N, int64_t nin, int64_t nout, int act, int bias,
-                                   double *WT, double *X, double *Z, int32_t *out) {
+                                   double *W, double *XT, double *ZT, int32_t *out,
+                                   int x_given, double *YT) {
     mgf_node *const nd = A->nodes;
-    const int64_t P = nin + (bias ? 1 : 0), ne = nout * P + N * nin;
+    const int64_t P = nin + (bias ? 1 : 0), ne = nout * P + N * nin, ldn = MGF_LDN(N);
     int64_t n, j, i, h;
     mgf_node *o;
     double *l;
-    /* (rows of WT and Z written in order: the strided side is read) */
-    for (i = 0; i < nin; i++)
-        for (j = 0; j < nout; j++) WT[i * nout + j] = nd[par[j * P + i]].data;
-    for (j = 0; j < nout; j++) {
-        Z[j] = bias ? nd[par[j * P + nin]].data : 0.0;
-        for (i = 0; i < P; i++) nd[par[j * P + i]].flags |= MGF_F_USED;
-    }
-    for (n = 1; n < N; n++) memcpy(Z + n * nout, Z, (size_t)nout * sizeof(double));
-    for (i = 0; i < N * nin; i++) {
-        X[i] = nd[in[i]].data;
-        nd[in[i]].flags |= MGF_F_USED;
-    }
-    /* Z[n][j] = b[j] + x[n][0] * W[j][0] + ..., inputs ascending */
-    mgf_block_gemm(Z, nout, X, nin, 1, WT, nout, N, nout, nin, 0);
+    mgf_layer_forward_in(nd, par, in, N, nin, nout, bias, W, XT, ZT, x_given, MGF_F_USED);
     h = A->n++;
     o = &nd[h];
     o->data = 0.0;
@@ -1211,15 +1276,18 @@ static inline void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32
     l[2] = (double)nout;
     memset(l + MGF_LAYER_HDR, 0, (size_t)(N * nout) * sizeof(double));
     A->nl += MGF_LAYER_HDR + N * nout;
-    for (i = 0; i < N * nout; i++) {
-        const int64_t k = A->n++;
-        const double z = Z[i];
-        MGF_ASSERT(A->handles[k] == NULL);
-        mgf_fill(&nd[k], MGF_LAYER, mgf_activate(act, z), 1, (int32_t)h, (int32_t)i);
-        nd[k].param = z;
-        nd[k].aux = (uint16_t)act;
-        out[i] = (int32_t)k;
-    }
+    for (n = 0; n < N; n++)
+        for (j = 0; j < nout; j++) {
+            const int64_t k = A->n++, pos = n * nout + j;
+            const double z = ZT[j * ldn + n];
+            const double y = mgf_activate(act, z);
+            MGF_ASSERT(A->handles[k] == NULL);
+            mgf_fill(&nd[k], MGF_LAYER, y, 1, (int32_t)h, (int32_t)pos);
+            if (YT) YT[j * ldn + n] = y;
+            nd[k].param = z;
+            nd[k].aux = (uint16_t)act;
+            out[pos] = (int32_t)k;
+        }
 }
 
 /* ---- local chain rules ---------------------------------------------------
@@ -1232,7 +1300,7 @@ MGF_INLINE void mgf_rule(mgf_node *nd, const int32_t *edges, const double *lg,
     switch (o->op) {
     case MGF_LAYER:
         if (o->aux & MGF_AUX_HEAD) {
-            mgf_layer_backward(nd, edges, lg, o, -1);
+            mgf_layer_backward(nd, edges, lg, o, -1, NULL, NULL);
         } else {
             /* an output: its d, for the head (the lg array is the arena's
              * own, written here and read by the head's rule) */

@@ -95,6 +95,7 @@ def mlp_rows(spec, X, *, fused=True):
         return [_run_plan(plan, tuple(r), fused) for r in rows]
     # sizes: every layer's block, and a leaf per number among the inputs
     cdef int64_t nodes = 0, edges = 0, lgs = 0, maxwt = 0, maxx = 0, maxz = 0
+    cdef int64_t ldn = (N + 7) // 8 * 8  # MGF_LDN: the transposed rows' length
     for l in range(plan.nl):
         m_in = plan.width[l]
         m_out = plan.width[l + 1]
@@ -102,8 +103,8 @@ def mlp_rows(spec, X, *, fused=True):
         edges += m_out * (m_in + 1) + N * m_in
         lgs += 3 + N * m_out
         maxwt = max(maxwt, m_in * m_out)
-        maxx = max(maxx, N * m_in)
-        maxz = max(maxz, N * m_out)
+        maxx = max(maxx, ldn * m_in, N * m_in)
+        maxz = max(maxz, ldn * m_out)
     if edges >= 0xFFFFFFFF:
         raise ValueError("mlp_rows: the batch is too large for one block; split it")
     if items is None:
@@ -113,8 +114,10 @@ def mlp_rows(spec, X, *, fused=True):
             if not isinstance(v, Value):
                 nleaf += 1
     cdef double *WT = <double *>malloc((maxwt + 1) * sizeof(double))
-    cdef double *Xs = <double *>malloc((maxx + 1) * sizeof(double))
-    cdef double *Z = <double *>malloc((maxz + 1) * sizeof(double))
+    cdef double *Xs = <double *>malloc((max(maxx, maxz) + 1) * sizeof(double))  # XT
+    cdef double *Z = <double *>malloc((maxz + 1) * sizeof(double))  # ZT
+    cdef double *Ys = <double *>malloc((max(maxx, maxz) + 1) * sizeof(double))
+    cdef double *dtmp
     cdef int32_t *cur = <int32_t *>malloc((max(maxx, maxz) + 1) * sizeof(int32_t))
     cdef int32_t *nxt = <int32_t *>malloc((max(maxx, maxz) + 1) * sizeof(int32_t))
     cdef int32_t *tmp
@@ -125,7 +128,8 @@ def mlp_rows(spec, X, *, fused=True):
     if items is None:
         numbers = mv
     try:
-        if WT == NULL or Xs == NULL or Z == NULL or cur == NULL or nxt == NULL:
+        if (WT == NULL or Xs == NULL or Z == NULL or Ys == NULL or cur == NULL
+                or nxt == NULL):
             raise MemoryError("micrograd_fast: no memory for a batch call")
         outs = [_new_handle() for t in range(N * nout)]  # allocate first (may run GC)
         _reserve(nodes + nleaf, edges)
@@ -158,18 +162,23 @@ def mlp_rows(spec, X, *, fused=True):
         for l in range(plan.nl):
             m_in = plan.width[l]
             m_out = plan.width[l + 1]
+            # each layer's numbers (Ys) are the next one's inputs (Xs)
             mgf_layer_build(&A, plan.idx + k, cur, N, m_in, m_out, plan.act[l], 1, WT, Xs, Z,
-                            nxt)
+                            nxt, l > 0, Ys)
             k += m_out * (m_in + 1)
             tmp = cur
             cur = nxt
             nxt = tmp
+            dtmp = Xs
+            Xs = Ys
+            Ys = dtmp
         for t in range(N * nout):
             _register(<Value>outs[t], cur[t])
     finally:
         free(WT)
         free(Xs)
         free(Z)
+        free(Ys)
         free(cur)
         free(nxt)
     # the arena is consistent: the outputs keep the keeping parameters and
@@ -227,8 +236,8 @@ def linear(x, w):
     if edges >= 0xFFFFFFFF:
         raise ValueError("linear: too many weights for one block")
     cdef double *WT = <double *>malloc((nin * nout + 1) * sizeof(double))
-    cdef double *Xs = <double *>malloc((nin + 1) * sizeof(double))
-    cdef double *Z = <double *>malloc((nout + 1) * sizeof(double))
+    cdef double *Xs = <double *>malloc((8 * nin + 1) * sizeof(double))
+    cdef double *Z = <double *>malloc((8 * nout + 1) * sizeof(double))
     cdef int32_t *par = <int32_t *>malloc((nin * nout + 1) * sizeof(int32_t))
     cdef int32_t *inp = <int32_t *>malloc((nin + 1) * sizeof(int32_t))
     cdef int32_t *out = <int32_t *>malloc((nout + 1) * sizeof(int32_t))
@@ -250,7 +259,8 @@ def linear(x, w):
                 inp[t] = <int32_t>mgf_push(&A, MGF_LEAF, <double>item)
         for t in range(nin * nout):
             par[t] = <int32_t>(<Value>params[t]).idx
-        mgf_layer_build(&A, par, inp, 1, nin, nout, MGF_ACT_LINEAR, 0, WT, Xs, Z, out)
+        mgf_layer_build(&A, par, inp, 1, nin, nout, MGF_ACT_LINEAR, 0, WT, Xs, Z, out, 0,
+                        NULL)
         for t in range(nout):
             _register(<Value>outs[t], out[t])
     finally:

@@ -132,6 +132,6 @@ cdef extern from "mgf_core.h" nogil:
     int64_t mgf_layer_kids(const mgf_arena *A, const mgf_node *o, int32_t *out)
     void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32_t *inp, int64_t N,
                          int64_t nin, int64_t nout, int act, int bias, double *WT,
-                         double *X, double *Z, int32_t *out)
+                         double *X, double *Z, int32_t *out, int x_given, double *Y)
     void mgf_fused_layer(mgf_arena *A, const int32_t *wb, const int32_t *x,
                          uint32_t nin, uint32_t nout, int act, double *xd, int32_t *out)
