@@ -1185,8 +1185,7 @@ static inline void mgf_layer_forward_in(mgf_node *nd, const int32_t *par,
             }
             for (; n < ldn; n++) XT[i * ldn + n] = 0.0;
         }
-    else
-        for (i = 0; i < N * nin; i++) nd[in[i]].flags |= used;
+    /* (given inputs are the outputs of the block just made, made used) */
     /* C = ZT (nout x ldn), A(j, i) = W[j][i], B = XT (nin x ldn), i ascending */
     mgf_block_gemm(ZT, ldn, W, nin, 1, XT, ldn, nout, ldn, nin, 0);
 }
@@ -1227,10 +1226,12 @@ static void mgf_recompute_layer(const mgf_node *nd, const int32_t *edges, double
  * receiving output (n, j)'s index.  par: nout rows of P parameter indices
  * (w_j0 .. w_j(nin-1), b_j if bias); in: N rows of nin input indices.
  * Scratch: W (nout * nin), XT (nin * ldn), ZT (nout * ldn) doubles, ldn =
- * MGF_LDN(N); when x_given, XT holds the inputs' numbers already,
- * transposed (the last block's YT, its padding included); when YT is not
- * NULL (nout * ldn), the outputs' numbers are stored there too, transposed
- * (neuron by neuron).  The caller
+ * MGF_LDN(N).  Chaining blocks (the layers of one batch call): when YT is
+ * not NULL (nout * ldn), the outputs' numbers are stored there too,
+ * transposed (neuron by neuron), and the outputs are made used (the next
+ * block takes them); x_given says that in is, in order, all the outputs
+ * of the block just made that way and XT its YT (padding included).  The
+ * caller
  * has reserved N * nout + 1 nodes, nout * P + N * nin edges and
  * MGF_LAYER_HDR + N * nout local derivatives, and checked that no node is
  * among the parameters and inputs twice. */
@@ -1253,11 +1254,8 @@ static inline void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32
     o->op = MGF_LAYER;
     o->flags = N * nout > 0 ? MGF_F_USED : 0;
     o->aux = (uint16_t)(act | MGF_AUX_HEAD | (bias ? 0 : MGF_AUX_NOBIAS));
-    if (N * nin > 0 && in[0] >= 1 && mgf_is_head(&nd[in[0] - 1])) {
-        int64_t k = 0;
-        while (k < N * nin && in[k] == in[0] + k) k++;
-        if (k == N * nin) o->aux |= MGF_AUX_CHAIN;  /* checked again at backward */
-    }
+    if (x_given && N * nin > 0)
+        o->aux |= MGF_AUX_CHAIN;  /* (checked again at backward: mgf_layer_chain) */
     MGF_ASSERT(A->handles[h] == NULL);
     if (ne > 2) {
         o->k.off = A->ne;
@@ -1282,7 +1280,8 @@ static inline void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32
             const double z = ZT[j * ldn + n];
             const double y = mgf_activate(act, z);
             MGF_ASSERT(A->handles[k] == NULL);
-            mgf_fill(&nd[k], MGF_LAYER, y, 1, (int32_t)h, (int32_t)pos);
+            mgf_fill_flags(&nd[k], MGF_LAYER, YT ? MGF_F_USED : 0, y, 1, (int32_t)h,
+                           (int32_t)pos);
             if (YT) YT[j * ldn + n] = y;
             nd[k].param = z;
             nd[k].aux = (uint16_t)act;
