@@ -1196,18 +1196,71 @@ static inline void mgf_layer_forward_in(mgf_node *nd, const int32_t *par,
  * planned output takes its own from there (mgf_recompute), and the list is
  * zeroed again after the plan.  Without memory for the dense copies, the
  * same sums run on the nodes, one output at a time. */
-static void mgf_recompute_layer(const mgf_node *nd, const int32_t *edges, double *lg,
-                                const mgf_node *o) {
+/* Whether the planned nodes p[0..left) start with a head followed by all
+ * of its outputs, in order, each of them still as made: the count of those
+ * outputs, or -1. */
+static inline int64_t mgf_layer_outputs_follow(const mgf_arena *A, const int32_t *p,
+                                               int64_t left) {
+    const mgf_node *nd = A->nodes, *h = &nd[p[0]];
+    int64_t k, m;
+    if (!mgf_is_head(h)) return -1;
+    {
+        const double *l = A->lg + MGF_LG_OFF(h);
+        m = (int64_t)l[0] * (int64_t)l[2];
+    }
+    if (m >= left) return -1;
+    for (k = 0; k < m; k++) {
+        const mgf_node *x = &nd[p[1 + k]];
+        if (p[1 + k] != p[0] + 1 + k || x->op != MGF_LAYER || (x->aux & MGF_AUX_HEAD) ||
+            x->k.c[0] != p[0] || x->k.c[1] != k)
+            return -1;
+    }
+    return m;
+}
+
+/* recompute() at a head; bulk: its outputs follow it in the arena and were
+ * left out of the plan (mgf_layer_outputs_follow), so it writes them here,
+ * z, act(z) and a zero grad, as each output's own case would. */
+static void mgf_recompute_layer(mgf_node *nd, const int32_t *edges, double *lg,
+                                const mgf_node *o, int bulk) {
     mgf_layer_view v = mgf_layer_of(nd, edges, lg, o);
     const int64_t N = v.N, nin = v.nin, nout = v.nout, P = v.P;
     int64_t n, j, i;
     const int64_t ldn = MGF_LDN(N);
     double *buf = (double *)mgf_realloc_n(NULL, nin * nout + ldn * nin + ldn * nout + 1,
                                           sizeof(double));
+    if (buf && bulk) {
+        double *ZT = buf + nin * nout + ldn * nin;
+        const int act = o->aux & MGF_AUX_ACT;
+        mgf_node *x = &nd[(o - nd) + 1];
+        mgf_layer_forward_in(nd, v.par, v.in, N, nin, nout, P > nin, buf, buf + nin * nout,
+                             ZT, 0, 0);
+        for (n = 0; n < N; n++)
+            for (j = 0; j < nout; j++, x++) {
+                x->param = ZT[j * ldn + n];
+                x->data = mgf_activate(act, x->param);
+                x->grad = 0.0;
+            }
+        MGF_FREE(buf);
+        return;
+    }
+    if (bulk) {  /* no memory: the sums in place, into the outputs */
+        mgf_node *x = &nd[(o - nd) + 1];
+        for (n = 0; n < N; n++)
+            for (j = 0; j < nout; j++, x++) {
+                double z = P > nin ? nd[v.par[j * P + nin]].data : 0.0;
+                for (i = 0; i < nin; i++)
+                    z = z + nd[v.par[j * P + i]].data * nd[v.in[n * nin + i]].data;
+                x->param = z;
+                x->data = mgf_activate(o->aux & MGF_AUX_ACT, z);
+                x->grad = 0.0;
+            }
+        return;
+    }
     if (buf) {
         double *ZT = buf + nin * nout + ldn * nin;
-        mgf_layer_forward_in((mgf_node *)nd, v.par, v.in, N, nin, nout, P > nin, buf,
-                             buf + nin * nout, ZT, 0, 0);
+        mgf_layer_forward_in(nd, v.par, v.in, N, nin, nout, P > nin, buf, buf + nin * nout,
+                             ZT, 0, 0);
         for (n = 0; n < N; n++)
             for (j = 0; j < nout; j++) v.d[n * nout + j] = ZT[j * ldn + n];
         MGF_FREE(buf);
@@ -1919,9 +1972,11 @@ static inline void mgf_grad_graph(mgf_arena *A, uint8_t *mark, int32_t *gi, int6
 
 /* ---- replay: recompute a graph from its leaves --------------------------------
  * mgf_recompute re-evaluates the nodes plan[0..n) (ascending indices, so
- * children first) from their children's current data (four[t]: plan[t]
+ * children first) from their children's current data (four[t] 1: plan[t]
  * and the three after it are neurons that mgf_neurons4 allows to run side
- * by side), with each op's
+ * by side; 2: plan[t] is a block's head whose outputs, all of them, were
+ * left out of the plan for it to write: mgf_layer_outputs_follow), with
+ * each op's
  * forward math as the op computes it when it is made, and sets their
  * grads to 0; leaves are skipped (never in a plan).  On a forward error it
  * stops at that node: *err_at is its index, the result the error code;
@@ -2069,7 +2124,7 @@ static inline int mgf_recompute(mgf_arena *A, const int32_t *plan, const uint8_t
         }
         case MGF_LAYER: {
             if (o->aux & MGF_AUX_HEAD) {
-                mgf_recompute_layer(nd, edges, A->lg, o);
+                mgf_recompute_layer(nd, edges, A->lg, o, four[t] == 2);
                 o->grad = 0.0;
                 continue;
             }

@@ -34,7 +34,7 @@ cdef int _make_plan(int64_t root) except -1:
     recomputed is a RuntimeError, and the plan is not kept."""
     global _plan, _plan_four, _plan_n, _plan_cap, _plan_root, _plan_epoch
     cdef uint8_t *mark = <uint8_t *>calloc(root + 1, 1)
-    cdef int64_t i, n, k = 0
+    cdef int64_t i, n, k = 0, w
     cdef int why
     cdef int32_t *p
     cdef uint8_t *four
@@ -71,6 +71,22 @@ cdef int _make_plan(int64_t root) except -1:
                 i += 4
             else:
                 i += 1
+        # a block's head followed in the plan by all its outputs, in order
+        # (the common case): the head writes them itself (mgf_recompute's
+        # bulk case, _plan_four 2) and they leave the plan
+        n = 0
+        i = 0
+        while i < k:
+            _plan[n] = _plan[i]
+            _plan_four[n] = _plan_four[i]
+            w = mgf_layer_outputs_follow(&A, _plan + i, k - i)
+            if w >= 0:
+                _plan_four[n] = 2
+                i += 1 + w
+            else:
+                i += 1
+            n += 1
+        k = n
         _plan_n = k
         _plan_root = root
         _plan_epoch = mgf_handles_epoch

@@ -129,6 +129,7 @@ cdef extern from "mgf_core.h" nogil:
     bint mgf_is_head(const mgf_node *o)
     bint mgf_has_lg(const mgf_node *o)
     int64_t mgf_lg_len(const double *lg, const mgf_node *o)
+    int64_t mgf_layer_outputs_follow(const mgf_arena *A, const int32_t *p, int64_t left)
     int64_t mgf_layer_kids(const mgf_arena *A, const mgf_node *o, int32_t *out)
     void mgf_layer_build(mgf_arena *A, const int32_t *par, const int32_t *inp, int64_t N,
                          int64_t nin, int64_t nout, int act, int bias, double *WT,
