@@ -934,7 +934,7 @@ def _neuron(w, xs, b, act, op="neuron_"):
     return out
 
 
-def _block(W, B, rows, act):
+def _block(W, B, rows, act):  # mirrored by MGF_LAYER
     """One layer over a batch, as one block (mirrored by MGF_LAYER and the
     kernels of csrc/mgf_block.h): for each row of inputs, sample by sample,
     the layer's neurons, neuron by neuron, each a node of _op 'layer_<act>'

@@ -82,7 +82,8 @@ def test_every_op_rule_of_the_pure_engine_names_its_code():
 def test_each_op_shows_its_name_on_both_engines(engine, row):
     code, name, example, shown, _ = row
     a, b = engine.Value(0.5), engine.Value(2.0)
-    env = {"Value": engine.Value, "vsum": engine.vsum, "layer": engine.layer, "a": a, "b": b}
+    env = {"Value": engine.Value, "vsum": engine.vsum, "layer": engine.layer,
+           "linear": engine.linear, "a": a, "b": b}
     out = eval(example, env)  # noqa: S307 - the examples of our own docs
     assert out._op == shown
     assert shown.startswith(name)

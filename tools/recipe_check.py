@@ -64,7 +64,7 @@ RECOMPUTE_CASE = """        case MGF_GELU:
 #: (name, what is left out, [(file, text taken out)], the checks that must fail)
 STEPS = [
     ("op-1", "the table line in MGF_OPS",
-     [(H, '    X(GELU, "gelu")     /* Value.gelu                                     */\n')],
+     [(H, '    X(GELU, "gelu")     /* Value.gelu                                     */ \\\n')],
      [BUILD]),
     ("op-2", "the case in mgf_rule", [(H, GELU_RULE)],
      [OPT + "test_op_at_ordinary_points"]),
