@@ -235,7 +235,18 @@ def rmsnorm(x):
     return [xi * scale for xi in x]
 
 
-def forward_token(params, cfg, token, pos, keys, values, act):
+def linear_of(Value):
+    """``micrograd_fast.linear`` of ``Value``'s engine: the program's
+    ``linear`` as one block, the same numbers (for ``--swap-linear``)."""
+    from micrograd_fast.engine import engine_of
+
+    engine = engine_of(Value(0.0))
+    if engine is None:
+        raise TypeError(f"{Value.__qualname__} is no micrograd_fast Value: no block linear")
+    return engine.linear
+
+
+def forward_token(params, cfg, token, pos, keys, values, act, linear=linear):
     """Logits for the next token; appends this position's keys and values."""
     d, heads = cfg["n_embd"], cfg["n_head"]
     hd = d // heads
@@ -268,7 +279,7 @@ def forward_token(params, cfg, token, pos, keys, values, act):
 PHASES = ("forward", "backward", "update")
 
 
-def training(Value, cfg, steps=None, act="sqrelu"):
+def training(Value, cfg, steps=None, act="sqrelu", swap_linear=False):
     """Train the names model with ``Value``, yielding ``(loss, seconds,
     phases)`` per step.
 
@@ -277,7 +288,8 @@ def training(Value, cfg, steps=None, act="sqrelu"):
     linearly decaying learning rate; the seconds cover all of that.
     ``phases`` splits them as :data:`PHASES` says: the forward pass and the
     loss, ``loss.backward()``, and the Adam loop (the program's own float
-    arithmetic on each parameter's ``grad`` and ``data``).
+    arithmetic on each parameter's ``grad`` and ``data``).  ``swap_linear``:
+    the program's ``linear`` replaced by ``micrograd_fast.linear``.
     """
     if act == "sqrelu" and not supports_node_form(Value):
         raise TypeError(
@@ -289,6 +301,7 @@ def training(Value, cfg, steps=None, act="sqrelu"):
     bos = len(chars)
     vocab = bos + 1
     index = {c: i for i, c in enumerate(chars)}
+    lin = linear_of(Value) if swap_linear else linear
     params = init_params(Value, vocab, cfg)
     plist = flat_params(params)
     m = [0.0] * len(plist)
@@ -303,7 +316,7 @@ def training(Value, cfg, steps=None, act="sqrelu"):
         vals = [[] for _ in range(cfg["n_layer"])]
         terms = []
         for pos in range(n):
-            logits = forward_token(params, cfg, tokens[pos], pos, keys, vals, act)
+            logits = forward_token(params, cfg, tokens[pos], pos, keys, vals, act, lin)
             probs = softmax(logits)
             terms.append(-probs[tokens[pos + 1]].log())
         loss = (1 / n) * sum(terms)
@@ -356,10 +369,10 @@ def _load_class(path):
     return obj
 
 
-def _run_here(Value, cfg, steps, act):
+def _run_here(Value, cfg, steps, act, swap_linear=False):
     """All of :func:`training` at once, in this process: a dict of the
     ``losses``, the ``times`` of the steps and their ``phases``."""
-    runs = list(training(Value, cfg, steps, act))
+    runs = list(training(Value, cfg, steps, act, swap_linear))
     return dict(losses=[r[0] for r in runs], times=[r[1] for r in runs],
                 phases=[list(r[2]) for r in runs])
 
@@ -370,7 +383,7 @@ _CHILD = ("import json, runpy, sys; sys.path[:] = json.loads(sys.argv.pop(1)); "
           "runpy.run_module('benchmarks.microgpt', run_name='__main__', alter_sys=True)")
 
 
-def run_apart(Value, cfg, steps=None, act="sqrelu", timeout=3600):
+def run_apart(Value, cfg, steps=None, act="sqrelu", timeout=3600, swap_linear=False):
     """Train with ``Value`` in a fresh interpreter, as a program of its own
     runs: a dict of the ``losses``, the ``times`` of the steps in seconds
     and their ``phases`` (one list of :data:`PHASES` seconds per step).
@@ -385,6 +398,8 @@ def run_apart(Value, cfg, steps=None, act="sqrelu", timeout=3600):
            "--config", json.dumps(cfg), "--act", act]
     if steps is not None:
         cmd += ["--steps", str(steps)]
+    if swap_linear:
+        cmd.append("--swap-linear")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
@@ -393,8 +408,11 @@ def run_apart(Value, cfg, steps=None, act="sqrelu", timeout=3600):
     return json.loads(proc.stdout)
 
 
-def compare(OurValue, cfg, steps=None, act="sqrelu", apart=False, rounds=1):
+def compare(OurValue, cfg, steps=None, act="sqrelu", apart=False, rounds=1,
+            swap_linear=False):
     """Train with :class:`ScalarValue` and with ``OurValue``; a result dict.
+    ``swap_linear``: ``OurValue``'s runs use ``micrograd_fast.linear`` for
+    the program's ``linear`` (the pure class's runs never do).
 
     ``apart`` false: both train in this process and take turns step by
     step, so a change in the machine's load hits both alike (the loss trail
@@ -427,12 +445,13 @@ def compare(OurValue, cfg, steps=None, act="sqrelu", apart=False, rounds=1):
     for _ in range(max(1, rounds)):
         if apart:
             runs_own.append(run_apart(ScalarValue, cfg, steps, act))
-            runs_ours.append(run_apart(OurValue, cfg, steps, act))
+            runs_ours.append(run_apart(OurValue, cfg, steps, act, swap_linear=swap_linear))
             continue
         own = dict(losses=[], times=[], phases=[])
         ours = dict(losses=[], times=[], phases=[])
         for (a, ta, pa), (b, tb, pb) in zip(training(ScalarValue, cfg, steps, act),
-                                            training(OurValue, cfg, steps, act)):
+                                            training(OurValue, cfg, steps, act,
+                                                     swap_linear)):
             for run, loss, t, ph in ((own, a, ta, pa), (ours, b, tb, pb)):
                 run["losses"].append(loss)
                 run["times"].append(t)
@@ -490,6 +509,9 @@ def main(argv=None):
                         "class's relu()")
     parser.add_argument("--rounds", type=int, default=1,
                         help="runs of each class, taking turns (default 1)")
+    parser.add_argument("--swap-linear", action="store_true",
+                        help="micrograd_fast's runs use micrograd_fast.linear (one block "
+                        "per matrix-vector product) for the program's linear")
     parser.add_argument("--together", action="store_true",
                         help="train both classes in this one process, taking turns "
                         "step by step, instead of each in a fresh process")
@@ -500,7 +522,8 @@ def main(argv=None):
 
     if args.one:
         cfg = json.loads(args.config) if args.config else dict(CONFIGS[args.size])
-        json.dump(_run_here(_load_class(args.one), cfg, args.steps, args.act), sys.stdout)
+        json.dump(_run_here(_load_class(args.one), cfg, args.steps, args.act,
+                            args.swap_linear), sys.stdout)
         return 0
     if args.engine == "pure":
         from micrograd_fast._engine_py import Value
@@ -519,9 +542,10 @@ def main(argv=None):
     print(f"model: n_embd={cfg['n_embd']} n_head={cfg['n_head']} "
           f"n_layer={cfg['n_layer']} block_size={cfg['block_size']} act={args.act}; "
           f"{steps} steps, {args.rounds} round(s), {how}; "
-          f"ours = {Value.__module__}.Value")
+          f"ours = {Value.__module__}.Value"
+          + (", its linear micrograd_fast.linear" if args.swap_linear else ""))
     res = compare(Value, cfg, steps, args.act, apart=not args.together,
-                  rounds=args.rounds)
+                  rounds=args.rounds, swap_linear=args.swap_linear)
     print("step  own Value  micrograd_fast")
     for k, (a, b) in enumerate(zip(res["trail_own"], res["trail_ours"])):
         print(f"{k:4d}  {a:>9}  {b:>14}")
