@@ -20,13 +20,14 @@ from micrograd_fast import _engine_py, viz as _viz
 # every Python, also where the builtin ``sum`` of plain floats compensates).
 # ``grad(outputs, inputs, grad_outputs=None, *, create_graph=False)``: the
 # selected engine's gradients as Values (docs/higher_order.md).
+# ``linear(x, w)``: microgpt's ``linear`` as one block (docs/nn.md, "Batches").
 if _TYPE_CHECKING:
-    from micrograd_fast.engine import COMPILED, Value, grad
+    from micrograd_fast.engine import COMPILED, Value, grad, linear
     from micrograd_fast.engine import vsum as sum
 else:
     _selected.forward_names(_sys.modules[__name__])
 
-__all__ = ["Value", "COMPILED", "__version__", "draw_dot", "sum", "grad"]
+__all__ = ["Value", "COMPILED", "__version__", "draw_dot", "sum", "grad", "linear"]
 
 # Jupyter shows a small Value as its graph.  The compiled Value defines the
 # same method itself (calling micrograd_fast.viz.value_svg).

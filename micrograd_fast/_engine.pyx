@@ -100,6 +100,20 @@ The node arena: invariants
   oversized array as it does the edge array.  Such a node holds
   no Python state: its backward runs in C like a built-in op's.
   ``_local_grads`` gives every node's local derivatives (mgf_local_grads).
+* **Blocks (a layer over a batch, MGF_LAYER).**  A head node, then its
+  outputs, made in one piece of C (``_block.pxi``, ``mgf_layer_build``).
+  The head's children are the parameters and inputs; its ``A.lg`` list
+  (the local-derivative array, moved by reclamation like MGF_LOCAL's)
+  holds the block's sizes and one gradient slot per output, zero between
+  passes.  Each output's only child is the head, so the head lives while
+  any output does, and comes after them in a backward pass: reached
+  outputs store their slot, and the head then applies the whole block's
+  rule with the dense kernels of ``csrc/mgf_block.h``, each sum in the
+  order written at the top of that header (the row-by-row graph's).  The
+  heads of one batch call are chained: a head applies the rules of the
+  block below's outputs itself and marks that head instead of them.
+  Shown to Python, an output is a fused neuron (``mgf_layer_kids``).
+  The kernels pick their vector width once, at run time.
 * **An extensible class.**  ``Value`` is a static extension type; module
   set-up clears Py_TPFLAGS_IMMUTABLETYPE (Python 3.10 and later), so class
   attributes can be set, replaced and deleted as on a Python class, and
@@ -133,9 +147,11 @@ The node arena: invariants
   invariants, every extern, module set-up) includes ``_arena.pxi`` (growth,
   reclamation, invariant checks), ``_numbers.pxi`` (number conversion),
   ``_value.pxi`` (making nodes, ownership, backward, the ``Value`` class),
-  ``_fused.pxi`` (n-ary sum, fused neurons and layers, MLP plans) and
+  ``_fused.pxi`` (n-ary sum, fused neurons and layers, MLP plans),
+  ``_block.pxi`` (blocks: batch calls, ``linear``) and
   ``_kernels.pxi`` (optimizer updates, gather/scatter).  The plain C of
-  the arena is ``csrc/mgf_core.h``; the CPython side of a handle (attribute
+  the arena is ``csrc/mgf_core.h``, the blocks' kernels
+  ``csrc/mgf_block.h`` (with its template ``mgf_block_kernel.h``); the CPython side of a handle (attribute
   dict, GC hooks, dealloc, late pins, the open class, the short paths) is
   ``csrc/mgf_handle.h``; ``src/`` declares both for Cython.
 * **Threads.**  Every entry point runs with the GIL held; the GIL is never

@@ -25,7 +25,7 @@ ENGINE_MODULES = {"compiled": "micrograd_fast._engine", "pure": "micrograd_fast.
 #: The names ``micrograd_fast`` forwards from the selected engine, as
 #: (the package's name, the engine's name).
 PACKAGE_FORWARDS = (("Value", "Value"), ("COMPILED", "COMPILED"), ("sum", "vsum"),
-                    ("grad", "grad"))
+                    ("grad", "grad"), ("linear", "linear"))
 
 NO_EXTENSIONS = os.environ.get("MICROGRAD_FAST_NO_EXTENSIONS", "") not in ("", "0")
 

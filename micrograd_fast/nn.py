@@ -63,8 +63,11 @@ both engines in one process.
 Inputs
 ------
 A list or tuple of numbers or Values, or a 1-D NumPy array, of length ``nin``
-(a wrong length is a ValueError; micrograd would silently truncate).  A 2-D
-NumPy array of shape ``(batch, nin)`` gives one output per row, as a list.
+(a wrong length is a ValueError; micrograd would silently truncate).  A batch,
+a 2-D NumPy array of shape ``(batch, nin)`` or a list of rows, gives one output
+per row, as a list: ``MLP`` and ``Layer`` build one block per layer (the
+engine's ``mlp_rows``), with the numbers and gradients of calling the model
+row by row (docs/nn.md, "Batches").
 
 Parameters as arrays
 --------------------
@@ -175,7 +178,8 @@ def _as_rows(x):
     """A batch as the engines' mlp_rows take it: a float64 array stays as it
     is, another array is converted once, a list of rows is passed on."""
     np = sys.modules.get("numpy")
-    if np is not None and isinstance(x, np.ndarray) and x.dtype != np.float64:
+    if (np is not None and isinstance(x, np.ndarray) and x.dtype != np.float64
+            and x.dtype != object):  # (an object array may hold Values)
         return x.astype(np.float64)
     return x
 

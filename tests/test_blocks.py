@@ -374,3 +374,16 @@ def test_training_loop_memory_stays_flat(engine):
     assert grown < 2_000_000
     if stats:
         assert stats()["capacity"] <= nodes
+
+
+def test_batches_of_every_form_agree(engine):
+    """A float64 array, an int array, an object array of Values, a list of
+    lists, a list of 1-D arrays: the same outputs."""
+    random.seed(12)
+    model = nn.MLP(3, [4, 2], engine=engine)
+    rows = [[1, 2, 3], [0, -1, 5]]
+    forms = [np.array(rows, dtype=np.float64), np.array(rows), rows,
+             [np.array(r, dtype=np.float64) for r in rows], [tuple(r) for r in rows],
+             np.array([[engine.Value(v) for v in r] for r in rows], dtype=object)]
+    results = [[o.data for row in model(X) for o in row] for X in forms]
+    assert all(r == results[0] for r in results)

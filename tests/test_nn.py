@@ -184,7 +184,8 @@ def test_numpy_inputs_and_batches(engine, fused):
     assert isinstance(batch, list) and len(batch) == 3
     for row, out in zip(xs, batch):
         assert out.data == m(row).data == m(row.tolist()).data
-    assert (batch[0]._op == "+") != fused  # the output of a linear neuron
+    assert batch[0]._op == "layer_linear"  # a batch is one block per layer
+    assert (m(xs[0])._op == "+") != fused  # a row: the output of a linear neuron
     two = nn.MLP(2, [4, 2], engine=engine, fused=fused)(xs)
     assert all(isinstance(o, list) and len(o) == 2 for o in two)
     assert m((0.1, 0.2)).data == batch[0].data

@@ -327,7 +327,9 @@ def test_neuron_without_inputs(engine, upstream):
     assert out._op == "ReLU" and out._prev == {relu.b}
 
 
-def test_batches_build_one_graph_per_row(engine):
+def test_batches_build_one_block_per_layer(engine):
+    """A batch: per output one node whose children are a fused neuron's
+    (tests/test_blocks.py checks the numbers bit for bit)."""
     random.seed(8)
     model = nn.MLP(2, [3, 1], engine=engine)
     xs = np.array([[0.5, -1.0], [2.0, 0.25]])
@@ -335,7 +337,12 @@ def test_batches_build_one_graph_per_row(engine):
     for row, out in zip(xs, batch):
         single = model(row.tolist())
         assert out.data == single.data
-        assert len(reachable(out)) == len(reachable(single))
+        assert out._op == "layer_linear"
+        hidden = out._children[3:6]
+        assert [h._op for h in hidden] == ["layer_relu"] * 3
+        assert [c.data for c in hidden[0]._children[2:4]] == row.tolist()
+        # weights, biases, the row's 2 leaves, 3 hidden nodes and the output
+        assert len(reachable(out)) == 13 + 2 + 3 + 1
 
 
 def test_caches_follow_structure_changes_in_both_modes(engine):

@@ -71,6 +71,11 @@ COMPILED_ONLY = {
     "_none_rule": "stands for a None _backward (the pure engine stores None itself)",
     "_as_value": "a Value check with the node index at hand (inline in the pure engine)",
     "_check_param": "the same check on a borrowed pointer, for plan parameters",
+    "_param_ids": "a plan's parameter ids, kept on the C plan object for its blocks",
+    "_block_isa": "chooses the kernel variant of csrc/mgf_block.h (for tests)",
+    "_indices_of": "the last parameter list's node indices, checked against the handle slots",
+    "_checked_in_place": "the check of _check_values without its copy, for C loops",
+    "_node_op_name": "the _op of a node without a handle, from its op code and aux",
     "_seq": "a tuple snapshot of a sequence (list() in the pure engine)",
     # making nodes and the backward sweep
     "_binary": "writes a two-child node",
