@@ -1,7 +1,7 @@
 """Type information for the compiled core, micrograd_fast._engine."""
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar, Literal, Optional, SupportsFloat, Union
+from typing import Any, ClassVar, Literal, Optional, SupportsFloat, Union
 
 import numpy as np
 import numpy.typing as npt
