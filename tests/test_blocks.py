@@ -54,10 +54,13 @@ def loss_hinge(E, outs, params):
 
 
 def loss_cross_entropy(E, outs, params):
+    """Softmax cross-entropy, the row's largest logit subtracted as a number
+    (so that exp cannot overflow, whatever the random network gives)."""
     total = []
     for k, row in enumerate(_rows(outs)):
-        exps = [o.exp() for o in row]
-        total.append(E.vsum(exps).log() - row[k % len(row)])
+        top = max(o.data for o in row)
+        exps = [(o - top).exp() for o in row]
+        total.append(E.vsum(exps).log() + (top - row[k % len(row)]))
     return E.vsum(total) * (1.0 / len(total))
 
 
